@@ -1,0 +1,15 @@
+"""minigrad: a readable autograd engine with RNN, LSTM and GRU as primitive graphs and as
+fused Cython kernels."""
+from minigrad.engine import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from minigrad.function import Context, Function
+from minigrad.gradcheck import GradcheckError, gradcheck
+from minigrad.kernels import backend
+from minigrad.ops.shape import concat, split, stack
+from minigrad.tensor import Tensor, tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "Function", "Context", "no_grad", "enable_grad", "is_grad_enabled",
+    "set_grad_enabled", "gradcheck", "GradcheckError", "backend", "concat", "stack", "split",
+]

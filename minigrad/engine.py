@@ -1,0 +1,138 @@
+"""The backward pass: iterative topological sort, gradient accumulation, unbroadcasting,
+freeing of saved arrays; and the grad-mode switch (``no_grad``)."""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "enabled", True)
+
+
+def set_grad_enabled(mode: bool) -> None:
+    _state.enabled = bool(mode)
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager (and decorator): ops inside build no graph."""
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        set_grad_enabled(False)
+        return self
+
+    def __exit__(self, *exc):
+        set_grad_enabled(self._prev)
+        return False
+
+
+class enable_grad(no_grad):
+    """Context manager: turn graph building back on inside a ``no_grad`` block."""
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        set_grad_enabled(True)
+        return self
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` back down to ``shape`` (undo numpy broadcasting)."""
+    if grad.shape == shape:
+        return grad
+    # 1. leading axes that broadcasting added
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    # 2. axes that were size 1 in the input and stretched in the output
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    if grad.shape != shape:
+        raise RuntimeError(f"backward: gradient of shape {grad.shape} cannot be reduced to "
+                           f"the input's shape {shape}")
+    return grad
+
+
+def _topological_order(root_ctx) -> list:
+    """Graph nodes (Contexts) reachable from root_ctx, each after all of its parents."""
+    order, visited = [], {id(root_ctx)}
+    stack = [(root_ctx, iter(root_ctx.parents))]
+    while stack:
+        node, parents = stack[-1]
+        for parent in parents:
+            ctx = parent._ctx if parent is not None else None
+            if ctx is not None and id(ctx) not in visited:
+                visited.add(id(ctx))
+                stack.append((ctx, iter(ctx.parents)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    return order
+
+
+def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
+    """Propagate ``grad`` (d loss / d root) to every leaf that requires grad."""
+    if root._ctx is None:  # a leaf: its gradient is grad itself
+        _accumulate_leaf(root, grad)
+        return
+    order = _topological_order(root._ctx)
+    pending = {id(root._ctx): [None] * root._ctx.num_outputs}
+    pending[id(root._ctx)][root._out_index] = grad
+    leaf_grads: dict[int, tuple] = {}
+    for ctx in reversed(order):
+        grads_out = pending.pop(id(ctx), None)
+        if grads_out is None:
+            continue
+        if ctx._freed:
+            raise RuntimeError(
+                f"backward through {ctx.op} a second time: its saved arrays were freed by the "
+                "first backward(); pass retain_graph=True to the first call")
+        # outputs nobody used get a zero gradient, so multi-output backward rules stay simple
+        grads_out = [np.zeros(shape, dtype) if g is None else g
+                     for g, (shape, dtype) in zip(grads_out, ctx.output_meta)]
+        for index, hooks in ctx.output_hooks.items():
+            for hook in hooks:
+                replaced = hook(grads_out[index])
+                if replaced is not None:
+                    grads_out[index] = replaced
+        grads_in = ctx.fn.backward(ctx, *grads_out)
+        if not isinstance(grads_in, tuple):
+            grads_in = (grads_in,)
+        if len(grads_in) != len(ctx.parents):
+            raise RuntimeError(f"{ctx.op}.backward returned {len(grads_in)} gradients for "
+                               f"{len(ctx.parents)} forward arguments")
+        if not retain_graph:
+            ctx.free()
+        for parent, need, g in zip(ctx.parents, ctx.needs_input_grad, grads_in):
+            if not need or g is None:
+                continue
+            g = unbroadcast(np.asarray(g), parent.data.shape).astype(parent.data.dtype, copy=False)
+            if parent._ctx is None:
+                entry = leaf_grads.get(id(parent))
+                leaf_grads[id(parent)] = (parent, g if entry is None else entry[1] + g)
+            else:
+                slots = pending.setdefault(id(parent._ctx), [None] * parent._ctx.num_outputs)
+                i = parent._out_index
+                slots[i] = g if slots[i] is None else slots[i] + g
+    for leaf, g in leaf_grads.values():
+        _accumulate_leaf(leaf, g)
+
+
+def _accumulate_leaf(leaf, g: np.ndarray) -> None:
+    for hook in leaf._hooks:
+        replaced = hook(g)
+        if replaced is not None:
+            g = replaced
+    if leaf.grad is None:
+        # a copy: backward rules may hand the same array to several inputs
+        leaf.grad = np.array(g, dtype=leaf.data.dtype, order="C", copy=True)
+    else:
+        leaf.grad = leaf.grad + g
+
+

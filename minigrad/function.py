@@ -1,0 +1,101 @@
+"""Context and Function: the contract every primitive (and every user-defined op) follows.
+
+A primitive is a ``Function`` subclass with two static methods::
+
+    class Mul(Function):
+        @staticmethod
+        def forward(ctx, a, b):            # ndarrays in (non-tensor args pass through as is)
+            ctx.save_for_backward(a, b)
+            return a * b                   # an ndarray, or a tuple of ndarrays
+        @staticmethod
+        def backward(ctx, grad_out):       # one grad per output
+            a, b = ctx.saved_tensors
+            return grad_out * b, grad_out * a   # one grad per forward argument (None: no grad)
+
+``backward`` returns one gradient per *positional* forward argument (None for non-tensors);
+keyword arguments (axis=, shape=, ...) are options and get no gradient.
+
+``Mul.apply(x, y)`` unwraps the Tensors, runs ``forward`` on their arrays and, when grad mode is
+on and some input requires grad, links the output Tensor(s) to a ``Context`` node of the graph.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minigrad import engine
+
+
+class Context:
+    """One node of the graph: the op, its inputs, and what forward saved for backward."""
+
+    __slots__ = ("fn", "parents", "needs_input_grad", "num_outputs", "output_meta",
+                 "output_hooks", "_saved", "_freed", "__dict__")
+
+    def __init__(self, fn: type, parents: tuple, needs_input_grad: tuple[bool, ...]):
+        self.fn = fn
+        self.parents = parents                  # Tensor or None per forward argument
+        self.needs_input_grad = needs_input_grad
+        self.num_outputs = 1
+        self.output_meta: list[tuple[tuple[int, ...], np.dtype]] = []
+        self.output_hooks: dict[int, list] = {}
+        self._saved: tuple = ()
+        self._freed = False
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep arrays (or anything) for backward; they are dropped after backward ends."""
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._freed:
+            raise RuntimeError(
+                f"{self.fn.__name__}.backward: the saved arrays of this graph were freed by an "
+                "earlier backward(); call backward(retain_graph=True) the first time to "
+                "backward through it again")
+        return self._saved
+
+    def free(self) -> None:
+        """Drop everything saved for backward (and any attributes forward set on ctx)."""
+        self._saved = ()
+        self.__dict__.clear()
+        self._freed = True
+
+    @property
+    def op(self) -> str:
+        return getattr(self.fn, "op_name", self.fn.__name__)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join("const" if p is None else str(p.shape) for p in self.parents)
+        return f"<{self.op} node ({shapes})>"
+
+
+class Function:
+    """Base class of every primitive. Subclasses define ``forward`` and ``backward``."""
+
+    @staticmethod
+    def forward(ctx: Context, *args: Any, **kwargs: Any):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, *grad_outputs: np.ndarray):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any):
+        from minigrad.tensor import Tensor
+
+        arrays = tuple(a.data if isinstance(a, Tensor) else a for a in args)
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        track = engine.is_grad_enabled() and any(needs)
+        ctx = Context(cls, tuple(a if isinstance(a, Tensor) else None for a in args), needs)
+        result = cls.forward(ctx, *arrays, **kwargs)
+        multi = isinstance(result, tuple)
+        outputs = result if multi else (result,)
+        tensors = tuple(Tensor._from_op(out, ctx if track else None, i)
+                        for i, out in enumerate(outputs))
+        if track:
+            ctx.num_outputs = len(tensors)
+            ctx.output_meta = [(t.data.shape, t.data.dtype) for t in tensors]
+        return tensors if multi else tensors[0]

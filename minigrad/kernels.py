@@ -1,0 +1,77 @@
+"""Kernel dispatch: the compiled ``minigrad._ext`` modules when built, else the numpy twins.
+
+``backend()`` says which is in use. Set ``MINIGRAD_REQUIRE_EXT=1`` to make a missing extension
+an ImportError (CI does), or ``MINIGRAD_BACKEND=numpy`` to force the numpy twins.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+
+from minigrad import _reference
+
+# compiled module name -> kernel names it provides (each also defined in _reference.py)
+_MODULES: dict[str, tuple[str, ...]] = {
+    "elementwise": ("tanh_backward", "sigmoid_backward"),
+}
+
+_compiled: dict[str, object] = {}
+_import_error: Exception | None = None
+
+
+def _load_compiled() -> None:
+    global _import_error
+    for module_name, names in _MODULES.items():
+        try:
+            module = importlib.import_module(f"minigrad._ext.{module_name}")
+        except ImportError as exc:
+            _import_error = exc
+            _compiled.clear()
+            return
+        for name in names:
+            _compiled[name] = getattr(module, name)
+
+
+def _select(use_compiled: bool) -> None:
+    for names in _MODULES.values():
+        for name in names:
+            globals()[name] = _compiled[name] if use_compiled else getattr(_reference, name)
+
+
+def backend() -> str:
+    """'compiled' when the Cython kernels are in use, 'numpy' when the numpy twins are."""
+    return _BACKEND
+
+
+def use(name: str) -> None:
+    """Switch kernels at run time: 'compiled' or 'numpy' (used by tests and benchmarks)."""
+    global _BACKEND
+    if name == "compiled":
+        if not _compiled:
+            raise ImportError(f"minigrad: the compiled extension is not available "
+                              f"({_import_error}); reinstall with `pip install .`")
+        _select(True)
+    elif name == "numpy":
+        _select(False)
+    else:
+        raise ValueError(f"kernels.use: expected 'compiled' or 'numpy', got {name!r}")
+    _BACKEND = name
+
+
+_load_compiled()
+if os.environ.get("MINIGRAD_BACKEND") == "numpy":
+    _BACKEND = "numpy"
+    _select(False)
+elif _compiled:
+    _BACKEND = "compiled"
+    _select(True)
+else:
+    if os.environ.get("MINIGRAD_REQUIRE_EXT") == "1":
+        raise ImportError(f"minigrad: MINIGRAD_REQUIRE_EXT=1 but the compiled extension could "
+                          f"not be imported ({_import_error}); build it with `pip install .`")
+    warnings.warn(f"minigrad: compiled kernels not available ({_import_error}); using the "
+                  f"slower numpy reference kernels. Reinstall with `pip install .` to build them.",
+                  RuntimeWarning, stacklevel=2)
+    _BACKEND = "numpy"
+    _select(False)
