@@ -9,11 +9,12 @@ import importlib
 import os
 import warnings
 
-from minigrad import _reference
+from minigrad import _reference, _reference_rnn
 
-# compiled module name -> kernel names it provides (each also defined in _reference.py)
-_MODULES: dict[str, tuple[str, ...]] = {
-    "elementwise": ("tanh_backward", "sigmoid_backward"),
+# compiled module minigrad._ext.<name> -> (the module holding the numpy twins, kernel names).
+# Every kernel name must exist in both, with the same signature. Register a new .pyx here.
+_MODULES: dict[str, tuple[object, tuple[str, ...]]] = {
+    "elementwise": (_reference, ("tanh_backward", "sigmoid_backward")),
 }
 
 _compiled: dict[str, object] = {}
@@ -22,7 +23,7 @@ _import_error: Exception | None = None
 
 def _load_compiled() -> None:
     global _import_error
-    for module_name, names in _MODULES.items():
+    for module_name, (_twins, names) in _MODULES.items():
         try:
             module = importlib.import_module(f"minigrad._ext.{module_name}")
         except ImportError as exc:
@@ -34,9 +35,9 @@ def _load_compiled() -> None:
 
 
 def _select(use_compiled: bool) -> None:
-    for names in _MODULES.values():
+    for twins, names in _MODULES.values():
         for name in names:
-            globals()[name] = _compiled[name] if use_compiled else getattr(_reference, name)
+            globals()[name] = _compiled[name] if use_compiled else getattr(twins, name)
 
 
 def backend() -> str:
