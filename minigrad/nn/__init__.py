@@ -1,4 +1,24 @@
-"""Neural-network modules (mirrors torch.nn names and weight layouts)."""
+"""Neural-network modules (mirrors torch.nn names and weight layouts).
+
+Names are resolved on first use, so ``import minigrad.nn`` stays cheap."""
+import importlib
+
 from minigrad.nn.module import Module, Parameter
 
-__all__ = ["Module", "Parameter"]
+_LAZY = {
+    "Linear": "minigrad.nn.layers", "Embedding": "minigrad.nn.layers",
+    "Dropout": "minigrad.nn.layers", "Sequential": "minigrad.nn.layers",
+    "RNNCell": "minigrad.nn.rnn", "LSTMCell": "minigrad.nn.rnn", "GRUCell": "minigrad.nn.rnn",
+    "RNN": "minigrad.nn.rnn", "LSTM": "minigrad.nn.rnn", "GRU": "minigrad.nn.rnn",
+}
+_SUBMODULES = ("functional", "utils", "init", "layers", "rnn")
+
+__all__ = ["Module", "Parameter", *_LAZY, *_SUBMODULES]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"minigrad.nn.{name}")
+    raise AttributeError(f"module 'minigrad.nn' has no attribute {name!r}")
