@@ -17,3 +17,105 @@ def tanh_backward(y: np.ndarray, grad: np.ndarray) -> np.ndarray:
 def sigmoid_backward(y: np.ndarray, grad: np.ndarray) -> np.ndarray:
     """d/dx sigmoid(x) given y = sigmoid(x):  (1) dy/dx = y (1 - y)   (2) dx = grad * y (1 - y)."""
     return grad * y * (1.0 - y)
+
+
+# ---- embedding (twin of src_ext/embedding.pyx) -------------------------------------------------
+
+def embedding_backward(indices: np.ndarray, grad: np.ndarray,
+                       num_embeddings: int) -> np.ndarray:
+    """d weight for out[n] = weight[indices[n]]: scatter-add each grad row to its index row.
+
+    (1) out[n, d] = W[idx[n], d]  =>  dW[k, d] = sum over n with idx[n] == k of grad[n, d]
+    (2) repeated indices accumulate (never overwrite)."""
+    _check_embedding("embedding_backward", indices, grad, num_embeddings)
+    dweight = np.zeros((num_embeddings, grad.shape[1]), dtype=grad.dtype)
+    np.add.at(dweight, indices, grad)
+    return dweight
+
+
+def _check_embedding(name: str, indices: np.ndarray, grad: np.ndarray,
+                     num_embeddings: int) -> None:
+    if not isinstance(indices, np.ndarray) or indices.dtype != np.int64 or indices.ndim != 1:
+        raise ValueError(f"{name}: indices must be a 1-D int64 ndarray, got "
+                         f"{getattr(indices, 'dtype', type(indices).__name__)} with shape "
+                         f"{getattr(indices, 'shape', None)}")
+    _check_float(name, "grad", grad, 2)
+    if grad.shape[0] != indices.shape[0]:
+        raise ValueError(f"{name}: grad has shape {grad.shape} but indices has shape "
+                         f"{indices.shape} (need grad (N, D) with N = len(indices))")
+    if indices.size and (indices.min() < 0 or indices.max() >= num_embeddings):
+        bad = int(np.flatnonzero((indices < 0) | (indices >= num_embeddings))[0])
+        raise ValueError(f"{name}: index {int(indices[bad])} at position {bad} is out of range "
+                         f"for num_embeddings={num_embeddings}")
+
+
+def _check_float(name: str, what: str, arr: np.ndarray, ndim: int) -> None:
+    if not isinstance(arr, np.ndarray) or arr.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{name}: {what} must be a float32 or float64 ndarray, got "
+                         f"{getattr(arr, 'dtype', type(arr).__name__)}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{name}: {what} must be {ndim}-D, got shape {arr.shape}")
+    if not arr.flags.c_contiguous:
+        raise ValueError(f"{name}: {what} of shape {arr.shape} must be C-contiguous")
+
+
+# ---- softmax cross-entropy (twin of src_ext/loss.pyx) ------------------------------------------
+
+def softmax_xent_forward(logits: np.ndarray, target: np.ndarray,
+                         ignore_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row loss -log softmax(logits)[target] and the softmax probabilities.
+
+    (1) m = max_c x_c                       (shift: exp never overflows)
+    (2) s = sum_c exp(x_c - m)
+    (3) lse = m + log(s)                    (log-sum-exp)
+    (4) p_c = exp(x_c - m) / s
+    (5) loss = lse - x_t ; 0 for rows whose target == ignore_index."""
+    _check_xent("softmax_xent_forward", logits, target, ignore_index)
+    m = logits.max(axis=1, keepdims=True)
+    e = np.exp(logits - m)
+    s = e.sum(axis=1, keepdims=True)
+    probs = e / s
+    lse = (m + np.log(s))[:, 0]
+    keep = target != ignore_index
+    safe = np.where(keep, target, 0)
+    x_t = logits[np.arange(logits.shape[0]), safe]
+    loss = np.where(keep, lse - x_t, 0).astype(logits.dtype)
+    return loss, probs.astype(logits.dtype, copy=False)
+
+
+def softmax_xent_backward(probs: np.ndarray, target: np.ndarray, ignore_index: int,
+                          grad_rows: np.ndarray) -> np.ndarray:
+    """d logits of loss_n = lse(x_n) - x_n[t_n], each row scaled by grad_rows[n].
+
+    (6) d loss / d x_c = p_c - [c == t]
+    (7) dx = grad_rows[n] * (p - onehot(t)) ; 0 for ignored rows."""
+    _check_xent("softmax_xent_backward", probs, target, ignore_index)
+    if not isinstance(grad_rows, np.ndarray) or grad_rows.dtype != probs.dtype or \
+            grad_rows.shape != target.shape or not grad_rows.flags.c_contiguous:
+        raise ValueError(f"softmax_xent_backward: grad_rows must be a C-contiguous {probs.dtype} "
+                         f"array of shape {target.shape}, got "
+                         f"{getattr(grad_rows, 'dtype', type(grad_rows).__name__)} with shape "
+                         f"{getattr(grad_rows, 'shape', None)}")
+    keep = target != ignore_index
+    dx = probs.copy()
+    rows = np.flatnonzero(keep)
+    dx[rows, target[rows]] -= 1
+    dx *= np.where(keep, grad_rows, 0)[:, None]
+    return dx
+
+
+def _check_xent(name: str, logits: np.ndarray, target: np.ndarray, ignore_index: int) -> None:
+    _check_float(name, "logits", logits, 2)
+    if not isinstance(target, np.ndarray) or target.dtype != np.int64 or \
+            target.shape != logits.shape[:1] or not target.flags.c_contiguous:
+        raise ValueError(f"{name}: target must be a C-contiguous int64 array of shape "
+                         f"{logits.shape[:1]} for logits {logits.shape}, got "
+                         f"{getattr(target, 'dtype', type(target).__name__)} with shape "
+                         f"{getattr(target, 'shape', None)}")
+    n_classes = logits.shape[1]
+    bad = (target != ignore_index) & ((target < 0) | (target >= n_classes))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name}: target {int(target[row])} in row {row} is out of range for "
+                         f"{n_classes} classes (logits {logits.shape}, "
+                         f"ignore_index={ignore_index})")

@@ -102,7 +102,9 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                 if replaced is not None:
                     grads_out[index] = replaced
         grads_in = ctx.fn.backward(ctx, *grads_out)
-        if not isinstance(grads_in, tuple):
+        if isinstance(grads_in, list):
+            grads_in = tuple(grads_in)
+        elif not isinstance(grads_in, tuple):
             grads_in = (grads_in,)
         if len(grads_in) != len(ctx.parents):
             raise RuntimeError(f"{ctx.op}.backward returned {len(grads_in)} gradients for "
@@ -112,7 +114,7 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
         for parent, need, g in zip(ctx.parents, ctx.needs_input_grad, grads_in):
             if not need or g is None:
                 continue
-            g = unbroadcast(np.asarray(g), parent.data.shape).astype(parent.data.dtype, copy=False)
+            g = _input_grad(ctx, parent, g)
             if parent._ctx is None:
                 entry = leaf_grads.get(id(parent))
                 leaf_grads[id(parent)] = (parent, g if entry is None else entry[1] + g)
@@ -122,6 +124,17 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                 slots[i] = g if slots[i] is None else slots[i] + g
     for leaf, g in leaf_grads.values():
         _accumulate_leaf(leaf, g)
+
+
+def _input_grad(ctx, parent, g) -> np.ndarray:
+    """The gradient a backward rule returned, summed to the input's shape and dtype."""
+    g = np.asarray(g)
+    shape = parent.data.shape
+    tail = g.shape[g.ndim - len(shape):] if len(shape) else ()
+    if g.ndim < len(shape) or any(n != m and n != 1 for n, m in zip(shape, tail)):
+        raise RuntimeError(f"{ctx.op}.backward returned a gradient of shape {g.shape} for an "
+                           f"input of shape {shape}")
+    return unbroadcast(g, shape).astype(parent.data.dtype, copy=False)
 
 
 def _accumulate_leaf(leaf, g: np.ndarray) -> None:

@@ -91,9 +91,11 @@ class Function:
         track = engine.is_grad_enabled() and any(needs)
         ctx = Context(cls, tuple(a if isinstance(a, Tensor) else None for a in args), needs)
         result = cls.forward(ctx, *arrays, **kwargs)
-        multi = isinstance(result, tuple)
-        outputs = result if multi else (result,)
-        tensors = tuple(Tensor._from_op(out, ctx if track else None, i)
+        multi = isinstance(result, (tuple, list))
+        # numpy scalars and Python numbers become 0-d arrays, so every Tensor holds an ndarray
+        outputs = tuple(np.asarray(r) for r in result) if multi else (np.asarray(result),)
+        # integer / boolean outputs (argmax, masks, casts to int) carry no gradient
+        tensors = tuple(Tensor._from_op(out, ctx if track and out.dtype.kind == "f" else None, i)
                         for i, out in enumerate(outputs))
         if track:
             ctx.num_outputs = len(tensors)

@@ -15,6 +15,8 @@ from minigrad import _reference, _reference_rnn
 # Every kernel name must exist in both, with the same signature. Register a new .pyx here.
 _MODULES: dict[str, tuple[object, tuple[str, ...]]] = {
     "elementwise": (_reference, ("tanh_backward", "sigmoid_backward")),
+    "embedding": (_reference, ("embedding_backward",)),
+    "loss": (_reference, ("softmax_xent_forward", "softmax_xent_backward")),
 }
 
 _compiled: dict[str, object] = {}

@@ -282,7 +282,7 @@ class Tensor:
         from minigrad.ops.shape import Transpose
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        if len(axes) == 2 and self.ndim != 2:  # torch-style transpose(dim0, dim1)
+        if len(axes) == 2:  # torch-style transpose(dim0, dim1): swap two axes
             perm = list(range(self.ndim))
             perm[axes[0]], perm[axes[1]] = perm[axes[1]], perm[axes[0]]
             axes = tuple(perm)

@@ -13,7 +13,7 @@
             "-O3"
         ],
         "include_dirs": [
-            "/tmp/pip-build-env-pdfzwh7n/overlay/lib/python3.11/site-packages/numpy/_core/include"
+            "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/numpy/_core/include"
         ],
         "name": "minigrad._ext.elementwise",
         "sources": [
@@ -3516,7 +3516,7 @@ namespace {
     PyObject *__pyx_slice[1];
     PyObject *__pyx_tuple[2];
     PyObject *__pyx_codeobj_tab[3];
-    PyObject *__pyx_string_tab[122];
+    PyObject *__pyx_string_tab[128];
     PyObject *__pyx_number_tab[3];
 /* #### Code section: module_state_contents ### */
 /* PyFrozenDict.module_state_decls */
@@ -3651,43 +3651,49 @@ static __pyx_mstatetype * const __pyx_mstate_global = &__pyx_mstate_global_stati
 #define __pyx_n_u_format __pyx_string_tab[82]
 #define __pyx_n_u_fortran __pyx_string_tab[83]
 #define __pyx_n_u_g __pyx_string_tab[84]
-#define __pyx_n_u_grad __pyx_string_tab[85]
-#define __pyx_n_u_id __pyx_string_tab[86]
-#define __pyx_n_u_index __pyx_string_tab[87]
-#define __pyx_n_u_items __pyx_string_tab[88]
-#define __pyx_n_u_itemsize __pyx_string_tab[89]
-#define __pyx_n_u_memview __pyx_string_tab[90]
-#define __pyx_n_u_minigrad__ext_elementwise __pyx_string_tab[91]
-#define __pyx_n_u_mode __pyx_string_tab[92]
-#define __pyx_n_u_name __pyx_string_tab[93]
-#define __pyx_n_u_ndarray __pyx_string_tab[94]
-#define __pyx_n_u_ndim __pyx_string_tab[95]
-#define __pyx_n_u_np __pyx_string_tab[96]
-#define __pyx_n_u_numpy __pyx_string_tab[97]
-#define __pyx_n_u_obj __pyx_string_tab[98]
-#define __pyx_n_u_out __pyx_string_tab[99]
-#define __pyx_n_u_pack __pyx_string_tab[100]
-#define __pyx_n_u_pop __pyx_string_tab[101]
-#define __pyx_n_u_register __pyx_string_tab[102]
-#define __pyx_n_u_reshape __pyx_string_tab[103]
-#define __pyx_n_u_setdefault __pyx_string_tab[104]
-#define __pyx_n_u_shape __pyx_string_tab[105]
-#define __pyx_n_u_sigmoid_backward __pyx_string_tab[106]
-#define __pyx_n_u_size __pyx_string_tab[107]
-#define __pyx_n_u_start __pyx_string_tab[108]
-#define __pyx_n_u_step __pyx_string_tab[109]
-#define __pyx_n_u_stop __pyx_string_tab[110]
-#define __pyx_n_u_struct __pyx_string_tab[111]
-#define __pyx_n_u_tanh_backward __pyx_string_tab[112]
-#define __pyx_n_u_unpack __pyx_string_tab[113]
-#define __pyx_n_u_update __pyx_string_tab[114]
-#define __pyx_n_u_values __pyx_string_tab[115]
-#define __pyx_n_u_x __pyx_string_tab[116]
-#define __pyx_n_u_y __pyx_string_tab[117]
-#define __pyx_n_b_O __pyx_string_tab[118]
-#define __pyx_kp_b_iso88591_t_Qc_S_Jas_A_j_1_4q_QRRVVWWYYZ __pyx_string_tab[119]
-#define __pyx_kp_b_iso88591_q_A_Kq_q_s_A_avQaxr_T_4s_A_awaq __pyx_string_tab[120]
-#define __pyx_kp_b_iso88591_q_Cq_Kq_q_s_A_D_HBd_XRq_82T_XRt __pyx_string_tab[121]
+#define __pyx_n_u_gd __pyx_string_tab[85]
+#define __pyx_n_u_gf __pyx_string_tab[86]
+#define __pyx_n_u_grad __pyx_string_tab[87]
+#define __pyx_n_u_id __pyx_string_tab[88]
+#define __pyx_n_u_index __pyx_string_tab[89]
+#define __pyx_n_u_items __pyx_string_tab[90]
+#define __pyx_n_u_itemsize __pyx_string_tab[91]
+#define __pyx_n_u_memview __pyx_string_tab[92]
+#define __pyx_n_u_minigrad__ext_elementwise __pyx_string_tab[93]
+#define __pyx_n_u_mode __pyx_string_tab[94]
+#define __pyx_n_u_name __pyx_string_tab[95]
+#define __pyx_n_u_ndarray __pyx_string_tab[96]
+#define __pyx_n_u_ndim __pyx_string_tab[97]
+#define __pyx_n_u_np __pyx_string_tab[98]
+#define __pyx_n_u_numpy __pyx_string_tab[99]
+#define __pyx_n_u_obj __pyx_string_tab[100]
+#define __pyx_n_u_od __pyx_string_tab[101]
+#define __pyx_n_u_of __pyx_string_tab[102]
+#define __pyx_n_u_out __pyx_string_tab[103]
+#define __pyx_n_u_pack __pyx_string_tab[104]
+#define __pyx_n_u_pop __pyx_string_tab[105]
+#define __pyx_n_u_register __pyx_string_tab[106]
+#define __pyx_n_u_reshape __pyx_string_tab[107]
+#define __pyx_n_u_setdefault __pyx_string_tab[108]
+#define __pyx_n_u_shape __pyx_string_tab[109]
+#define __pyx_n_u_sigmoid_backward __pyx_string_tab[110]
+#define __pyx_n_u_size __pyx_string_tab[111]
+#define __pyx_n_u_start __pyx_string_tab[112]
+#define __pyx_n_u_step __pyx_string_tab[113]
+#define __pyx_n_u_stop __pyx_string_tab[114]
+#define __pyx_n_u_struct __pyx_string_tab[115]
+#define __pyx_n_u_tanh_backward __pyx_string_tab[116]
+#define __pyx_n_u_unpack __pyx_string_tab[117]
+#define __pyx_n_u_update __pyx_string_tab[118]
+#define __pyx_n_u_values __pyx_string_tab[119]
+#define __pyx_n_u_x __pyx_string_tab[120]
+#define __pyx_n_u_y __pyx_string_tab[121]
+#define __pyx_n_u_yd __pyx_string_tab[122]
+#define __pyx_n_u_yf __pyx_string_tab[123]
+#define __pyx_n_b_O __pyx_string_tab[124]
+#define __pyx_kp_b_iso88591_t_Qc_S_Jas_A_j_1_4q_QRRVVWWYYZ __pyx_string_tab[125]
+#define __pyx_kp_b_iso88591_q_A_Kq_q_s_A_D_Qhb_D_c_1_4t1_D __pyx_string_tab[126]
+#define __pyx_kp_b_iso88591_q_Cq_Kq_q_s_A_D_Qhb_D_c_1_Qd_a __pyx_string_tab[127]
 #define __pyx_int_0 __pyx_number_tab[0]
 #define __pyx_int_neg_1 __pyx_number_tab[1]
 #define __pyx_int_136983863 __pyx_number_tab[2]
@@ -3719,7 +3725,7 @@ static CYTHON_SMALL_CODE int __pyx_m_clear(PyObject *m) {
   for (int i=0; i<1; ++i) { Py_CLEAR(clear_module_state->__pyx_slice[i]); }
   for (int i=0; i<2; ++i) { Py_CLEAR(clear_module_state->__pyx_tuple[i]); }
   for (int i=0; i<3; ++i) { Py_CLEAR(clear_module_state->__pyx_codeobj_tab[i]); }
-  for (int i=0; i<122; ++i) { Py_CLEAR(clear_module_state->__pyx_string_tab[i]); }
+  for (int i=0; i<128; ++i) { Py_CLEAR(clear_module_state->__pyx_string_tab[i]); }
   for (int i=0; i<3; ++i) { Py_CLEAR(clear_module_state->__pyx_number_tab[i]); }
 /* #### Code section: module_state_clear_contents ### */
 /* CommonTypesMetaclass.module_state_clear */
@@ -3757,7 +3763,7 @@ static CYTHON_SMALL_CODE int __pyx_m_traverse(PyObject *m, visitproc visit, void
   for (int i=0; i<1; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_slice[i]); }
   for (int i=0; i<2; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_tuple[i]); }
   for (int i=0; i<3; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_codeobj_tab[i]); }
-  for (int i=0; i<122; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_string_tab[i]); }
+  for (int i=0; i<128; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_string_tab[i]); }
   for (int i=0; i<3; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_number_tab[i]); }
 /* #### Code section: module_state_traverse_contents ### */
 /* CommonTypesMetaclass.module_state_traverse */
@@ -18846,6 +18852,12 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
 
 static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UNUSED PyObject *__pyx_self, PyObject *__pyx_v_y, PyObject *__pyx_v_grad) {
   PyObject *__pyx_v_out = NULL;
+  __Pyx_memviewslice __pyx_v_yf = { 0, 0, { 0 }, { 0 }, { 0 } };
+  __Pyx_memviewslice __pyx_v_gf = { 0, 0, { 0 }, { 0 }, { 0 } };
+  __Pyx_memviewslice __pyx_v_yd = { 0, 0, { 0 }, { 0 }, { 0 } };
+  __Pyx_memviewslice __pyx_v_gd = { 0, 0, { 0 }, { 0 }, { 0 } };
+  __Pyx_memviewslice __pyx_v_of = { 0, 0, { 0 }, { 0 }, { 0 } };
+  __Pyx_memviewslice __pyx_v_od = { 0, 0, { 0 }, { 0 }, { 0 } };
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   PyObject *__pyx_t_1 = NULL;
@@ -18870,7 +18882,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
  *     """grad * (1 - y^2) for y = tanh(x)."""
  *     _check_pair("tanh_backward", y, grad)             # <<<<<<<<<<<<<<
  *     out = np.empty_like(y)
- *     if y.dtype == np.float32:
+ *     cdef const float[::1] yf, gf
 */
   __pyx_t_2 = NULL;
   __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_check_pair); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 38, __pyx_L1_error)
@@ -18901,8 +18913,8 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
  *     """grad * (1 - y^2) for y = tanh(x)."""
  *     _check_pair("tanh_backward", y, grad)
  *     out = np.empty_like(y)             # <<<<<<<<<<<<<<
- *     if y.dtype == np.float32:
- *         _tanh_backward[float](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
+ *     cdef const float[::1] yf, gf
+ *     cdef const double[::1] yd, gd
 */
   __pyx_t_3 = NULL;
   __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 39, __pyx_L1_error)
@@ -18933,32 +18945,32 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
   __pyx_v_out = __pyx_t_1;
   __pyx_t_1 = 0;
 
-  /* "src_ext/elementwise.pyx":40
- *     _check_pair("tanh_backward", y, grad)
- *     out = np.empty_like(y)
+  /* "src_ext/elementwise.pyx":44
+ *     cdef float[::1] of
+ *     cdef double[::1] od
  *     if y.dtype == np.float32:             # <<<<<<<<<<<<<<
- *         _tanh_backward[float](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
- *     else:
+ *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:
 */
-  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 40, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 44, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 40, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 44, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_float32); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 40, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_float32); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 44, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_6 = __Pyx_PyObject_CompareBoolEq_object_object(__pyx_t_1, __pyx_t_3, Py_EQ); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 40, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyObject_CompareBoolEq_object_object(__pyx_t_1, __pyx_t_3, Py_EQ); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 44, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   if (__pyx_t_6) {
 
 
-    /* "src_ext/elementwise.pyx":41
- *     out = np.empty_like(y)
+    /* "src_ext/elementwise.pyx":45
+ *     cdef double[::1] od
  *     if y.dtype == np.float32:
- *         _tanh_backward[float](y.reshape(-1), grad.reshape(-1), out.reshape(-1))             # <<<<<<<<<<<<<<
- *     else:
- *         _tanh_backward[double](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
+ *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)             # <<<<<<<<<<<<<<
+ *         with nogil:
+ *             _tanh_backward(yf, gf, of)
 */
     __pyx_t_1 = __pyx_v_y;
     __Pyx_INCREF(__pyx_t_1);
@@ -18967,10 +18979,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 41, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 45, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_7 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_7.memview)) __PYX_ERR(0, 41, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_7.memview)) __PYX_ERR(0, 45, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_grad;
     __Pyx_INCREF(__pyx_t_1);
@@ -18979,10 +18991,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 41, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 45, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_8 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_8.memview)) __PYX_ERR(0, 41, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_8.memview)) __PYX_ERR(0, 45, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_out;
     __Pyx_INCREF(__pyx_t_1);
@@ -18991,32 +19003,77 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 41, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 45, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_9 = __Pyx_PyObject_to_MemoryviewSlice_dc_float(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_9.memview)) __PYX_ERR(0, 41, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyObject_to_MemoryviewSlice_dc_float(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_9.memview)) __PYX_ERR(0, 45, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __pyx_fuse_0__pyx_f_8minigrad_4_ext_11elementwise__tanh_backward(__pyx_t_7, __pyx_t_8, __pyx_t_9);
-    __PYX_XCLEAR_MEMVIEW(&__pyx_t_7, 1);; __pyx_t_7.memview = NULL; __pyx_t_7.data = NULL;
-    __PYX_XCLEAR_MEMVIEW(&__pyx_t_8, 1);; __pyx_t_8.memview = NULL; __pyx_t_8.data = NULL;
-    __PYX_XCLEAR_MEMVIEW(&__pyx_t_9, 1);; __pyx_t_9.memview = NULL; __pyx_t_9.data = NULL;
+    __pyx_v_yf = __pyx_t_7;
+    __pyx_t_7.memview = NULL;
+    __pyx_t_7.data = NULL;
+    __pyx_v_gf = __pyx_t_8;
+    __pyx_t_8.memview = NULL;
+    __pyx_t_8.data = NULL;
+    __pyx_v_of = __pyx_t_9;
+    __pyx_t_9.memview = NULL;
+    __pyx_t_9.data = NULL;
 
-    /* "src_ext/elementwise.pyx":40
- *     _check_pair("tanh_backward", y, grad)
- *     out = np.empty_like(y)
- *     if y.dtype == np.float32:             # <<<<<<<<<<<<<<
- *         _tanh_backward[float](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
+    /* "src_ext/elementwise.pyx":46
+ *     if y.dtype == np.float32:
+ *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:             # <<<<<<<<<<<<<<
+ *             _tanh_backward(yf, gf, of)
  *     else:
+*/
+    {
+        PyThreadState * _save;
+        _save = PyEval_SaveThread();
+        __Pyx_FastGIL_Remember();
+        /*try:*/ {
+
+          /* "src_ext/elementwise.pyx":47
+ *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:
+ *             _tanh_backward(yf, gf, of)             # <<<<<<<<<<<<<<
+ *     else:
+ *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+*/
+          __pyx_fuse_0__pyx_f_8minigrad_4_ext_11elementwise__tanh_backward(__pyx_v_yf, __pyx_v_gf, __pyx_v_of);
+        }
+
+        /* "src_ext/elementwise.pyx":46
+ *     if y.dtype == np.float32:
+ *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:             # <<<<<<<<<<<<<<
+ *             _tanh_backward(yf, gf, of)
+ *     else:
+*/
+        /*finally:*/ {
+          /*normal exit:*/{
+            __Pyx_FastGIL_Forget();
+            PyEval_RestoreThread(_save);
+            goto __pyx_L6;
+          }
+          __pyx_L6:;
+        }
+    }
+
+    /* "src_ext/elementwise.pyx":44
+ *     cdef float[::1] of
+ *     cdef double[::1] od
+ *     if y.dtype == np.float32:             # <<<<<<<<<<<<<<
+ *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:
 */
     goto __pyx_L3;
   }
 
-  /* "src_ext/elementwise.pyx":43
- *         _tanh_backward[float](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
+  /* "src_ext/elementwise.pyx":49
+ *             _tanh_backward(yf, gf, of)
  *     else:
- *         _tanh_backward[double](y.reshape(-1), grad.reshape(-1), out.reshape(-1))             # <<<<<<<<<<<<<<
- *     return out
- * 
+ *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)             # <<<<<<<<<<<<<<
+ *         with nogil:
+ *             _tanh_backward(yd, gd, od)
 */
   /*else*/ {
     __pyx_t_1 = __pyx_v_y;
@@ -19026,10 +19083,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 43, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 49, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_10 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_10.memview)) __PYX_ERR(0, 43, __pyx_L1_error)
+    __pyx_t_10 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_10.memview)) __PYX_ERR(0, 49, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_grad;
     __Pyx_INCREF(__pyx_t_1);
@@ -19038,10 +19095,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 43, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 49, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_11 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_11.memview)) __PYX_ERR(0, 43, __pyx_L1_error)
+    __pyx_t_11 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_11.memview)) __PYX_ERR(0, 49, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_out;
     __Pyx_INCREF(__pyx_t_1);
@@ -19050,21 +19107,66 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 43, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 49, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_12 = __Pyx_PyObject_to_MemoryviewSlice_dc_double(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_12.memview)) __PYX_ERR(0, 43, __pyx_L1_error)
+    __pyx_t_12 = __Pyx_PyObject_to_MemoryviewSlice_dc_double(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_12.memview)) __PYX_ERR(0, 49, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __pyx_fuse_1__pyx_f_8minigrad_4_ext_11elementwise__tanh_backward(__pyx_t_10, __pyx_t_11, __pyx_t_12);
-    __PYX_XCLEAR_MEMVIEW(&__pyx_t_10, 1);; __pyx_t_10.memview = NULL; __pyx_t_10.data = NULL;
-    __PYX_XCLEAR_MEMVIEW(&__pyx_t_11, 1);; __pyx_t_11.memview = NULL; __pyx_t_11.data = NULL;
-    __PYX_XCLEAR_MEMVIEW(&__pyx_t_12, 1);; __pyx_t_12.memview = NULL; __pyx_t_12.data = NULL;
+    __pyx_v_yd = __pyx_t_10;
+    __pyx_t_10.memview = NULL;
+    __pyx_t_10.data = NULL;
+    __pyx_v_gd = __pyx_t_11;
+    __pyx_t_11.memview = NULL;
+    __pyx_t_11.data = NULL;
+    __pyx_v_od = __pyx_t_12;
+    __pyx_t_12.memview = NULL;
+    __pyx_t_12.data = NULL;
+
+    /* "src_ext/elementwise.pyx":50
+ *     else:
+ *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:             # <<<<<<<<<<<<<<
+ *             _tanh_backward(yd, gd, od)
+ *     return out
+*/
+    {
+        PyThreadState * _save;
+        _save = PyEval_SaveThread();
+        __Pyx_FastGIL_Remember();
+        /*try:*/ {
+
+          /* "src_ext/elementwise.pyx":51
+ *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:
+ *             _tanh_backward(yd, gd, od)             # <<<<<<<<<<<<<<
+ *     return out
+ * 
+*/
+          __pyx_fuse_1__pyx_f_8minigrad_4_ext_11elementwise__tanh_backward(__pyx_v_yd, __pyx_v_gd, __pyx_v_od);
+        }
+
+        /* "src_ext/elementwise.pyx":50
+ *     else:
+ *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:             # <<<<<<<<<<<<<<
+ *             _tanh_backward(yd, gd, od)
+ *     return out
+*/
+        /*finally:*/ {
+          /*normal exit:*/{
+            __Pyx_FastGIL_Forget();
+            PyEval_RestoreThread(_save);
+            goto __pyx_L9;
+          }
+          __pyx_L9:;
+        }
+    }
   }
   __pyx_L3:;
 
-  /* "src_ext/elementwise.pyx":44
- *     else:
- *         _tanh_backward[double](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
+  /* "src_ext/elementwise.pyx":52
+ *         with nogil:
+ *             _tanh_backward(yd, gd, od)
  *     return out             # <<<<<<<<<<<<<<
  * 
  * 
@@ -19104,12 +19206,18 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
   __pyx_r = NULL;
   __pyx_L0:;
   __Pyx_XDECREF(__pyx_v_out);
+  __PYX_XCLEAR_MEMVIEW(&__pyx_v_yf, 1);
+  __PYX_XCLEAR_MEMVIEW(&__pyx_v_gf, 1);
+  __PYX_XCLEAR_MEMVIEW(&__pyx_v_yd, 1);
+  __PYX_XCLEAR_MEMVIEW(&__pyx_v_gd, 1);
+  __PYX_XCLEAR_MEMVIEW(&__pyx_v_of, 1);
+  __PYX_XCLEAR_MEMVIEW(&__pyx_v_od, 1);
   __Pyx_XGIVEREF(__pyx_r);
   __Pyx_RefNannyFinishContext();
   return __pyx_r;
 }
 
-/* "src_ext/elementwise.pyx":47
+/* "src_ext/elementwise.pyx":55
  * 
  * 
  * def sigmoid_backward(y, grad):             # <<<<<<<<<<<<<<
@@ -19158,39 +19266,39 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_y,&__pyx_mstate_global->__pyx_n_u_grad,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 47, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 55, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 47, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 55, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 47, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 55, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "sigmoid_backward", 0) < (0)) __PYX_ERR(0, 47, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "sigmoid_backward", 0) < (0)) __PYX_ERR(0, 55, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 2; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("sigmoid_backward", 1, 2, 2, i); __PYX_ERR(0, 47, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("sigmoid_backward", 1, 2, 2, i); __PYX_ERR(0, 55, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 2)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 47, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 55, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 47, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 55, __pyx_L3_error)
     }
     __pyx_v_y = values[0];
     __pyx_v_grad = values[1];
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("sigmoid_backward", 1, 2, 2, __pyx_nargs); __PYX_ERR(0, 47, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("sigmoid_backward", 1, 2, 2, __pyx_nargs); __PYX_ERR(0, 55, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -19213,6 +19321,12 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
 
 static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON_UNUSED PyObject *__pyx_self, PyObject *__pyx_v_y, PyObject *__pyx_v_grad) {
   PyObject *__pyx_v_out = NULL;
+  __Pyx_memviewslice __pyx_v_yf = { 0, 0, { 0 }, { 0 }, { 0 } };
+  __Pyx_memviewslice __pyx_v_gf = { 0, 0, { 0 }, { 0 }, { 0 } };
+  __Pyx_memviewslice __pyx_v_yd = { 0, 0, { 0 }, { 0 }, { 0 } };
+  __Pyx_memviewslice __pyx_v_gd = { 0, 0, { 0 }, { 0 }, { 0 } };
+  __Pyx_memviewslice __pyx_v_of = { 0, 0, { 0 }, { 0 }, { 0 } };
+  __Pyx_memviewslice __pyx_v_od = { 0, 0, { 0 }, { 0 }, { 0 } };
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   PyObject *__pyx_t_1 = NULL;
@@ -19232,15 +19346,15 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("sigmoid_backward", 0);
 
-  /* "src_ext/elementwise.pyx":49
+  /* "src_ext/elementwise.pyx":57
  * def sigmoid_backward(y, grad):
  *     """grad * y * (1 - y) for y = sigmoid(x)."""
  *     _check_pair("sigmoid_backward", y, grad)             # <<<<<<<<<<<<<<
  *     out = np.empty_like(y)
- *     if y.dtype == np.float32:
+ *     cdef const float[::1] yf, gf
 */
   __pyx_t_2 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_check_pair); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 49, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_check_pair); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 57, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_t_4 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -19259,22 +19373,22 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
     __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_3, __pyx_callargs+__pyx_t_4, (4-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 49, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 57, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "src_ext/elementwise.pyx":50
+  /* "src_ext/elementwise.pyx":58
  *     """grad * y * (1 - y) for y = sigmoid(x)."""
  *     _check_pair("sigmoid_backward", y, grad)
  *     out = np.empty_like(y)             # <<<<<<<<<<<<<<
- *     if y.dtype == np.float32:
- *         _sigmoid_backward[float](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
+ *     cdef const float[::1] yf, gf
+ *     cdef const double[::1] yd, gd
 */
   __pyx_t_3 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 50, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 58, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_empty_like); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 50, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_empty_like); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 58, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   __pyx_t_4 = 1;
@@ -19294,38 +19408,38 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
     __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_5, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 50, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 58, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __pyx_v_out = __pyx_t_1;
   __pyx_t_1 = 0;
 
-  /* "src_ext/elementwise.pyx":51
- *     _check_pair("sigmoid_backward", y, grad)
- *     out = np.empty_like(y)
+  /* "src_ext/elementwise.pyx":63
+ *     cdef float[::1] of
+ *     cdef double[::1] od
  *     if y.dtype == np.float32:             # <<<<<<<<<<<<<<
- *         _sigmoid_backward[float](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
- *     else:
+ *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:
 */
-  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 51, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 63, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 51, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 63, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_float32); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 51, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_float32); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 63, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_6 = __Pyx_PyObject_CompareBoolEq_object_object(__pyx_t_1, __pyx_t_3, Py_EQ); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 51, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyObject_CompareBoolEq_object_object(__pyx_t_1, __pyx_t_3, Py_EQ); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 63, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   if (__pyx_t_6) {
 
 
-    /* "src_ext/elementwise.pyx":52
- *     out = np.empty_like(y)
+    /* "src_ext/elementwise.pyx":64
+ *     cdef double[::1] od
  *     if y.dtype == np.float32:
- *         _sigmoid_backward[float](y.reshape(-1), grad.reshape(-1), out.reshape(-1))             # <<<<<<<<<<<<<<
- *     else:
- *         _sigmoid_backward[double](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
+ *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)             # <<<<<<<<<<<<<<
+ *         with nogil:
+ *             _sigmoid_backward(yf, gf, of)
 */
     __pyx_t_1 = __pyx_v_y;
     __Pyx_INCREF(__pyx_t_1);
@@ -19334,10 +19448,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 52, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 64, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_7 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_7.memview)) __PYX_ERR(0, 52, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_7.memview)) __PYX_ERR(0, 64, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_grad;
     __Pyx_INCREF(__pyx_t_1);
@@ -19346,10 +19460,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 52, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 64, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_8 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_8.memview)) __PYX_ERR(0, 52, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_8.memview)) __PYX_ERR(0, 64, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_out;
     __Pyx_INCREF(__pyx_t_1);
@@ -19358,31 +19472,77 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 52, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 64, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_9 = __Pyx_PyObject_to_MemoryviewSlice_dc_float(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_9.memview)) __PYX_ERR(0, 52, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyObject_to_MemoryviewSlice_dc_float(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_9.memview)) __PYX_ERR(0, 64, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __pyx_fuse_0__pyx_f_8minigrad_4_ext_11elementwise__sigmoid_backward(__pyx_t_7, __pyx_t_8, __pyx_t_9);
-    __PYX_XCLEAR_MEMVIEW(&__pyx_t_7, 1);; __pyx_t_7.memview = NULL; __pyx_t_7.data = NULL;
-    __PYX_XCLEAR_MEMVIEW(&__pyx_t_8, 1);; __pyx_t_8.memview = NULL; __pyx_t_8.data = NULL;
-    __PYX_XCLEAR_MEMVIEW(&__pyx_t_9, 1);; __pyx_t_9.memview = NULL; __pyx_t_9.data = NULL;
+    __pyx_v_yf = __pyx_t_7;
+    __pyx_t_7.memview = NULL;
+    __pyx_t_7.data = NULL;
+    __pyx_v_gf = __pyx_t_8;
+    __pyx_t_8.memview = NULL;
+    __pyx_t_8.data = NULL;
+    __pyx_v_of = __pyx_t_9;
+    __pyx_t_9.memview = NULL;
+    __pyx_t_9.data = NULL;
 
-    /* "src_ext/elementwise.pyx":51
- *     _check_pair("sigmoid_backward", y, grad)
- *     out = np.empty_like(y)
- *     if y.dtype == np.float32:             # <<<<<<<<<<<<<<
- *         _sigmoid_backward[float](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
+    /* "src_ext/elementwise.pyx":65
+ *     if y.dtype == np.float32:
+ *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:             # <<<<<<<<<<<<<<
+ *             _sigmoid_backward(yf, gf, of)
  *     else:
+*/
+    {
+        PyThreadState * _save;
+        _save = PyEval_SaveThread();
+        __Pyx_FastGIL_Remember();
+        /*try:*/ {
+
+          /* "src_ext/elementwise.pyx":66
+ *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:
+ *             _sigmoid_backward(yf, gf, of)             # <<<<<<<<<<<<<<
+ *     else:
+ *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+*/
+          __pyx_fuse_0__pyx_f_8minigrad_4_ext_11elementwise__sigmoid_backward(__pyx_v_yf, __pyx_v_gf, __pyx_v_of);
+        }
+
+        /* "src_ext/elementwise.pyx":65
+ *     if y.dtype == np.float32:
+ *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:             # <<<<<<<<<<<<<<
+ *             _sigmoid_backward(yf, gf, of)
+ *     else:
+*/
+        /*finally:*/ {
+          /*normal exit:*/{
+            __Pyx_FastGIL_Forget();
+            PyEval_RestoreThread(_save);
+            goto __pyx_L6;
+          }
+          __pyx_L6:;
+        }
+    }
+
+    /* "src_ext/elementwise.pyx":63
+ *     cdef float[::1] of
+ *     cdef double[::1] od
+ *     if y.dtype == np.float32:             # <<<<<<<<<<<<<<
+ *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:
 */
     goto __pyx_L3;
   }
 
-  /* "src_ext/elementwise.pyx":54
- *         _sigmoid_backward[float](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
+  /* "src_ext/elementwise.pyx":68
+ *             _sigmoid_backward(yf, gf, of)
  *     else:
- *         _sigmoid_backward[double](y.reshape(-1), grad.reshape(-1), out.reshape(-1))             # <<<<<<<<<<<<<<
- *     return out
+ *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)             # <<<<<<<<<<<<<<
+ *         with nogil:
+ *             _sigmoid_backward(yd, gd, od)
 */
   /*else*/ {
     __pyx_t_1 = __pyx_v_y;
@@ -19392,10 +19552,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 54, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 68, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_10 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_10.memview)) __PYX_ERR(0, 54, __pyx_L1_error)
+    __pyx_t_10 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_10.memview)) __PYX_ERR(0, 68, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_grad;
     __Pyx_INCREF(__pyx_t_1);
@@ -19404,10 +19564,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 54, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 68, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_11 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_11.memview)) __PYX_ERR(0, 54, __pyx_L1_error)
+    __pyx_t_11 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_11.memview)) __PYX_ERR(0, 68, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_out;
     __Pyx_INCREF(__pyx_t_1);
@@ -19416,21 +19576,65 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 54, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 68, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_12 = __Pyx_PyObject_to_MemoryviewSlice_dc_double(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_12.memview)) __PYX_ERR(0, 54, __pyx_L1_error)
+    __pyx_t_12 = __Pyx_PyObject_to_MemoryviewSlice_dc_double(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_12.memview)) __PYX_ERR(0, 68, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __pyx_fuse_1__pyx_f_8minigrad_4_ext_11elementwise__sigmoid_backward(__pyx_t_10, __pyx_t_11, __pyx_t_12);
-    __PYX_XCLEAR_MEMVIEW(&__pyx_t_10, 1);; __pyx_t_10.memview = NULL; __pyx_t_10.data = NULL;
-    __PYX_XCLEAR_MEMVIEW(&__pyx_t_11, 1);; __pyx_t_11.memview = NULL; __pyx_t_11.data = NULL;
-    __PYX_XCLEAR_MEMVIEW(&__pyx_t_12, 1);; __pyx_t_12.memview = NULL; __pyx_t_12.data = NULL;
+    __pyx_v_yd = __pyx_t_10;
+    __pyx_t_10.memview = NULL;
+    __pyx_t_10.data = NULL;
+    __pyx_v_gd = __pyx_t_11;
+    __pyx_t_11.memview = NULL;
+    __pyx_t_11.data = NULL;
+    __pyx_v_od = __pyx_t_12;
+    __pyx_t_12.memview = NULL;
+    __pyx_t_12.data = NULL;
+
+    /* "src_ext/elementwise.pyx":69
+ *     else:
+ *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:             # <<<<<<<<<<<<<<
+ *             _sigmoid_backward(yd, gd, od)
+ *     return out
+*/
+    {
+        PyThreadState * _save;
+        _save = PyEval_SaveThread();
+        __Pyx_FastGIL_Remember();
+        /*try:*/ {
+
+          /* "src_ext/elementwise.pyx":70
+ *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:
+ *             _sigmoid_backward(yd, gd, od)             # <<<<<<<<<<<<<<
+ *     return out
+*/
+          __pyx_fuse_1__pyx_f_8minigrad_4_ext_11elementwise__sigmoid_backward(__pyx_v_yd, __pyx_v_gd, __pyx_v_od);
+        }
+
+        /* "src_ext/elementwise.pyx":69
+ *     else:
+ *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+ *         with nogil:             # <<<<<<<<<<<<<<
+ *             _sigmoid_backward(yd, gd, od)
+ *     return out
+*/
+        /*finally:*/ {
+          /*normal exit:*/{
+            __Pyx_FastGIL_Forget();
+            PyEval_RestoreThread(_save);
+            goto __pyx_L9;
+          }
+          __pyx_L9:;
+        }
+    }
   }
   __pyx_L3:;
 
-  /* "src_ext/elementwise.pyx":55
- *     else:
- *         _sigmoid_backward[double](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
+  /* "src_ext/elementwise.pyx":71
+ *         with nogil:
+ *             _sigmoid_backward(yd, gd, od)
  *     return out             # <<<<<<<<<<<<<<
 */
   {
@@ -19444,7 +19648,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
   }
   goto __pyx_L0;
 
-  /* "src_ext/elementwise.pyx":47
+  /* "src_ext/elementwise.pyx":55
  * 
  * 
  * def sigmoid_backward(y, grad):             # <<<<<<<<<<<<<<
@@ -19468,6 +19672,12 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
   __pyx_r = NULL;
   __pyx_L0:;
   __Pyx_XDECREF(__pyx_v_out);
+  __PYX_XCLEAR_MEMVIEW(&__pyx_v_yf, 1);
+  __PYX_XCLEAR_MEMVIEW(&__pyx_v_gf, 1);
+  __PYX_XCLEAR_MEMVIEW(&__pyx_v_yd, 1);
+  __PYX_XCLEAR_MEMVIEW(&__pyx_v_gd, 1);
+  __PYX_XCLEAR_MEMVIEW(&__pyx_v_of, 1);
+  __PYX_XCLEAR_MEMVIEW(&__pyx_v_od, 1);
   __Pyx_XGIVEREF(__pyx_r);
   __Pyx_RefNannyFinishContext();
   return __pyx_r;
@@ -21663,19 +21873,19 @@ __Pyx_RefNannySetupContext("PyInit_elementwise", 0);
   if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_tanh_backward, __pyx_t_4) < (0)) __PYX_ERR(0, 36, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "src_ext/elementwise.pyx":47
+  /* "src_ext/elementwise.pyx":55
  * 
  * 
  * def sigmoid_backward(y, grad):             # <<<<<<<<<<<<<<
  *     """grad * y * (1 - y) for y = sigmoid(x)."""
  *     _check_pair("sigmoid_backward", y, grad)
 */
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_8minigrad_4_ext_11elementwise_5sigmoid_backward, 0, __pyx_mstate_global->__pyx_n_u_sigmoid_backward, NULL, __pyx_mstate_global->__pyx_n_u_minigrad__ext_elementwise, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[2])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 47, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_8minigrad_4_ext_11elementwise_5sigmoid_backward, 0, __pyx_mstate_global->__pyx_n_u_sigmoid_backward, NULL, __pyx_mstate_global->__pyx_n_u_minigrad__ext_elementwise, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[2])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 55, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_sigmoid_backward, __pyx_t_4) < (0)) __PYX_ERR(0, 47, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_sigmoid_backward, __pyx_t_4) < (0)) __PYX_ERR(0, 55, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
   /* "src_ext/elementwise.pyx":1
@@ -21852,38 +22062,38 @@ static int __Pyx_InitConstants(__pyx_mstatetype *__pyx_mstate) {
   int __pyx_clineno = 0;
   CYTHON_UNUSED_VAR(__pyx_mstate);
   {
-    const struct { const unsigned int length: 8; } str_length_index[] = {{5},{6},{20},{8},{1},{2},{1},{2},{25},{42},{54},{14},{15},{23},{25},{32},{20},{22},{1},{1},{37},{45},{22},{179},{8},{15},{7},{6},{2},{9},{50},{23},{30},{37},{5},{8},{8},{15},{20},{12},{9},{17},{8},{8},{12},{10},{8},{10},{8},{7},{14},{11},{10},{19},{14},{12},{10},{17},{13},{12},{12},{19},{8},{11},{13},{3},{15},{18},{4},{1},{12},{18},{5},{5},{15},{10},{6},{9},{5},{5},{7},{7},{6},{7},{1},{4},{2},{5},{5},{8},{7},{25},{4},{4},{7},{4},{2},{5},{3},{3},{4},{3},{8},{7},{10},{5},{16},{4},{5},{4},{4},{6},{13},{6},{6},{6},{1},{1}};
-    const struct { const unsigned int length: 8; } bytes_length_index[] = {{1},{215},{109},{110}};
+    const struct { const unsigned int length: 8; } str_length_index[] = {{5},{6},{20},{8},{1},{2},{1},{2},{25},{42},{54},{14},{15},{23},{25},{32},{20},{22},{1},{1},{37},{45},{22},{179},{8},{15},{7},{6},{2},{9},{50},{23},{30},{37},{5},{8},{8},{15},{20},{12},{9},{17},{8},{8},{12},{10},{8},{10},{8},{7},{14},{11},{10},{19},{14},{12},{10},{17},{13},{12},{12},{19},{8},{11},{13},{3},{15},{18},{4},{1},{12},{18},{5},{5},{15},{10},{6},{9},{5},{5},{7},{7},{6},{7},{1},{2},{2},{4},{2},{5},{5},{8},{7},{25},{4},{4},{7},{4},{2},{5},{3},{2},{2},{3},{4},{3},{8},{7},{10},{5},{16},{4},{5},{4},{4},{6},{13},{6},{6},{6},{1},{1},{2},{2}};
+    const struct { const unsigned int length: 8; } bytes_length_index[] = {{1},{215},{135},{135}};
     #ifndef CYTHON_COMPRESS_STRINGS
       #define CYTHON_COMPRESS_STRINGS 90
     #endif
-    #if (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (1140 bytes) */
-static const char cstring[] = "x\332}T\315o\033E\024WJ\244V \001)\021\242\202\303$\255p\220\022\007\247\021DQ\025d\222 B\241\304n\225&\010i4\236}\266\247\331\235Y\317\314&\336\236r\364\321G\037\367\270G\037}\364\321G\037s\314\237\302\233]\177\005\025,y\367\355\274\257\337\373\315{\2170\351\021\302,\371\276Mj\221%\r\315<\322d\206\230&\013\201\020U{\007\334\036|\267I\212\373d\237@;\304O\360\210\364\230\326,6\233\244\241,*b\342\002e\336Ad,\251\0019\334\342JZ\321\210Td\310F\026\317|\300\022\025\032\210gcLW\367\025\263\317w\210\322\271\370\303\356<\376\034\324\213? P:>\023pMT\235\274XH\343B{B;\310\377>\026r\2520V\013\017k\230\033\273\204\377\247\277\1776\263<\370\351\220I\211\370\2301\242!\211UD\003\363\266\224\364c\022d \257\020\344\211\274b\276\300r\225\007\233s\n\013\274\340\362\026\352J[\315d!/uj\234\227*$ama\310+e\201\330&\336\323al\233J\022<\363\300\0275\320\314\002fs\3700\252vF\222\234\036\237n\355\356\355fh5\270\033D\356\242\032\367\021(^\002\222V\213\204o1\272\243\335\024\311I\235\304*\"\022\020\027V\021\242\335\242\203m\202$\006\254\023H!\253\231Y\241$Ew!\033\205\tM\342\n\234\367/\3147Pd\236G\321\016\270\362}\247S\322\024Y\215{\302\260\232\017 \335\263\301\205\311%O*,\250\316\"\337\022J5x\021\007J\211\027e\021\245\222[X\340\225`>j\271\220\302Rj4\247\320\266\333\340C\000\322^c\250b\030\267\243,\236\363b\276\2578\322C\262V%\036\263\254\370\001m\316\264\243*\277dS,\277><99\366}\021\032a^C+\002\311\301\265[q\336y\224\236\306m\374\037!\355\364\025\342\250B\235\322\t5\010\035a:\362\346B\003\254\260\020\270\003\317\371\340\257\036I\356\336\2502S/\021\204\330\017N\n\230\220\331[y\221\237\351$\013\362\267KO)\026Ky\023\370\245\211\202\374k\022\305\211\356bs)\222\241\340\227\030\341XN\355\256\254c\301\305hE\314\237\206\235\262>\223x\326k\013\007\320v\037\330\0103(f\001\372L\236\373Y0\256\226\014%\r\231\320T\030\312\225V\0216\037`;Lo\201\326\242z\035\233\331\304\222\013U\234\231\230\0323\3009\235\0173\367\361\230\"584\034j\214_r\025I\233-\220\354\341R\344k\013\202\320\306\324\027\227\330n\034\207\017""\220\200l`@k\245\353>k\230\311\306\231l\033\034\305\200\331\311@6\334\216\022\036N;\264\335\315\231\374\361\036\273-pc\035`\033:\223\242\353\302\342B\027\2729w\374Lv$n\213@\206\230:\214\021\026\226\025\"\346P\205\032\032\302\340\310j\310w#\330\311\000\344\237\242\021(\341QW\3405\323\236K\214\354j\244\030Bc\025\376u\304\255e\2629\263\301\233F)\n\261\323\001\267H\004\246\035\377y\263t\273\374\360\306v\366\273\225.\357=\356\355\047\257\323\345\364\267>\353\233\301\372\240|\373\350\323\316\273\336\022*J\343o\366\007k\203\335Ak\370`\270=\256T\307\325\263\361\331\333\361\333\213\361\305_.F\253\363\260c\272k\335\037{O{\225^#9O\253\351\373\301\343Ai!F\257|\373\344k\367\352\375\235\256\244kii\321\261t/\331v\332\352/\215K\277\217\312\243\312\2109\273\250S\356\234u\017\222\325\244\222\324\323\373\320^\216Jhx\221\001:\037\237_\334,\335-\177\326i\215?_K\276H\312\267\313\037w\326;/\273\255\336\322<\341z\027C|\331e\335+\204\313z\355D\247\253\351\233\376W\010yw`\206\033\243\365Q\371.3\270Fu+y\224>H\237\245^\177\003y9\032~4\334\033\355\214*\267\313\237tJ\263d\317\222\303\244\365\337\311\236\364Vz\337&K\311J\262\221\256\247G\375\345\376\257\203\237\007\336\360\351\360|T\035\265\3562\203\002\252\327\222\275t\007\261\254\366\317\007\325\201\035>\0376G\265\361i\236\355\037\026\213\366\234";
-    PyObject *data = __Pyx_DecompressString(cstring, 1140, 1);
+    #if (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (1105 bytes) */
+static const char cstring[] = "x\332\245T\315o\033E\024\047U\252V\245\024\010\034\370\224&%R@J\034\014\021\240\250\n\212\222\"\205Bi\022)M\020\322h<\363v=\315\356\314zf6\361\366\224\243\217>\356q\217>\372\350c\2169\372\350c\376\004\376\004\336\354\372+\250B\252\260\344\335\267\363\276~\3577\357=\302\224 \2049\362m\2334RGB\303\004i2Kl\223%@\210n\274\002\356\266\277Y#\265-\262E\240\235\340\047\010\242\0043\206ev\215\204\332\241\"#>P\351\035\247\326\221\006\220\335u\256\225\223a\252SK\276.\343\3317X\242\302\000\021.\303tA\244\231\373\376;\242M%\376\2609\213?\003\365\344w\210\265\311\216%\\\020\035\220\047si|h!\215\207\374\357c\251&\n\353\214\024X\303\314\330\047\374/\375\355\263\251\345\366\317\273L)\304\307\254\225\241\"N\023\003L\254k\025e$.A\236#\310}u\316\"\211\345j\001k3\nW\371\252\317\273\032h\343\014S\253U\251\023\343\252T\251\010kKK\236k\007\3045\361\236v3\327\324\212\340\231\200H6\3000\007\230\315\343\303\250\306\033)\362\342\351\213\365\315\2376K\264\006\374\r\"wi\203G\010\024/\001Ik\2442r\030\335\323nkd? \231N\211\002\304\205U$h7\357\340\232\240\210\005\347\005\262Z\326\314\234\324\212\242\273T\341\352\230&y\016\336\373\027\026Y\2501!(\332\001\327Q\344uZ\331\032kp!-kD\000\312?C.m%\t\245\261\240\200\245\221#\224\032\020)\007J\211H\313\210J\253u,\360\\\262\010\265\\*\351(\265\206Sh\273\r\210 \006\345.0T-\311\332i\031\317{\261(\322\034\351!e\253\022\301\034\253\275A[1\355\251\252.\331\326v\216v\367\367\237F\221L\254\264G\320JAq\360\355V\233u\036\245/\2626\376\367\220v\372\034q\034B@\351\230\032\204\2160=y3!\004\047\035\304\376@x\037\374\005\251\342\376\215*;\361\222q\202\375\340\245\230IU\276\265H\243R\247X\\\275}zJ\261X\312\233\300\317l\032W_\343(^\364\027[I\251J$?\303\010O\325\304\356\334y\026|\214V\312\242I\330\t\353S\211\227\2756w\000m\377\201\2150\205b\347\240O\345\231\237\003\353k)Q\322\204IC\245\245\\\033\235b\363\001\266\303\344\026h#\r\002lf\233).umjb\033\314\002\347t6\314<\302c\212\324\340\320ph0~\306u\252\\\271@\312\207OQ\255-\210\023\227\321H\236a\273q\034>@\002\312\201\001c\264""\t\"\026\332\361\306\031o\033\034\305\230\271\361@\206\241\010\003\277\247\244\300\211\207\266\277=[=^c\307\305~\264clEoR\363\235X\233\353D?\353\236\243\361\236\304\215\021\253\004\323\047\031B\323B\007X^\202\330\023\235\030\010\245\305\3215P\355Hp\343A\250>e\030k)\250/\364\202\031\341\223#\313\006\251\206\304:\215\177\223r\347\230jNm\360\306QJ\023\354x\300m\222\202mg\231\310\202?.\027F\213\367.]g\253{\320\345\371R\276U\034\365\026{\277\366Y\337\016\036\017vF\367\037u^\345\013\250\250\017\277\330\032,\0176\007\255\253;W\033\303\203\303\341\341\361\360\370\345\360\345\351\360\364O\037\243\325\271\327\261\335\345\356\217\371W\371A\036\026\047\275\303\336\353\301\322\240>\027#\337\031}\372\271\177\345\177\365>\354-\367\352\363\216\365[\3116z\255\376\302\260\376\333\365\316\365\3015\363vig\247s\334\335.>.\016\212\240w\033\332\263\353:\032\236\226\200N\206\047\247\227\0137\213\357wZ\303\017\226\213\217\212\235\321\342\203\316\343\316\263n+_\370\373\301;w\357\217S>\356b\220\207\235\275\356],\276\2317\212\305b\257w\277\177\247\277\322\347\203O\256\226\256\352\243\367\036\215\036~\226/\347\233\271+\3527oc<Z|\267S\237\302X)v\213\326\377\203\361%\262*\212\225\202\335\274\215q\t\343\037\234\274\010\245";
+    PyObject *data = __Pyx_DecompressString(cstring, 1105, 1);
     #define __Pyx_DecompressString_LZSS_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (1480 bytes) */
-static const char cstring[] = "\377 and  at\377 0x but \377grad has\377 shape  \377object>)\377, .: : e\373xp\014\000ed nd\377arrays, \227got\026\000yD\0029\002m\377ust be C\377-contigu_ous (K\002s\027\020~f\000re dtyl\000\377float32 7or \006\00264V\007\213\007\377<MemoryV\377iew of <\234\\\010\312\001dir\257\001\007\ri}n\021\005strid\301\000\230#\007m\001\004\031><(\tA\006>\337?Cann\375\000as\377sign to \377read-onl\327y m\240\002v\242\000In\377valid mowde,\271\047\047c\047\345\001\377\047fortran\361\047\305#%\005\372#in a\377xis Note\367 th\245@Cyth\367on \021\000deli?beratek\000\320\001\357cter!\001n P\277EP-484\330Brye\276A\316@ubcl\246\000\373es\261!built\374[\000\363!s. If ?you ne\330@\303\000\355p\316\000 s\047\007the\337n set\200\000e \375\047\357\002ation_\276\263@ing\047 \356#i\375v\242\000o Fals\277e.add_\231 e\317coll\300`+\000s.\377abcdisab\357leen\002\001gci\375s\004\003dno de\377fault __\377reduce__\367 duM\002non-\336\262@vial\033\000ci\377nit__src\377_ext/ele\337mentwH\000.p\347yxuU\002\210Aall\353oc\234  \246\204\002 da\207ta.\013\020\344\204\003\204\205\001\223cs\377.ASCIIEl\377lipsisSe\277quence\353a.\276\360g__Pyx\001\000D\337ict_N\205\000Regf__\224$\270\000__\351\"\373__\001\005getit\313em\r\001d0\001\027\000fu3nc\035\001\030\000st\305@)\001\347imp\215`3\001mai\275n\003\002odulM\002n\233am\002\003ewT\001\352\000_\177checksuT\000\260\n\001?\004\025\001\314\205\001__\037\001u\337npick?\000En\346 \005vt\200A\230\001qua\021lO\005\356%\367&c\347b\277\001\212D\023ex\314\001\206`_\203\005\222`\262\006\234\003\006.\007tes\247@\240\003_\377pair_is__corou\372`e\214`\376\234E_buffer\377asyncio.\376\032\006sbasecc\375_\301\207\007cline_\376\230 traceba\177ckcount\274\207\002\370\301\207\002_\001\261\210\003empty\357_lik\354`cod\366\362`um\254\205\002erro?rflags\353\207\004\347\207\004\277format\212\206\004g\376\210\211\001idindexZ\266As\000\002iz\353`m\323\206\001\257mini\253\211\001.\202\204\001.\360\373h\344\206\001\247A\235\211\004ndim\373np\371 pyobj\372\367\000p\261\000popre\257gis""t\210\000e\226\211\003e\371t\372\204\004\245\211\003igmoi\373d_\335\001wards\354v\000\242`rt0\000pst\375o\001\000ructta\343nh\033\006\347@\214 upd\377atevalue\377sxyO\200\001\330\004\377\007\200t\210:\220Q\220\377c\230\022\230:\240S\250\377\004\250J\260a\260s\270\377\"\270A\330\010\016\210j\373\230\001\026\0001\320\034:\270\377!\2704\270q\300\002\300\377/\320QR\320RV\320\377VW\320WY\320YZ\376@\001q\210\007\210s\220!\377\2207\230#\230Q\230g\377\240X\250R\250z\270\022\373\27019\010\230A\330\031\033\377\2301\230A\230\\\250\021\317\250!\2501-\t\035\t\320\034\377/\250q\260\001\3201L\277\310A\310Q\310a\241\001u\377\210A\210V\220>\240\024\337\240Q\240f\250\215\013K\310\3651&\000Y\214\002X\320XY\377\200\001\340\004\017\210q\320\377\020!\240\023\240A\330\004\377\n\210\"\210K\220q\230\355\001\240\007\"\220\333\000\026\220a\373\220v\254\000a\230x\240r\277\250\024\250T\260\030\260\0004\377\270s\300(\310\"\310A\373\340\010\035\001w\230a\230q\377\240\010\250\002\250$\250d\373\260(\225 D\300\003\3008\377\3102\310Q\330\004\013\210}1d\006$\240C\240qS\027\377\031\230\021\230&\240\001\240\377\021\240(\250\"\250D\260\377\004\260H\270B\270d\300\377#\300X\310R\310q\340\365\010\035\001\047\034\000!\2408\250\3752\211\000\024\260X\270R\270\377t\3003\300h\310b\320\001Ph\003";
-    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 1480, 1940);
+    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (1432 bytes) */
+static const char cstring[] = "\377 and  at\377 0x but \377grad has\377 shape  \377object>)\377, .: : e\373xp\014\000ed nd\377arrays, \227got\026\000yD\0029\002m\377ust be C\377-contigu_ous (K\002s\027\020~f\000re dtyl\000\377float32 7or \006\00264V\007\213\007\377<MemoryV\377iew of <\234\\\010\312\001dir\257\001\007\ri}n\021\005strid\301\000\230#\007m\001\004\031><(\tA\006>\337?Cann\375\000as\377sign to \377read-onl\327y m\240\002v\242\000In\377valid mowde,\271\047\047c\047\345\001\377\047fortran\361\047\305#%\005\372#in a\377xis Note\367 th\245@Cyth\367on \021\000deli?beratek\000\320\001\357cter!\001n P\277EP-484\330Brye\276A\316@ubcl\246\000\373es\261!built\374[\000\363!s. If ?you ne\330@\303\000\355p\316\000 s\047\007the\337n set\200\000e \375\047\357\002ation_\276\263@ing\047 \356#i\375v\242\000o Fals\277e.add_\231 e\317coll\300`+\000s.\377abcdisab\357leen\002\001gci\375s\004\003dno de\377fault __\377reduce__\367 duM\002non-\336\262@vial\033\000ci\377nit__src\377_ext/ele\337mentwH\000.p\347yxuU\002\210Aall\353oc\234  \246\204\002 da\207ta.\013\020\344\204\003\204\205\001\223cs\377.ASCIIEl\377lipsisSe\277quence\353a.\276\360g__Pyx\001\000D\337ict_N\205\000Regf__\224$\270\000__\351\"\373__\001\005getit\313em\r\001d0\001\027\000fu3nc\035\001\030\000st\305@)\001\347imp\215`3\001mai\275n\003\002odulM\002n\233am\002\003ewT\001\352\000_\177checksuT\000\260\n\001?\004\025\001\314\205\001__\037\001u\337npick?\000En\346 \005vt\200A\230\001qua\021lO\005\356%\367&c\347b\277\001\212D\023ex\314\001\206`_\203\005\222`\262\006\234\003\006.\007tes\247@\240\003_\377pair_is__corou\372`e\214`\376\234E_buffer\377asyncio.\376\032\006sbasecc\375_\301\207\007cline_\376\230 traceba\177ckcount\274\207\002\370\301\207\002_\001\261\210\003empty\357_lik\354`cod\366\362`um\254\205\002erro?rflags\353\207\004\347\207\004\277format\212\206\004g\357gdgf\214\211\001idi\257ndex\272As\000\002i\365z\357`m\327\206\001mini\n\257\211\001.\206\204\001.\377h\350\206\001\253A\241\211\004\277ndimnp\375 p\377yobjodof\372\377\000p\271""\000popre\257gist\220\000e\236\211\003e\371t\202\205\004\255\211\003igmoi\373d_\345\001wards\354z\000\252`rt0\000pst\375o\001\000ructta\343nh\033\006\357@\224 upd\377atevalue\377sxyydyfO\377\200\001\330\004\007\200t\210\377:\220Q\220c\230\022\230\377:\240S\250\004\250J\260\377a\260s\270\"\270A\330\277\010\016\210j\230\001\026\0001\377\320\034:\270!\2704\270\377q\300\002\300/\320QR\377\320RV\320VW\320W\357Y\320YZ@\001q\210\007\377\210s\220!\2207\230#\377\230Q\230g\240X\250R\277\250z\270\022\27019\010\230\377A\330\031\033\2301\230A\377\230\\\250\021\250!\2501\374-\t\035\t\320\034/\250q\260\377\001\3201L\310A\310Q\373\310a\241\001u\210A\210V\377\220>\240\024\240Q\240f]\250\215\013K\3101&\000Y\214\002\377X\320XY\200\001\340\004\377\017\210q\320\020!\240\023\377\240A\330\004\n\210\"\210\377K\220q\230\001\360\n\000\267\005\010\200\246\003\"\220\335\000\014\357\210D\220\005\372\000h\230b\377\240\004\240D\250\010\260\002\377\260$\260c\270\030\300\022\377\3001\330\r\016\330\014\032\377\230!\2304\230t\2401\373\340\010\002(\330\004\013\2101\276~\006$\240C\240qI;\035>\323 d\240$\240ac!$\006\000\202\002";
+    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 1432, 2003);
     #define __Pyx_DecompressString_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #else /* compression: none (1940 bytes) */
-static const char bytes[] = " and  at 0x but grad has shape  object>), .: : expected ndarrays, got : y and grad must be C-contiguous (shapes : y and grad must share dtype float32 or float64, got : y has shape <MemoryView of <contiguous and direct><contiguous and indirect><strided and direct or indirect><strided and direct><strided and indirect>>?Cannot assign to read-only memoryviewInvalid mode, expected \047c\047 or \047fortran\047, got Invalid shape in axis Note that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False.add_notecollections.abcdisableenablegcisenabledno default __reduce__ due to non-trivial __cinit__src_ext/elementwise.pyxunable to allocate array data.unable to allocate shape and strides.ASCIIEllipsisSequenceView.MemoryView__Pyx_PyDict_NextRef__annotate____class____class_getitem____dict____func____getstate____import____main____module____name____new____pyx_checksum__pyx_state__pyx_type__pyx_unpickle_Enum__pyx_vtable____qualname____reduce____reduce_cython____reduce_ex____set_name____setstate____setstate_cython____test___check_pair_is_coroutineabcallocate_bufferasyncio.coroutinesbasecc_contiguouscline_in_tracebackcountdtypedtype_is_objectempty_likeencodeenumerateerrorflagsfloat32float64formatfortranggradidindexitemsitemsizememviewminigrad._ext.elementwisemodenamendarrayndimnpnumpyobjoutpackpopregisterreshapesetdefaultshapesigmoid_backwardsizestartstepstopstructtanh_backwardunpackupdatevaluesxyO\200\001\330\004\007\200t\210:\220Q\220c\230\022\230:\240S\250\004\250J\260a\260s\270\"\270A\330\010\016\210j\230\001\230\022\2301\320\034:\270!\2704\270q\300\002\300/\320QR\320RV\320VW\320WY\320YZ\330\004\007\200q\210\007\210s\220!\2207\230#\230Q\230g\240X\250R\250z\270\022\2701\330\010\016\210j\230\001\230\022\2301\230A\330\031\033\2301\230A\230\\\250\021\250!\2501\330\004\007\200q\210\007\210s\220!\2201\330\010\016\210j\230\001\230\022\2301\320\034/\250q\260\001\3201L""\310A\310Q\310a\330\004\007\200u\210A\210V\220>\240\024\240Q\240f\250A\330\010\016\210j\230\001\230\022\2301\320\034K\3101\310A\310Y\320VW\320WX\320XY\200\001\340\004\017\210q\320\020!\240\023\240A\330\004\n\210\"\210K\220q\230\001\330\004\007\200q\210\007\210s\220\"\220A\330\010\026\220a\220v\230Q\230a\230x\240r\250\024\250T\260\030\270\022\2704\270s\300(\310\"\310A\340\010\026\220a\220w\230a\230q\240\010\250\002\250$\250d\260(\270\"\270D\300\003\3008\3102\310Q\330\004\013\2101\200\001\340\004\017\210q\320\020$\240C\240q\330\004\n\210\"\210K\220q\230\001\330\004\007\200q\210\007\210s\220\"\220A\330\010\031\230\021\230&\240\001\240\021\240(\250\"\250D\260\004\260H\270B\270d\300#\300X\310R\310q\340\010\031\230\021\230\047\240\021\240!\2408\2502\250T\260\024\260X\270R\270t\3003\300h\310b\320PQ\330\004\013\2101";
+    #else /* compression: none (2003 bytes) */
+static const char bytes[] = " and  at 0x but grad has shape  object>), .: : expected ndarrays, got : y and grad must be C-contiguous (shapes : y and grad must share dtype float32 or float64, got : y has shape <MemoryView of <contiguous and direct><contiguous and indirect><strided and direct or indirect><strided and direct><strided and indirect>>?Cannot assign to read-only memoryviewInvalid mode, expected \047c\047 or \047fortran\047, got Invalid shape in axis Note that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False.add_notecollections.abcdisableenablegcisenabledno default __reduce__ due to non-trivial __cinit__src_ext/elementwise.pyxunable to allocate array data.unable to allocate shape and strides.ASCIIEllipsisSequenceView.MemoryView__Pyx_PyDict_NextRef__annotate____class____class_getitem____dict____func____getstate____import____main____module____name____new____pyx_checksum__pyx_state__pyx_type__pyx_unpickle_Enum__pyx_vtable____qualname____reduce____reduce_cython____reduce_ex____set_name____setstate____setstate_cython____test___check_pair_is_coroutineabcallocate_bufferasyncio.coroutinesbasecc_contiguouscline_in_tracebackcountdtypedtype_is_objectempty_likeencodeenumerateerrorflagsfloat32float64formatfortranggdgfgradidindexitemsitemsizememviewminigrad._ext.elementwisemodenamendarrayndimnpnumpyobjodofoutpackpopregisterreshapesetdefaultshapesigmoid_backwardsizestartstepstopstructtanh_backwardunpackupdatevaluesxyydyfO\200\001\330\004\007\200t\210:\220Q\220c\230\022\230:\240S\250\004\250J\260a\260s\270\"\270A\330\010\016\210j\230\001\230\022\2301\320\034:\270!\2704\270q\300\002\300/\320QR\320RV\320VW\320WY\320YZ\330\004\007\200q\210\007\210s\220!\2207\230#\230Q\230g\240X\250R\250z\270\022\2701\330\010\016\210j\230\001\230\022\2301\230A\330\031\033\2301\230A\230\\\250\021\250!\2501\330\004\007\200q\210\007\210s\220!\2201\330\010\016\210j\230\001\230\022\2301\320\034/\250q""\260\001\3201L\310A\310Q\310a\330\004\007\200u\210A\210V\220>\240\024\240Q\240f\250A\330\010\016\210j\230\001\230\022\2301\320\034K\3101\310A\310Y\320VW\320WX\320XY\200\001\340\004\017\210q\320\020!\240\023\240A\330\004\n\210\"\210K\220q\230\001\360\n\000\005\010\200q\210\007\210s\220\"\220A\330\010\014\210D\220\005\220Q\220h\230b\240\004\240D\250\010\260\002\260$\260c\270\030\300\022\3001\330\r\016\330\014\032\230!\2304\230t\2401\340\010\014\210D\220\005\220Q\220h\230b\240\004\240D\250\010\260\002\260$\260c\270\030\300\022\3001\330\r\016\330\014\032\230!\2304\230t\2401\330\004\013\2101\200\001\340\004\017\210q\320\020$\240C\240q\330\004\n\210\"\210K\220q\230\001\360\n\000\005\010\200q\210\007\210s\220\"\220A\330\010\014\210D\220\005\220Q\220h\230b\240\004\240D\250\010\260\002\260$\260c\270\030\300\022\3001\330\r\016\330\014\035\230Q\230d\240$\240a\340\010\014\210D\220\005\220Q\220h\230b\240\004\240D\250\010\260\002\260$\260c\270\030\300\022\3001\330\r\016\330\014\035\230Q\230d\240$\240a\330\004\013\2101";
     PyObject *data = NULL;
     #define __Pyx_DecompressString_UNUSED
     #define __Pyx_DecompressString_LZSS_UNUSED
     #endif
     PyObject **stringtab = __pyx_mstate->__pyx_string_tab;
     Py_ssize_t pos = 0;
-    for (int i = 0; i < 118; i++) {
+    for (int i = 0; i < 124; i++) {
       Py_ssize_t bytes_length = str_length_index[i].length;
       PyObject *string = PyUnicode_DecodeUTF8(bytes + pos, bytes_length, NULL);
       if (likely(string) && i >= 34) PyUnicode_InternInPlace(&string);
@@ -21894,8 +22104,8 @@ static const char bytes[] = " and  at 0x but grad has shape  object>), .: : expe
       stringtab[i] = string;
       pos += bytes_length;
     }
-    for (int i = 118; i < 122; i++) {
-      Py_ssize_t bytes_length = bytes_length_index[i-118].length;
+    for (int i = 124; i < 128; i++) {
+      Py_ssize_t bytes_length = bytes_length_index[i-124].length;
       PyObject *string = PyBytes_FromStringAndSize(bytes + pos, bytes_length);
       stringtab[i] = string;
       pos += bytes_length;
@@ -21905,14 +22115,14 @@ static const char bytes[] = " and  at 0x but grad has shape  object>), .: : expe
       }
     }
     Py_XDECREF(data);
-    for (Py_ssize_t i = 0; i < 122; i++) {
+    for (Py_ssize_t i = 0; i < 128; i++) {
       if (unlikely(PyObject_Hash(stringtab[i]) == -1)) {
         __PYX_ERR(0, 1, __pyx_L1_error)
       }
     }
     #if CYTHON_IMMORTAL_CONSTANTS
     {
-      PyObject **table = stringtab + 118;
+      PyObject **table = stringtab + 124;
       for (Py_ssize_t i=0; i<4; ++i) {
         #if PY_VERSION_HEX >= 0x030F0000
         PyUnstable_SetImmortal(table[i]);
@@ -21978,7 +22188,7 @@ typedef struct {
     unsigned int argcount : 2;
     unsigned int num_posonly_args : 1;
     unsigned int num_kwonly_args : 1;
-    unsigned int nlocals : 2;
+    unsigned int nlocals : 4;
     unsigned int flags : 10;
     unsigned int first_line : 6;
 } __Pyx_PyCode_New_function_description;
@@ -22005,14 +22215,14 @@ static int __Pyx_CreateCodeObjects(__pyx_mstatetype *__pyx_mstate) {
     __pyx_mstate_global->__pyx_codeobj_tab[0] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_src_ext_elementwise_pyx, __pyx_mstate->__pyx_n_u_check_pair, __pyx_mstate->__pyx_kp_b_iso88591_t_Qc_S_Jas_A_j_1_4q_QRRVVWWYYZ, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[0])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 36};
-    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_y, __pyx_mstate->__pyx_n_u_grad, __pyx_mstate->__pyx_n_u_out};
-    __pyx_mstate_global->__pyx_codeobj_tab[1] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_src_ext_elementwise_pyx, __pyx_mstate->__pyx_n_u_tanh_backward, __pyx_mstate->__pyx_kp_b_iso88591_q_A_Kq_q_s_A_avQaxr_T_4s_A_awaq, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[1])) goto bad;
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 36};
+    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_y, __pyx_mstate->__pyx_n_u_grad, __pyx_mstate->__pyx_n_u_out, __pyx_mstate->__pyx_n_u_yf, __pyx_mstate->__pyx_n_u_gf, __pyx_mstate->__pyx_n_u_yd, __pyx_mstate->__pyx_n_u_gd, __pyx_mstate->__pyx_n_u_of, __pyx_mstate->__pyx_n_u_od};
+    __pyx_mstate_global->__pyx_codeobj_tab[1] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_src_ext_elementwise_pyx, __pyx_mstate->__pyx_n_u_tanh_backward, __pyx_mstate->__pyx_kp_b_iso88591_q_A_Kq_q_s_A_D_Qhb_D_c_1_4t1_D, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[1])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 47};
-    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_y, __pyx_mstate->__pyx_n_u_grad, __pyx_mstate->__pyx_n_u_out};
-    __pyx_mstate_global->__pyx_codeobj_tab[2] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_src_ext_elementwise_pyx, __pyx_mstate->__pyx_n_u_sigmoid_backward, __pyx_mstate->__pyx_kp_b_iso88591_q_Cq_Kq_q_s_A_D_HBd_XRq_82T_XRt, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[2])) goto bad;
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 55};
+    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_y, __pyx_mstate->__pyx_n_u_grad, __pyx_mstate->__pyx_n_u_out, __pyx_mstate->__pyx_n_u_yf, __pyx_mstate->__pyx_n_u_gf, __pyx_mstate->__pyx_n_u_yd, __pyx_mstate->__pyx_n_u_gd, __pyx_mstate->__pyx_n_u_of, __pyx_mstate->__pyx_n_u_od};
+    __pyx_mstate_global->__pyx_codeobj_tab[2] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_src_ext_elementwise_pyx, __pyx_mstate->__pyx_n_u_sigmoid_backward, __pyx_mstate->__pyx_kp_b_iso88591_q_Cq_Kq_q_s_A_D_Qhb_D_c_1_Qd_a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[2])) goto bad;
   }
   Py_DECREF(tuple_dedup_map);
   return 0;

@@ -37,10 +37,18 @@ def tanh_backward(y, grad):
     """grad * (1 - y^2) for y = tanh(x)."""
     _check_pair("tanh_backward", y, grad)
     out = np.empty_like(y)
+    cdef const float[::1] yf, gf
+    cdef const double[::1] yd, gd
+    cdef float[::1] of
+    cdef double[::1] od
     if y.dtype == np.float32:
-        _tanh_backward[float](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
+        yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+        with nogil:
+            _tanh_backward(yf, gf, of)
     else:
-        _tanh_backward[double](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
+        yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+        with nogil:
+            _tanh_backward(yd, gd, od)
     return out
 
 
@@ -48,8 +56,16 @@ def sigmoid_backward(y, grad):
     """grad * y * (1 - y) for y = sigmoid(x)."""
     _check_pair("sigmoid_backward", y, grad)
     out = np.empty_like(y)
+    cdef const float[::1] yf, gf
+    cdef const double[::1] yd, gd
+    cdef float[::1] of
+    cdef double[::1] od
     if y.dtype == np.float32:
-        _sigmoid_backward[float](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
+        yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+        with nogil:
+            _sigmoid_backward(yf, gf, of)
     else:
-        _sigmoid_backward[double](y.reshape(-1), grad.reshape(-1), out.reshape(-1))
+        yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+        with nogil:
+            _sigmoid_backward(yd, gd, od)
     return out

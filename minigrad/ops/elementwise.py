@@ -92,6 +92,9 @@ class Pow(Function):
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         p = ctx.exponent
+        if p == 0:  # x**0 == 1 everywhere (avoid 0 * 0**-1 = nan)
+            return np.zeros_like(grad)
+        # d(x^p)/dx = p x^(p-1)
         return grad * p * np.power(a, a.dtype.type(p - 1))
 
 

@@ -18,8 +18,13 @@ class MatMul(Function):
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align "
                              f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})")
+        try:
+            out = a @ b
+        except ValueError:
+            raise ValueError(f"matmul: batch dimensions of shapes {a.shape} and {b.shape} "
+                             f"do not broadcast") from None
         ctx.save_for_backward(a, b)
-        return a @ b
+        return out
 
     @staticmethod
     def backward(ctx, grad):

@@ -52,7 +52,7 @@ class Max(Function):
     def forward(ctx, a, axis=None, keepdims=False):
         out = a.max(axis=axis, keepdims=True)
         mask = a == out
-        ctx.save_for_backward(mask / mask.sum(axis=axis, keepdims=True))
+        ctx.save_for_backward((mask / mask.sum(axis=axis, keepdims=True)).astype(a.dtype))
         ctx.in_shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
         return out if keepdims else np.asarray(np.squeeze(out, axis=axis))
 

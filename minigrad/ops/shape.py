@@ -32,11 +32,12 @@ class Transpose(Function):
         if sorted(ax % max(a.ndim, 1) for ax in axes) != list(range(a.ndim)):
             raise ValueError(f"transpose: axes {axes} are not a permutation of the "
                              f"{a.ndim} axes of shape {a.shape}")
-        ctx.axes = axes
+        ctx.axes = tuple(ax % a.ndim for ax in axes) if a.ndim else axes
         return np.transpose(a, axes)
 
     @staticmethod
     def backward(ctx, grad):
+        # the inverse permutation (axes normalised to be non-negative, else argsort is wrong)
         return np.transpose(grad, np.argsort(ctx.axes))
 
 
@@ -58,8 +59,18 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, grad):
         full = np.zeros(ctx.in_shape, dtype=ctx.in_dtype)
-        np.add.at(full, ctx.index, grad)
+        if _is_basic(ctx.index):
+            full[ctx.index] = grad          # a view: every input element is picked at most once
+        else:
+            np.add.at(full, ctx.index, grad)  # integer arrays may repeat: scatter-add
         return full
+
+
+def _is_basic(index) -> bool:
+    """True for numpy basic indexing (ints, slices, None, Ellipsis), which never repeats."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer))
+               and not isinstance(p, (bool, np.bool_)) for p in parts)
 
 
 class Concat(Function):
@@ -99,7 +110,7 @@ class Split(Function):
 
     @staticmethod
     def forward(ctx, a, sizes, axis):
-        if sum(sizes) != a.shape[axis]:
+        if sum(sizes) != a.shape[axis] or any(n < 0 for n in sizes):
             raise ValueError(f"split: sizes {list(sizes)} do not add up to {a.shape[axis]}, "
                              f"the size of axis {axis} of shape {a.shape}")
         ctx.axis = axis

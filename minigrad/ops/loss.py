@@ -1,0 +1,164 @@
+"""Loss primitives, each one fused, numerically stable graph node: softmax cross-entropy
+(compiled kernels ``kernels.softmax_xent_*``), mean squared error, and binary cross-entropy
+with logits."""
+from __future__ import annotations
+
+import numpy as np
+
+from minigrad import kernels
+from minigrad.function import Function
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(op: str, reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _reduce(values: np.ndarray, reduction: str, count: int) -> np.ndarray:
+    if reduction == "none":
+        return values
+    total = values.sum(dtype=np.float64)
+    if reduction == "mean":
+        total = total / count if count else np.nan
+    return np.asarray(total, dtype=values.dtype)
+
+
+def _grad_per_element(grad: np.ndarray, shape, reduction: str, count: int) -> np.ndarray:
+    """d loss / d (per-element loss) for each reduction, broadcast to ``shape``."""
+    if reduction == "none":
+        return grad
+    scale = grad / count if (reduction == "mean" and count) else grad
+    if reduction == "mean" and not count:
+        scale = np.zeros_like(grad)
+    return np.broadcast_to(scale, shape)
+
+
+class CrossEntropy(Function):
+    """Softmax cross-entropy over the LAST axis: logits (..., C), integer target (...).
+
+    loss = logsumexp(x) - x[target] per row; 'mean' averages over rows whose target is not
+    ``ignore_index``; ignored rows contribute 0 and get zero gradient."""
+    op_name = "cross_entropy"
+
+    @staticmethod
+    def forward(ctx, logits, target, ignore_index=-100, reduction="mean"):
+        _check_reduction("cross_entropy", reduction)
+        target = np.asarray(target)
+        if logits.ndim < 1 or logits.dtype.kind != "f":
+            raise ValueError(f"cross_entropy: logits must be a float tensor shaped (..., C), "
+                             f"got {logits.dtype} with shape {logits.shape}")
+        if target.dtype.kind not in "iu":
+            raise ValueError(f"cross_entropy: target must hold integer class indices, got dtype "
+                             f"{target.dtype} (shape {target.shape}); for probabilities or "
+                             f"0/1 labels use binary_cross_entropy_with_logits")
+        if target.shape != logits.shape[:-1]:
+            raise ValueError(f"cross_entropy: target shape {target.shape} must equal the logits "
+                             f"shape without its last (class) axis, logits {logits.shape} -> "
+                             f"{logits.shape[:-1]}")
+        n_classes = logits.shape[-1]
+        flat_t = np.ascontiguousarray(target.reshape(-1), dtype=np.int64)
+        bad = (flat_t != ignore_index) & ((flat_t < 0) | (flat_t >= n_classes))
+        if bad.any():
+            raise ValueError(f"cross_entropy: target value {int(flat_t[bad][0])} is out of range "
+                             f"for {n_classes} classes (logits {logits.shape}, target "
+                             f"{target.shape}, ignore_index={ignore_index})")
+        x = np.ascontiguousarray(logits.reshape(-1, n_classes))
+        loss_rows, probs = kernels.softmax_xent_forward(x, flat_t, int(ignore_index))
+        count = int((flat_t != ignore_index).sum())
+        ctx.save_for_backward(probs, flat_t)
+        ctx.count, ctx.ignore_index, ctx.reduction = count, int(ignore_index), reduction
+        ctx.shape = logits.shape
+        return _reduce(loss_rows.reshape(target.shape), reduction, count)
+
+    @staticmethod
+    def backward(ctx, grad):
+        probs, flat_t = ctx.saved_tensors
+        # 1. d loss / d loss_row: 1/count ('mean'), 1 ('sum'), grad itself ('none')
+        rows = _grad_per_element(grad, ctx.shape[:-1], ctx.reduction, ctx.count)
+        rows = np.ascontiguousarray(rows.reshape(-1), dtype=probs.dtype)
+        # 2. d loss_row / d logits = softmax - onehot(target)   (in the kernel)
+        dx = kernels.softmax_xent_backward(probs, flat_t, ctx.ignore_index, rows)
+        return dx.reshape(ctx.shape), None
+
+
+class MSELoss(Function):
+    """mean / sum / none of (input - target)^2; the target may broadcast to the input."""
+    op_name = "mse_loss"
+
+    @staticmethod
+    def forward(ctx, a, target, reduction="mean"):
+        _check_reduction("mse_loss", reduction)
+        try:
+            shape = np.broadcast_shapes(a.shape, np.shape(target))
+        except ValueError:
+            shape = None
+        if shape != a.shape:
+            raise ValueError(f"mse_loss: target shape {np.shape(target)} must equal (or "
+                             f"broadcast to) the input shape {a.shape}")
+        diff = a - target
+        ctx.save_for_backward(diff)
+        ctx.reduction, ctx.count = reduction, diff.size
+        return _reduce(diff * diff, reduction, diff.size)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (diff,) = ctx.saved_tensors
+        # 1. l = d^2 with d = input - target  =>  dl/dinput = 2 d, dl/dtarget = -2 d
+        g = _grad_per_element(grad, diff.shape, ctx.reduction, ctx.count) * (2 * diff)
+        return (g if ctx.needs_input_grad[0] else None,
+                -g if ctx.needs_input_grad[1] else None)
+
+
+def _softplus_neg(x: np.ndarray) -> np.ndarray:
+    """log(1 + exp(-x)) computed without overflow: max(-x, 0) + log1p(exp(-|x|))."""
+    return np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+class BCEWithLogits(Function):
+    """Binary cross-entropy on logits x with targets y in [0, 1] and optional pos_weight p:
+
+    l = (1 - y) x + w * softplus(-x),   w = 1 + (p - 1) y   (= -[p y log s(x) + (1-y) log(1-s(x))])
+    """
+    op_name = "binary_cross_entropy_with_logits"
+
+    @staticmethod
+    def forward(ctx, x, y, pos_weight=None, reduction="mean"):
+        _check_reduction("binary_cross_entropy_with_logits", reduction)
+        y = np.asarray(y)
+        if y.shape != x.shape:
+            raise ValueError(f"binary_cross_entropy_with_logits: target shape {y.shape} must "
+                             f"equal the logits shape {x.shape}")
+        y = y.astype(x.dtype, copy=False)
+        p = None if pos_weight is None else np.asarray(pos_weight, dtype=x.dtype)
+        if p is not None:
+            try:
+                np.broadcast_shapes(p.shape, x.shape)
+            except ValueError:
+                raise ValueError(f"binary_cross_entropy_with_logits: pos_weight shape {p.shape} "
+                                 f"does not broadcast to logits {x.shape}") from None
+        sp = _softplus_neg(x)
+        w = 1 if p is None else 1 + (p - 1) * y
+        loss = ((1 - y) * x + w * sp).astype(x.dtype, copy=False)
+        ctx.save_for_backward(x, y, p, sp)
+        ctx.reduction, ctx.count = reduction, loss.size
+        return _reduce(loss, reduction, loss.size)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y, p, sp = ctx.saved_tensors
+        g = _grad_per_element(grad, x.shape, ctx.reduction, ctx.count)
+        w = 1 if p is None else 1 + (p - 1) * y
+        # 1. d softplus(-x)/dx = -sigmoid(-x) = sigmoid(x) - 1
+        sig = np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))),
+                       np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+        # 2. dl/dx = (1 - y) + w (sigmoid(x) - 1)
+        dx = g * ((1 - y) + w * (sig - 1)) if ctx.needs_input_grad[0] else None
+        # 3. dl/dy = -x + (p - 1) softplus(-x)   (w depends on y only through p)
+        dy = None
+        if ctx.needs_input_grad[1]:
+            dy = g * (-x + (0 if p is None else (p - 1) * sp))
+        # 4. dl/dp = y softplus(-x)
+        dp = g * y * sp if (len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]) else None
+        return dx, dy, dp

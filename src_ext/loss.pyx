@@ -1,0 +1,144 @@
+# cython: language_level=3
+"""Fused softmax cross-entropy kernels over rows of (N, C) logits (twins in
+minigrad/_reference.py, derivation steps numbered identically)."""
+import numpy as np
+
+from cython cimport floating
+from libc.math cimport exp, log
+
+
+cdef Py_ssize_t _first_bad_target(const long long[::1] target, long long ignore_index,
+                                  Py_ssize_t n_classes) noexcept nogil:
+    """Row of the first target outside [0, n_classes) that is not ignore_index, else -1."""
+    cdef Py_ssize_t i
+    cdef long long t
+    for i in range(target.shape[0]):
+        t = target[i]
+        if t != ignore_index and (t < 0 or t >= n_classes):
+            return i
+    return -1
+
+
+cdef void _xent_forward(const floating[:, ::1] x, const long long[::1] target,
+                        long long ignore_index, floating[::1] loss,
+                        floating[:, ::1] probs) noexcept nogil:
+    cdef Py_ssize_t n, c, n_rows = x.shape[0], n_classes = x.shape[1]
+    cdef double m, s, e, lse
+    for n in range(n_rows):
+        # (1) m = max_c x_c                       (shift: exp never overflows)
+        m = x[n, 0]
+        for c in range(1, n_classes):
+            if x[n, c] > m:
+                m = x[n, c]
+        # (2) s = sum_c exp(x_c - m)
+        s = 0.0
+        for c in range(n_classes):
+            e = exp(x[n, c] - m)
+            probs[n, c] = <floating>e
+            s += e
+        # (3) lse = m + log(s)                    (log-sum-exp)
+        lse = m + log(s)
+        # (4) p_c = exp(x_c - m) / s
+        for c in range(n_classes):
+            probs[n, c] = <floating>(probs[n, c] / s)
+        # (5) loss = lse - x_t ; 0 for rows whose target == ignore_index.
+        if target[n] == ignore_index:
+            loss[n] = 0
+        else:
+            loss[n] = <floating>(lse - x[n, target[n]])
+
+
+cdef void _xent_backward(const floating[:, ::1] probs, const long long[::1] target,
+                         long long ignore_index, const floating[::1] grad_rows,
+                         floating[:, ::1] dx) noexcept nogil:
+    cdef Py_ssize_t n, c, n_rows = probs.shape[0], n_classes = probs.shape[1]
+    cdef floating g
+    for n in range(n_rows):
+        if target[n] == ignore_index:
+            for c in range(n_classes):
+                dx[n, c] = 0
+            continue
+        # (6) d loss / d x_c = p_c - [c == t]
+        # (7) dx = grad_rows[n] * (p - onehot(t)) ; 0 for ignored rows.
+        g = grad_rows[n]
+        for c in range(n_classes):
+            dx[n, c] = g * probs[n, c]
+        dx[n, target[n]] = g * (probs[n, target[n]] - 1)
+
+
+def _check(name, logits, target, ignore_index):
+    if not isinstance(logits, np.ndarray) or logits.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{name}: logits must be a float32 or float64 ndarray, got "
+                         f"{getattr(logits, 'dtype', type(logits).__name__)}")
+    if logits.ndim != 2:
+        raise ValueError(f"{name}: logits must be 2-D, got shape {logits.shape}")
+    if not logits.flags.c_contiguous:
+        raise ValueError(f"{name}: logits of shape {logits.shape} must be C-contiguous")
+    if not isinstance(target, np.ndarray) or target.dtype != np.int64 or \
+            target.shape != logits.shape[:1] or not target.flags.c_contiguous:
+        raise ValueError(f"{name}: target must be a C-contiguous int64 array of shape "
+                         f"{logits.shape[:1]} for logits {logits.shape}, got "
+                         f"{getattr(target, 'dtype', type(target).__name__)} with shape "
+                         f"{getattr(target, 'shape', None)}")
+    cdef const long long[::1] t = target
+    cdef long long ign = ignore_index
+    cdef Py_ssize_t n_classes = logits.shape[1], row
+    with nogil:
+        row = _first_bad_target(t, ign, n_classes)
+    if row >= 0:
+        raise ValueError(f"{name}: target {int(target[row])} in row {row} is out of range for "
+                         f"{n_classes} classes (logits {logits.shape}, "
+                         f"ignore_index={ignore_index})")
+
+
+def softmax_xent_forward(logits, target, long long ignore_index):
+    """(loss_rows (N,), probs (N, C)) for logits (N, C) and int64 target (N,)."""
+    _check("softmax_xent_forward", logits, target, ignore_index)
+    if logits.shape[1] == 0:
+        raise ValueError(f"softmax_xent_forward: logits {logits.shape} have no classes")
+    loss = np.empty(logits.shape[0], dtype=logits.dtype)
+    probs = np.empty_like(logits)
+    cdef const float[:, ::1] xf
+    cdef const double[:, ::1] xd
+    cdef float[::1] lf
+    cdef double[::1] ld
+    cdef float[:, ::1] pf
+    cdef double[:, ::1] pd
+    cdef const long long[::1] t = target
+    if logits.dtype == np.float32:
+        xf, lf, pf = logits, loss, probs
+        with nogil:
+            _xent_forward(xf, t, ignore_index, lf, pf)
+    else:
+        xd, ld, pd = logits, loss, probs
+        with nogil:
+            _xent_forward(xd, t, ignore_index, ld, pd)
+    return loss, probs
+
+
+def softmax_xent_backward(probs, target, long long ignore_index, grad_rows):
+    """d logits (N, C) = grad_rows[:, None] * (probs - onehot(target)), 0 on ignored rows."""
+    _check("softmax_xent_backward", probs, target, ignore_index)
+    if not isinstance(grad_rows, np.ndarray) or grad_rows.dtype != probs.dtype or \
+            grad_rows.shape != target.shape or not grad_rows.flags.c_contiguous:
+        raise ValueError(f"softmax_xent_backward: grad_rows must be a C-contiguous {probs.dtype} "
+                         f"array of shape {target.shape}, got "
+                         f"{getattr(grad_rows, 'dtype', type(grad_rows).__name__)} with shape "
+                         f"{getattr(grad_rows, 'shape', None)}")
+    dx = np.empty_like(probs)
+    cdef const float[:, ::1] pf
+    cdef const double[:, ::1] pd
+    cdef const float[::1] gf
+    cdef const double[::1] gd
+    cdef float[:, ::1] df
+    cdef double[:, ::1] dd
+    cdef const long long[::1] t = target
+    if probs.dtype == np.float32:
+        pf, gf, df = probs, grad_rows, dx
+        with nogil:
+            _xent_backward(pf, t, ignore_index, gf, df)
+    else:
+        pd, gd, dd = probs, grad_rows, dx
+        with nogil:
+            _xent_backward(pd, t, ignore_index, gd, dd)
+    return dx
