@@ -9,6 +9,15 @@ import numpy as np
 from minigrad.tensor import Tensor
 
 
+class StateDictError(KeyError, RuntimeError):
+    """load_state_dict found missing, unexpected or wrongly-shaped keys (message lists them).
+
+    A KeyError (as before) and a RuntimeError (as PyTorch); printed without KeyError's quotes."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class Parameter(Tensor):
     """A Tensor that is a model weight: requires grad, and is found by Module.parameters()."""
 
@@ -112,12 +121,13 @@ class Module:
 
     def load_state_dict(self, state: dict, strict: bool = True) -> tuple[list, list]:
         """Copy arrays into the parameters. With strict, missing, unexpected and wrongly-shaped
-        keys are all listed in one error. Returns (missing_keys, unexpected_keys)."""
+        keys are all listed in one error (wrong shapes are an error even without strict).
+        Returns (missing_keys, unexpected_keys)."""
         own = dict(self.named_parameters())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        wrong = [f"{k}: checkpoint {tuple(np.shape(state[k]))} vs model {own[k].shape}"
-                 for k in own if k in state and tuple(np.shape(state[k])) != own[k].shape]
+        wrong = [f"{k}: checkpoint {tuple(np.shape(_array(state[k])))} vs model {own[k].shape}"
+                 for k in own if k in state and tuple(np.shape(_array(state[k]))) != own[k].shape]
         if wrong or (strict and (missing or unexpected)):
             parts = []
             if missing:
@@ -126,12 +136,37 @@ class Module:
                 parts.append(f"unexpected keys: {unexpected}")
             if wrong:
                 parts.append(f"wrongly-shaped keys: {wrong}")
-            raise KeyError(f"{type(self).__name__}.load_state_dict: " + "; ".join(parts))
+            source = getattr(state, "source", None)  # set by minigrad.load
+            where = f" (from checkpoint {source!r})" if source else ""
+            raise StateDictError(f"{type(self).__name__}.load_state_dict{where}: "
+                                 + "; ".join(parts))
         for k, p in own.items():
             if k in state:
-                value = state[k].data if isinstance(state[k], Tensor) else state[k]
-                p.data = np.array(value, dtype=p.data.dtype, order="C", copy=True)
+                p.data = np.array(_array(state[k]), dtype=p.data.dtype, order="C", copy=True)
         return missing, unexpected
+
+    # ---- dtype and size ----------------------------------------------------------------------
+    def to(self, dtype: Any) -> "Module":
+        """Convert every parameter (and its gradient) to ``dtype``, in place; returns self."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: parameters must stay floating point, "
+                            f"got dtype {dtype}")
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+            if p.grad is not None:
+                p.grad = p.grad.astype(dtype)
+        return self
+
+    def double(self) -> "Module":
+        return self.to(np.float64)
+
+    def float(self) -> "Module":
+        return self.to(np.float32)
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """How many numbers the model learns (``sum(p.size)``)."""
+        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # ---- printing ---------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -142,3 +177,7 @@ class Module:
                  for name, m in self._modules.items()]
         head = f"{type(self).__name__}({self.extra_repr()}"
         return head + (")" if not lines else "\n" + "\n".join(lines) + "\n)")
+
+
+def _array(value: Any) -> np.ndarray:
+    return value.data if isinstance(value, Tensor) else np.asarray(value)

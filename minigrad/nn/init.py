@@ -1,0 +1,131 @@
+"""Weight initialisation (as torch.nn.init) and minigrad's default random generator.
+
+Every function fills ``tensor.data`` in place and takes ``rng=None``: a numpy ``Generator``, or
+None for the module-level default generator that ``manual_seed(seed)`` resets. Layers draw their
+initial weights (and Dropout its masks) from the same generator, so one ``manual_seed`` call makes
+a whole run repeatable.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from minigrad.tensor import Tensor
+
+_DEFAULT_RNG = np.random.default_rng()
+
+__all__ = ["manual_seed", "default_generator", "get_rng_state", "set_rng_state", "uniform_",
+           "normal_", "zeros_", "ones_", "constant_", "xavier_uniform_", "xavier_normal_",
+           "kaiming_uniform_", "kaiming_normal_", "calculate_gain"]
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reset the default generator to ``seed`` (as ``torch.manual_seed``); returns it."""
+    _DEFAULT_RNG.bit_generator.state = np.random.default_rng(seed).bit_generator.state
+    return _DEFAULT_RNG
+
+
+def default_generator() -> np.random.Generator:
+    """The generator used whenever ``rng=None`` (one object for the whole process)."""
+    return _DEFAULT_RNG
+
+
+def get_rng_state() -> dict:
+    """The default generator's state: a dict of ints and strings that ``minigrad.save`` writes."""
+    return _DEFAULT_RNG.bit_generator.state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore a state from ``get_rng_state`` (for an exact resume)."""
+    _DEFAULT_RNG.bit_generator.state = state
+
+
+def _rng(rng: np.random.Generator | None) -> np.random.Generator:
+    return _DEFAULT_RNG if rng is None else rng
+
+
+def _fill(tensor: Tensor, values: Any) -> Tensor:
+    tensor.data[...] = values
+    return tensor
+
+
+def _fans(tensor: Tensor) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight laid out as PyTorch's (out, in, *kernel)."""
+    shape = tensor.shape
+    if len(shape) < 2:
+        raise ValueError(f"init: fan in/out need a weight with at least 2 dimensions, got "
+                         f"shape {shape}")
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended gain for an activation (PyTorch's table)."""
+    if nonlinearity in ("linear", "sigmoid", "conv1d", "conv2d", "conv3d"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0,
+             rng: np.random.Generator | None = None) -> Tensor:
+    """Fill with U(a, b)."""
+    return _fill(tensor, _rng(rng).uniform(a, b, size=tensor.shape))
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
+            rng: np.random.Generator | None = None) -> Tensor:
+    """Fill with N(mean, std^2)."""
+    return _fill(tensor, _rng(rng).normal(mean, std, size=tensor.shape))
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    return _fill(tensor, 0)
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    return _fill(tensor, 1)
+
+
+def constant_(tensor: Tensor, value: float) -> Tensor:
+    return _fill(tensor, value)
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0,
+                    rng: np.random.Generator | None = None) -> Tensor:
+    """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot)."""
+    fan_in, fan_out = _fans(tensor)
+    a = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(tensor, -a, a, rng=rng)
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0,
+                   rng: np.random.Generator | None = None) -> Tensor:
+    """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _fans(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), rng=rng)
+
+
+def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
+                     nonlinearity: str = "leaky_relu",
+                     rng: np.random.Generator | None = None) -> Tensor:
+    """U(-bound, bound) with bound = gain * sqrt(3 / fan) (He)."""
+    fan = _fans(tensor)[0 if mode == "fan_in" else 1]
+    bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
+    return uniform_(tensor, -bound, bound, rng=rng)
+
+
+def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu",
+                    rng: np.random.Generator | None = None) -> Tensor:
+    """N(0, std^2) with std = gain / sqrt(fan)."""
+    fan = _fans(tensor)[0 if mode == "fan_in" else 1]
+    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan), rng=rng)

@@ -1,0 +1,259 @@
+"""Optimizers, schedulers and gradient clipping: PyTorch's update rules, exactly."""
+import math
+
+import numpy as np
+import pytest
+
+from minigrad import optim
+from minigrad.nn import utils
+from minigrad.nn.module import Parameter
+
+SHAPES = [(3, 4), (5,), (2, 3, 2)]
+STEPS = 6
+
+
+def _params_and_grads(seed=0):
+    rng = np.random.default_rng(seed)
+    params = [rng.standard_normal(s) for s in SHAPES]
+    grads = [[rng.standard_normal(s) for s in SHAPES] for _ in range(STEPS)]
+    return params, grads
+
+
+def _run_minigrad(cls, kwargs, params, grads, skip_last=False):
+    ps = [Parameter(p.copy(), dtype=np.float64) for p in params]
+    opt = cls(ps, **kwargs)
+    for step_grads in grads:
+        for i, (p, g) in enumerate(zip(ps, step_grads)):
+            p.grad = None if (skip_last and i == len(ps) - 1) else g.copy()
+        opt.step()
+    return [p.data for p in ps]
+
+
+def _run_torch(torch, cls, kwargs, params, grads, skip_last=False):
+    ps = [torch.tensor(p.copy(), dtype=torch.float64, requires_grad=True) for p in params]
+    opt = cls(ps, **kwargs)
+    for step_grads in grads:
+        for i, (p, g) in enumerate(zip(ps, step_grads)):
+            p.grad = None if (skip_last and i == len(ps) - 1) else torch.tensor(g)
+        opt.step()
+    return [p.detach().numpy() for p in ps]
+
+
+CASES = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01)),
+    ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.1)),
+    ("Adam", dict()),
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.05)),
+    ("AdamW", dict(lr=0.01)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.3, amsgrad=True)),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.2)),
+    ("RMSprop", dict()),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, momentum=0.7, weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.01, centered=True)),
+    ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5, eps=1e-4)),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{sorted(k)}" for n, k in CASES])
+def test_optimizer_matches_torch(name, kwargs):
+    torch = pytest.importorskip("torch")
+    params, grads = _params_and_grads()
+    ours = _run_minigrad(getattr(optim, name), kwargs, params, grads, skip_last=True)
+    theirs = _run_torch(torch, getattr(torch.optim, name), kwargs, params, grads,
+                        skip_last=True)
+    for a, b, p0 in zip(ours, theirs, params):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    # the parameter whose grad was always None did not move
+    np.testing.assert_array_equal(ours[-1], params[-1])
+    assert not np.allclose(ours[0], params[0])
+
+
+@pytest.mark.parametrize("name,kwargs", CASES[1::2], ids=[n for n, _ in CASES[1::2]])
+def test_state_dict_round_trip_resumes_bit_identically(name, kwargs):
+    params, grads = _params_and_grads(1)
+    straight = _run_minigrad(getattr(optim, name), kwargs, params, grads)
+
+    cls = getattr(optim, name)
+    ps = [Parameter(p.copy(), dtype=np.float64) for p in params]
+    opt = cls(ps, **kwargs)
+    for step_grads in grads[:3]:
+        for p, g in zip(ps, step_grads):
+            p.grad = g.copy()
+        opt.step()
+    saved = opt.state_dict()
+    saved_weights = [p.data.copy() for p in ps]
+    opt.step()  # a step after saving must not leak into the saved state (copies)
+    ps2 = [Parameter(w, dtype=np.float64) for w in saved_weights]
+    opt2 = cls(ps2, lr=123.0)  # hyperparameters come back from the state
+    opt2.load_state_dict(saved)
+    for step_grads in grads[3:]:
+        for p, g in zip(ps2, step_grads):
+            p.grad = g.copy()
+        opt2.step()
+    for a, b in zip(straight, ps2):
+        np.testing.assert_array_equal(a, b.data)
+
+
+def test_load_state_dict_rejects_wrong_shapes_and_groups():
+    ps = [Parameter(np.zeros((2, 3)), dtype=np.float64)]
+    opt = optim.Adam(ps)
+    ps[0].grad = np.ones((2, 3))
+    opt.step()
+    state = opt.state_dict()
+    other = optim.Adam([Parameter(np.zeros((3, 2)), dtype=np.float64)])
+    with pytest.raises(ValueError, match=r"exp_avg.*\(2, 3\).*\(3, 2\)"):
+        other.load_state_dict(state)
+    two = optim.Adam([Parameter(np.zeros((2, 3))), Parameter(np.zeros(2))])
+    with pytest.raises(ValueError, match="group 0 has 1 parameters"):
+        two.load_state_dict(state)
+
+
+def test_sgd_converges_on_a_quadratic():
+    target = np.array([1.0, -2.0, 3.0])
+    p = Parameter(np.zeros(3), dtype=np.float64)
+    opt = optim.SGD([p], lr=0.1, momentum=0.5)
+    for _ in range(200):
+        p.grad = 2 * (p.data - target)
+        opt.step()
+    np.testing.assert_allclose(p.data, target, atol=1e-6)
+
+
+def test_adam_first_step_is_lr_times_sign_of_grad():
+    g = np.array([3.0, -0.5, 1e-3, -20.0])
+    p = Parameter(np.ones(4), dtype=np.float64)
+    opt = optim.Adam([p], lr=0.01)
+    p.grad = g.copy()
+    opt.step()
+    np.testing.assert_allclose(p.data, 1 - 0.01 * np.sign(g), rtol=1e-6)
+
+
+def test_zero_grad_and_float32_stays_float32():
+    p = Parameter(np.ones(3), dtype=np.float32)
+    opt = optim.RMSprop([p], lr=0.1, momentum=0.9, centered=True)
+    p.grad = np.ones(3, dtype=np.float32)
+    opt.step()
+    assert p.data.dtype == np.float32
+    assert all(v.dtype == np.float32 for v in opt.state[p].values() if hasattr(v, "dtype"))
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(p.grad, 0)
+    opt.zero_grad()
+    assert p.grad is None
+
+
+def test_param_groups_use_their_own_lr():
+    a, b = Parameter(np.zeros(2), dtype=np.float64), Parameter(np.zeros(2), dtype=np.float64)
+    opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
+    a.grad, b.grad = np.ones(2), np.ones(2)
+    opt.step()
+    np.testing.assert_allclose(a.data, -0.1)
+    np.testing.assert_allclose(b.data, -1.0)
+
+
+def test_invalid_hyperparameters_raise():
+    p = [Parameter(np.zeros(2))]
+    with pytest.raises(ValueError, match="nesterov"):
+        optim.SGD(p, lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="lr"):
+        optim.Adam(p, lr=-1)
+    with pytest.raises(ValueError, match="empty"):
+        optim.SGD([], lr=0.1)
+
+
+# ---- schedulers ----------------------------------------------------------------------------
+SCHEDULERS = [("StepLR", dict(step_size=3, gamma=0.5)),
+              ("CosineAnnealingLR", dict(T_max=5, eta_min=0.01)),
+              ("CosineAnnealingLR", dict(T_max=4))]
+
+
+@pytest.mark.parametrize("name,kwargs", SCHEDULERS, ids=[s[0] for s in SCHEDULERS])
+def test_schedulers_match_torch(name, kwargs):
+    torch = pytest.importorskip("torch")
+    ours_opt = optim.SGD([Parameter(np.zeros(1))], lr=0.3)
+    ours = getattr(optim, name)(ours_opt, **kwargs)
+    theirs_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.3)
+    theirs = getattr(torch.optim.lr_scheduler, name)(theirs_opt, **kwargs)
+    a, b = [], []
+    for _ in range(14):
+        a.append(ours.get_last_lr()[0])
+        b.append(theirs.get_last_lr()[0])
+        ours_opt.step()
+        theirs_opt.step()
+        ours.step()
+        theirs.step()
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    assert ours_opt.param_groups[0]["lr"] == ours.get_last_lr()[0]
+
+
+def test_scheduler_state_dict_resumes():
+    opt = optim.SGD([Parameter(np.zeros(1))], lr=1.0)
+    sched = optim.CosineAnnealingLR(opt, T_max=10)
+    for _ in range(4):
+        sched.step()
+    state, opt_state = sched.state_dict(), opt.state_dict()
+    expected = []
+    for _ in range(3):
+        sched.step()
+        expected.append(sched.get_last_lr()[0])
+    opt2 = optim.SGD([Parameter(np.zeros(1))], lr=1.0)
+    sched2 = optim.CosineAnnealingLR(opt2, T_max=10)
+    opt2.load_state_dict(opt_state)
+    sched2.load_state_dict(state)
+    got = []
+    for _ in range(3):
+        sched2.step()
+        got.append(sched2.get_last_lr()[0])
+    assert got == expected
+    assert "optimizer" not in state
+
+
+def test_step_lr_closed_form():
+    opt = optim.SGD([Parameter(np.zeros(1))], lr=1.0)
+    sched = optim.StepLR(opt, step_size=2, gamma=0.1)
+    lrs = []
+    for _ in range(6):
+        lrs.append(sched.get_last_lr()[0])
+        sched.step()
+    np.testing.assert_allclose(lrs, [1, 1, 0.1, 0.1, 0.01, 0.01])
+
+
+# ---- gradient clipping ---------------------------------------------------------------------
+@pytest.mark.parametrize("max_norm,norm_type", [(1.0, 2), (0.5, 1), (100.0, 2), (0.3, math.inf),
+                                                (2.0, 3.0)])
+def test_clip_grad_norm_matches_torch(max_norm, norm_type):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    grads = [rng.standard_normal(s) for s in SHAPES]
+    ps = [Parameter(np.zeros(s), dtype=np.float64) for s in SHAPES]
+    for p, g in zip(ps, grads):
+        p.grad = g.copy()
+    tps = [torch.zeros(s, dtype=torch.float64, requires_grad=True) for s in SHAPES]
+    for p, g in zip(tps, grads):
+        p.grad = torch.tensor(g)
+    total = utils.clip_grad_norm_(ps, max_norm, norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(tps, max_norm, norm_type)
+    assert isinstance(total, float)
+    assert total == pytest.approx(float(ttotal), rel=1e-12)
+    for p, t in zip(ps, tps):
+        np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_clip_grad_norm_scales_to_max_norm_and_skips_none():
+    a, b = Parameter(np.zeros(2), dtype=np.float64), Parameter(np.zeros(2), dtype=np.float64)
+    a.grad = np.array([3.0, 4.0])
+    total = utils.clip_grad_norm_([a, b], max_norm=1.0)
+    assert total == pytest.approx(5.0)
+    assert np.linalg.norm(a.grad) == pytest.approx(1.0, rel=1e-5)
+    assert b.grad is None
+    assert optim.clip_grad_norm_([a], 10.0) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_clip_grad_value():
+    a = Parameter(np.zeros(3), dtype=np.float64)
+    a.grad = np.array([-5.0, 0.2, 9.0])
+    utils.clip_grad_value_([a], 1.0)
+    np.testing.assert_array_equal(a.grad, [-1.0, 0.2, 1.0])
