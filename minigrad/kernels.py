@@ -17,6 +17,9 @@ _MODULES: dict[str, tuple[object, tuple[str, ...]]] = {
     "elementwise": (_reference, ("tanh_backward", "sigmoid_backward")),
     "embedding": (_reference, ("embedding_backward",)),
     "loss": (_reference, ("softmax_xent_forward", "softmax_xent_backward")),
+    "rnn_kernels": (_reference_rnn, ("rnn_forward", "rnn_backward")),
+    "lstm_kernels": (_reference_rnn, ("lstm_forward", "lstm_backward")),
+    "gru_kernels": (_reference_rnn, ("gru_forward", "gru_backward")),
 }
 
 _compiled: dict[str, object] = {}

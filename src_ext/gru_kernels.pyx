@@ -1,0 +1,176 @@
+# cython: language_level=3
+"""Fused GRU over a whole sequence (gate order r, z, n; PyTorch's formulation with b_hn
+inside r * (W_hn h + b_hn)).
+
+Twins with the same signatures and the same numbered steps: minigrad/_reference_rnn.py
+(read that first; the layout of hbuf, lengths and reverse is explained there). (1) and (8) are
+single GEMMs outside the time loop, done by numpy; the loops below run without the GIL and
+call BLAS for the one recurrent product per step."""
+import numpy as np
+
+from cython cimport floating
+from libc.stdint cimport int64_t
+from libc.string cimport memcpy, memset
+
+from rnn_common cimport matmul_nn, matmul_nt, sigmoid, tanh_
+
+from minigrad._reference_rnn import _after_loop, _fold, _project, check_backward, check_forward
+
+
+cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
+                        const floating[::1] b_hn, const int64_t[::1] lengths, bint reverse,
+                        floating[:, ::1] gh, floating[:, :, ::1] hn_buf,
+                        floating[:, :, ::1] hbuf, floating[:, :, ::1] out) noexcept nogil:
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], H = hbuf.shape[2]
+    cdef Py_ssize_t s, t, b, j, prev, cur
+    cdef floating *a
+    cdef floating *q
+    cdef floating *hp
+    cdef floating *hc
+    cdef floating *hn
+    cdef floating *y
+    cdef floating r, z, n
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        prev, cur = (t + 1, t) if reverse else (t, t + 1)
+        # (2) recurrent product, the only GEMM inside the loop
+        matmul_nt(<int>B, <int>(3 * H), <int>H, &hbuf[prev, 0, 0], &w_hh[0, 0], 0, &gh[0, 0])
+        for b in range(B):
+            a, q, hp, hc = &gates[t, b, 0], &gh[b, 0], &hbuf[prev, b, 0], &hbuf[cur, b, 0]
+            hn, y = &hn_buf[t, b, 0], &out[t, b, 0]
+            if t >= lengths[b]:  # inactive row: carry the state, output zero
+                memcpy(hc, hp, H * sizeof(floating))
+                memset(hn, 0, H * sizeof(floating))
+                memset(y, 0, H * sizeof(floating))
+                memset(a, 0, 3 * H * sizeof(floating))
+                continue
+            for j in range(H):
+                # (3) r = σ(a_r + gh_r), z = σ(a_z + gh_z), hn = gh_n + b_hn
+                r = sigmoid(a[j] + q[j])
+                z = sigmoid(a[H + j] + q[H + j])
+                hn[j] = q[2 * H + j] + b_hn[j]
+                # (4) n = tanh(a_n + r hn), h_t = (1 - z) n + z h_{t-1}
+                n = tanh_(a[2 * H + j] + r * hn[j])
+                a[j], a[H + j], a[2 * H + j] = r, z, n
+                hc[j] = (1 - z) * n + z * hp[j]
+                y[j] = hc[j]
+
+
+cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
+                         const floating[:, :, ::1] hn_buf, const floating[:, :, ::1] hbuf,
+                         const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
+                         floating[:, ::1] dh, floating[:, ::1] dh_next,
+                         floating[:, :, ::1] dgx, floating[:, :, ::1] dgh,
+                         floating[:, :, ::1] dh_seq) noexcept nogil:
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], H = dh.shape[1]
+    cdef Py_ssize_t s, t, b, j, prev
+    cdef floating *dh_p = &dh[0, 0]
+    cdef floating *dn_p = &dh_next[0, 0]
+    cdef const floating *a
+    cdef const floating *hn
+    cdef const floating *hp
+    cdef const floating *go
+    cdef floating *gx
+    cdef floating *gq
+    cdef floating *dhb
+    cdef floating *dnb
+    cdef floating *ds
+    cdef floating r, z, n, dht, dn, dz, dr
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        prev = t + 1 if reverse else t
+        for b in range(B):
+            dhb, dnb = dh_p + b * H, dn_p + b * H
+            gx, gq, ds = &dgx[t, b, 0], &dgh[t, b, 0], &dh_seq[t, b, 0]
+            if t >= lengths[b]:  # inactive row: dh passes through unchanged
+                memcpy(dnb, dhb, H * sizeof(floating))
+                memset(gx, 0, 3 * H * sizeof(floating))
+                memset(gq, 0, 3 * H * sizeof(floating))
+                memset(ds, 0, H * sizeof(floating))
+                continue
+            a, hn, hp, go = &gates[t, b, 0], &hn_buf[t, b, 0], &hbuf[prev, b, 0], &grad_out[t, b, 0]
+            for j in range(H):
+                r, z, n = a[j], a[H + j], a[2 * H + j]
+                # (1) dh_t = dout_t + dh carried from step t+1
+                dht = go[j] + dhb[j]
+                ds[j] = dht
+                # (2) dn_pre = dh_t (1 - z) (1 - n^2),  dz_pre = dh_t (h_{t-1} - n) z (1 - z)
+                dn = dht * (1 - z) * (1 - n * n)
+                dz = dht * (hp[j] - n) * z * (1 - z)
+                # (3) dr_pre = dn_pre hn r (1 - r);  d(hn) = dn_pre r
+                dr = dn * hn[j] * r * (1 - r)
+                gx[j], gx[H + j], gx[2 * H + j] = dr, dz, dn
+                gq[j], gq[H + j], gq[2 * H + j] = dr, dz, dn * r
+                dnb[j] = dht * z
+        # (7) dh_{t-1} = dh_t z + dGh_t @ W_hh (GEMM in the loop); inactive rows carry dh
+        matmul_nn(<int>B, <int>H, <int>(3 * H), &dgh[t, 0, 0], &w_hh[0, 0], 1, dn_p)
+        dh_p, dn_p = dn_p, dh_p
+    if dh_p != &dh[0, 0]:
+        memcpy(&dh[0, 0], dh_p, B * H * sizeof(floating))
+
+
+cdef int _run_forward(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
+                      const floating[::1] b_hn, const int64_t[::1] lengths, bint reverse,
+                      floating[:, ::1] gh, floating[:, :, ::1] hn_buf,
+                      floating[:, :, ::1] hbuf, floating[:, :, ::1] out) except -1:
+    with nogil:
+        _forward_loop(gates, w_hh, b_hn, lengths, reverse, gh, hn_buf, hbuf, out)
+    return 0
+
+
+cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
+                       const floating[:, :, ::1] hn_buf, const floating[:, :, ::1] hbuf,
+                       const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
+                       floating[:, ::1] dh, floating[:, ::1] dh_next,
+                       floating[:, :, ::1] dgx, floating[:, :, ::1] dgh,
+                       floating[:, :, ::1] dh_seq) except -1:
+    with nogil:
+        _backward_loop(grad_out, gates, hn_buf, hbuf, w_hh, lengths, reverse, dh, dh_next,
+                       dgx, dgh, dh_seq)
+    return 0
+
+
+def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
+    """r = σ(.), z = σ(.), n = tanh(W_in x + b_in + r (W_hn h + b_hn)), h' = (1-z) n + z h.
+
+    Returns (out, h_n, cache); cache = (gates (T, B, 3H) activated r z n,
+    hn (T, B, H) = W_hn h_{t-1} + b_hn, hbuf)."""
+    L = check_forward("gru_forward", 3, x, h0, None, w_ih, w_hh, b_ih, b_hh, None, lengths)
+    T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
+    dt = x.dtype
+    # b_hr, b_hz fold into the projection; b_hn stays inside r * (W_hn h + b_hn)
+    bias = None if b_hh is None else np.concatenate([b_hh[:2 * H], np.zeros(H, dt)])
+    gates = _project(x, w_ih, _fold(b_ih, bias))
+    b_hn = np.zeros(H, dt) if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
+    hn_buf, out = np.zeros((T, B, H), dt), np.zeros((T, B, H), dt)
+    hbuf = np.empty((T + 1, B, H), dt)
+    hbuf[T if reverse else 0] = h0
+    gh = np.empty((B, 3 * H), dt)
+    if T and B and H:
+        if dt == np.float32:
+            _run_forward[float](gates, w_hh, b_hn, L, bool(reverse), gh, hn_buf, hbuf, out)
+        else:
+            _run_forward[double](gates, w_hh, b_hn, L, bool(reverse), gh, hn_buf, hbuf, out)
+    return out, hbuf[0 if reverse else T].copy(), (gates, hn_buf, hbuf)
+
+
+def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, needs):
+    """Returns (dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dh_seq)."""
+    gates, hn_buf, hbuf = cache
+    L = check_backward("gru_backward", 3, grad_out, grad_hn, None, x, w_ih, w_hh, None,
+                       lengths, [(gates, 0, 3), (hn_buf, 0, 1), (hbuf, 1, 1)])
+    T, B, H = grad_out.shape
+    dt = x.dtype
+    dgx, dgh = np.zeros((T, B, 3 * H), dt), np.zeros((T, B, 3 * H), dt)
+    dh_seq = np.zeros((T, B, H), dt)
+    dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
+    if T and B and H:
+        if dt == np.float32:
+            _run_backward[float](grad_out, gates, hn_buf, hbuf, w_hh, L, bool(reverse), dh,
+                                 dh_next, dgx, dgh, dh_seq)
+        else:
+            _run_backward[double](grad_out, gates, hn_buf, hbuf, w_hh, L, bool(reverse), dh,
+                                  dh_next, dgx, dgh, dh_seq)
+    h_prev = hbuf[1:] if reverse else hbuf[:T]
+    dx, dw_ih, dw_hh = _after_loop(dgx, dgh, x, w_ih, h_prev, needs)
+    return dx, dh, dw_ih, dw_hh, dgx.sum(axis=(0, 1)), dgh.sum(axis=(0, 1)), dh_seq

@@ -1,0 +1,207 @@
+# cython: language_level=3
+"""Fused LSTM over a whole sequence (gate order i, f, g, o; optional peepholes).
+
+Twins with the same signatures and the same numbered steps: minigrad/_reference_rnn.py
+(read that first; the layout of hbuf, lengths and reverse is explained there). (1) and (8) are
+single GEMMs outside the time loop, done by numpy; the loops below run without the GIL and
+call BLAS for the one recurrent product per step."""
+import numpy as np
+
+from cython cimport floating
+from libc.stdint cimport int64_t
+from libc.string cimport memcpy, memset
+
+from rnn_common cimport matmul_nn, matmul_nt, sigmoid, tanh_
+
+from minigrad._reference_rnn import _after_loop, _fold, _project, check_backward, check_forward
+
+
+cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
+                        const floating[:, ::1] peep, bint has_peep, const int64_t[::1] lengths,
+                        bint reverse, floating[:, :, ::1] hbuf, floating[:, :, ::1] cbuf,
+                        floating[:, :, ::1] tanh_c, floating[:, :, ::1] out) noexcept nogil:
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], H = hbuf.shape[2]
+    cdef Py_ssize_t s, t, b, j, prev, cur
+    cdef floating *a
+    cdef floating *hp
+    cdef floating *cp
+    cdef floating *hc
+    cdef floating *cc
+    cdef floating *tc
+    cdef floating *y
+    cdef floating i, f, g, o, c
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        prev, cur = (t + 1, t) if reverse else (t, t + 1)
+        # (2) recurrent product, the only GEMM inside the loop: a_t += h_{t-1} @ W_hh^T
+        matmul_nt(<int>B, <int>(4 * H), <int>H, &hbuf[prev, 0, 0], &w_hh[0, 0], 1,
+                  &gates[t, 0, 0])
+        for b in range(B):
+            a, hp, cp = &gates[t, b, 0], &hbuf[prev, b, 0], &cbuf[prev, b, 0]
+            hc, cc, tc, y = &hbuf[cur, b, 0], &cbuf[cur, b, 0], &tanh_c[t, b, 0], &out[t, b, 0]
+            if t >= lengths[b]:  # inactive row: carry the state, output zero
+                memcpy(hc, hp, H * sizeof(floating))
+                memcpy(cc, cp, H * sizeof(floating))
+                memset(tc, 0, H * sizeof(floating))
+                memset(y, 0, H * sizeof(floating))
+                memset(a, 0, 4 * H * sizeof(floating))
+                continue
+            for j in range(H):
+                # (3) i = σ(a_i [+ p_i c_{t-1}]), f = σ(a_f [+ p_f c_{t-1}]), g = tanh(a_g)
+                if has_peep:
+                    i = sigmoid(a[j] + peep[0, j] * cp[j])
+                    f = sigmoid(a[H + j] + peep[1, j] * cp[j])
+                else:
+                    i = sigmoid(a[j])
+                    f = sigmoid(a[H + j])
+                g = tanh_(a[2 * H + j])
+                # (4) c_t = f c_{t-1} + i g
+                c = f * cp[j] + i * g
+                # (5) o = σ(a_o [+ p_o c_t]), h_t = o tanh(c_t)
+                o = sigmoid(a[3 * H + j] + peep[2, j] * c if has_peep else a[3 * H + j])
+                a[j], a[H + j], a[2 * H + j], a[3 * H + j] = i, f, g, o
+                cc[j] = c
+                tc[j] = tanh_(c)
+                hc[j] = o * tc[j]
+                y[j] = hc[j]
+
+
+cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
+                         const floating[:, :, ::1] cbuf, const floating[:, :, ::1] tanh_c,
+                         const floating[:, ::1] w_hh, const floating[:, ::1] peep, bint has_peep,
+                         const int64_t[::1] lengths, bint reverse, floating[:, ::1] dh,
+                         floating[:, ::1] dh_next, floating[:, ::1] dc,
+                         floating[:, :, ::1] dgates, floating[:, ::1] dpeep,
+                         floating[:, :, ::1] dh_seq) noexcept nogil:
+    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], H = dh.shape[1]
+    cdef Py_ssize_t s, t, b, j, prev, cur
+    cdef floating *dh_p = &dh[0, 0]
+    cdef floating *dn_p = &dh_next[0, 0]
+    cdef const floating *a
+    cdef const floating *cp
+    cdef const floating *cc
+    cdef const floating *tc
+    cdef const floating *go
+    cdef floating *dg
+    cdef floating *dhb
+    cdef floating *dnb
+    cdef floating *dcb
+    cdef floating *ds
+    cdef floating i, f, g, o, dht, do, dct, di, df, dgg
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        prev, cur = (t + 1, t) if reverse else (t, t + 1)
+        for b in range(B):
+            dhb, dnb, dcb = dh_p + b * H, dn_p + b * H, &dc[b, 0]
+            dg, ds = &dgates[t, b, 0], &dh_seq[t, b, 0]
+            if t >= lengths[b]:  # inactive row: dh and dc pass through unchanged
+                memcpy(dnb, dhb, H * sizeof(floating))
+                memset(dg, 0, 4 * H * sizeof(floating))
+                memset(ds, 0, H * sizeof(floating))
+                continue
+            a, cp, cc = &gates[t, b, 0], &cbuf[prev, b, 0], &cbuf[cur, b, 0]
+            tc, go = &tanh_c[t, b, 0], &grad_out[t, b, 0]
+            for j in range(H):
+                i, f, g, o = a[j], a[H + j], a[2 * H + j], a[3 * H + j]
+                # (1) dh_t = dout_t + dh carried from step t+1
+                dht = go[j] + dhb[j]
+                ds[j] = dht
+                # (2) do_pre = dh_t * tanh(c_t) * o * (1 - o)
+                do = dht * tc[j] * o * (1 - o)
+                # (3) dc_t += dh_t * o * (1 - tanh(c_t)^2)   [+ p_o * do_pre]
+                dct = dcb[j] + dht * o * (1 - tc[j] * tc[j])
+                if has_peep:
+                    dct = dct + peep[2, j] * do
+                # (4) di_pre = dc_t g i(1-i), df_pre = dc_t c_{t-1} f(1-f), dg_pre = dc_t i (1-g^2)
+                di = dct * g * i * (1 - i)
+                df = dct * cp[j] * f * (1 - f)
+                dgg = dct * i * (1 - g * g)
+                # (5) dc_{t-1} = dc_t * f   [+ p_i * di_pre + p_f * df_pre]
+                dcb[j] = dct * f
+                if has_peep:
+                    dcb[j] = dcb[j] + peep[0, j] * di + peep[1, j] * df
+                    # (6) dp_i += di_pre c_{t-1}, dp_f += df_pre c_{t-1}, dp_o += do_pre c_t
+                    dpeep[0, j] += di * cp[j]
+                    dpeep[1, j] += df * cp[j]
+                    dpeep[2, j] += do * cc[j]
+                dg[j], dg[H + j], dg[2 * H + j], dg[3 * H + j] = di, df, dgg, do
+                dnb[j] = 0
+        # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
+        matmul_nn(<int>B, <int>H, <int>(4 * H), &dgates[t, 0, 0], &w_hh[0, 0], 1, dn_p)
+        dh_p, dn_p = dn_p, dh_p
+    if dh_p != &dh[0, 0]:
+        memcpy(&dh[0, 0], dh_p, B * H * sizeof(floating))
+
+
+cdef int _run_forward(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
+                      const floating[:, ::1] peep, bint has_peep, const int64_t[::1] lengths,
+                      bint reverse, floating[:, :, ::1] hbuf, floating[:, :, ::1] cbuf,
+                      floating[:, :, ::1] tanh_c, floating[:, :, ::1] out) except -1:
+    with nogil:
+        _forward_loop(gates, w_hh, peep, has_peep, lengths, reverse, hbuf, cbuf, tanh_c, out)
+    return 0
+
+
+cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
+                       const floating[:, :, ::1] cbuf, const floating[:, :, ::1] tanh_c,
+                       const floating[:, ::1] w_hh, const floating[:, ::1] peep, bint has_peep,
+                       const int64_t[::1] lengths, bint reverse, floating[:, ::1] dh,
+                       floating[:, ::1] dh_next, floating[:, ::1] dc,
+                       floating[:, :, ::1] dgates, floating[:, ::1] dpeep,
+                       floating[:, :, ::1] dh_seq) except -1:
+    with nogil:
+        _backward_loop(grad_out, gates, cbuf, tanh_c, w_hh, peep, has_peep, lengths, reverse,
+                       dh, dh_next, dc, dgates, dpeep, dh_seq)
+    return 0
+
+
+def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
+    """LSTM with optional peepholes w_peep (3, H) = (p_i, p_f, p_o).
+
+    Returns (out, h_n, c_n, cache); cache = (gates (T, B, 4H) activated i f g o, hbuf, cbuf,
+    tanh_c (T, B, H))."""
+    L = check_forward("lstm_forward", 4, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths)
+    T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
+    dt = x.dtype
+    gates = _project(x, w_ih, _fold(b_ih, b_hh))
+    hbuf, cbuf = np.empty((T + 1, B, H), dt), np.empty((T + 1, B, H), dt)
+    hbuf[T if reverse else 0], cbuf[T if reverse else 0] = h0, c0
+    tanh_c, out = np.zeros((T, B, H), dt), np.zeros((T, B, H), dt)
+    has_peep = w_peep is not None
+    peep = w_peep if has_peep else np.zeros((3, H), dt)
+    if T and B and H:
+        if dt == np.float32:
+            _run_forward[float](gates, w_hh, peep, has_peep, L, bool(reverse), hbuf, cbuf,
+                                tanh_c, out)
+        else:
+            _run_forward[double](gates, w_hh, peep, has_peep, L, bool(reverse), hbuf, cbuf,
+                                 tanh_c, out)
+    last = 0 if reverse else T
+    return out, hbuf[last].copy(), cbuf[last].copy(), (gates, hbuf, cbuf, tanh_c)
+
+
+def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, reverse, cache,
+                  needs):
+    """Returns (dx, dh0, dc0, dw_ih, dw_hh, db, dw_peep, dh_seq); db is d b_ih = d b_hh."""
+    gates, hbuf, cbuf, tanh_c = cache
+    L = check_backward("lstm_backward", 4, grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep,
+                       lengths, [(gates, 0, 4), (hbuf, 1, 1), (cbuf, 1, 1), (tanh_c, 0, 1)])
+    T, B, H = grad_out.shape
+    dt = x.dtype
+    dgates = np.zeros((T, B, 4 * H), dt)
+    dh_seq = np.zeros((T, B, H), dt)
+    has_peep = w_peep is not None
+    peep = w_peep if has_peep else np.zeros((3, H), dt)
+    dpeep = np.zeros((3, H), dt)
+    dh, dc, dh_next = grad_hn.copy(), grad_cn.copy(), np.empty((B, H), dt)
+    if T and B and H:
+        if dt == np.float32:
+            _run_backward[float](grad_out, gates, cbuf, tanh_c, w_hh, peep, has_peep, L,
+                                 bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq)
+        else:
+            _run_backward[double](grad_out, gates, cbuf, tanh_c, w_hh, peep, has_peep, L,
+                                  bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq)
+    h_prev = hbuf[1:] if reverse else hbuf[:T]
+    dx, dw_ih, dw_hh = _after_loop(dgates, dgates, x, w_ih, h_prev, needs)
+    return (dx, dh, dc, dw_ih, dw_hh, dgates.sum(axis=(0, 1)), dpeep if has_peep else None,
+            dh_seq)

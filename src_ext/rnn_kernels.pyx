@@ -1,0 +1,146 @@
+# cython: language_level=3
+"""Fused Elman RNN (tanh or relu) over a whole sequence.
+
+Twins with the same signatures and the same numbered steps: minigrad/_reference_rnn.py
+(read that first; the layout of hbuf, lengths and reverse is explained there). (1) and (8) are
+single GEMMs outside the time loop, done by numpy; the loops below run without the GIL and
+call BLAS for the one recurrent product per step."""
+import numpy as np
+
+from cython cimport floating
+from libc.stdint cimport int64_t
+from libc.string cimport memcpy, memset
+
+from rnn_common cimport matmul_nn, matmul_nt, tanh_
+
+from minigrad._reference_rnn import _after_loop, _fold, _project, check_backward, check_forward
+
+
+cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
+                        const int64_t[::1] lengths, bint reverse, bint relu,
+                        floating[:, :, ::1] hbuf, floating[:, :, ::1] out) noexcept nogil:
+    cdef Py_ssize_t T = pre.shape[0], B = pre.shape[1], H = hbuf.shape[2]
+    cdef Py_ssize_t s, t, b, j, prev, cur
+    cdef floating *a
+    cdef floating *hp
+    cdef floating *hc
+    cdef floating *y
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        prev, cur = (t + 1, t) if reverse else (t, t + 1)
+        # (2) recurrent product, the only GEMM inside the loop: pre_t += h_{t-1} @ W_hh^T
+        matmul_nt(<int>B, <int>H, <int>H, &hbuf[prev, 0, 0], &w_hh[0, 0], 1, &pre[t, 0, 0])
+        for b in range(B):
+            a, hp, hc, y = &pre[t, b, 0], &hbuf[prev, b, 0], &hbuf[cur, b, 0], &out[t, b, 0]
+            if t >= lengths[b]:  # inactive row: carry the state, output zero
+                memcpy(hc, hp, H * sizeof(floating))
+                memset(y, 0, H * sizeof(floating))
+                continue
+            for j in range(H):
+                # (3) h_t = act(pre)
+                if relu:
+                    hc[j] = a[j] if a[j] > 0 else 0
+                else:
+                    hc[j] = tanh_(a[j])
+                y[j] = hc[j]
+
+
+cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] hbuf,
+                         const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
+                         bint relu, floating[:, ::1] dh, floating[:, ::1] dh_next,
+                         floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq) noexcept nogil:
+    cdef Py_ssize_t T = grad_out.shape[0], B = grad_out.shape[1], H = dh.shape[1]
+    cdef Py_ssize_t s, t, b, j, cur
+    cdef floating *dh_p = &dh[0, 0]
+    cdef floating *dn_p = &dh_next[0, 0]
+    cdef const floating *h
+    cdef const floating *go
+    cdef floating *dg
+    cdef floating *dhb
+    cdef floating *dnb
+    cdef floating *ds
+    cdef floating dht
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        cur = t if reverse else t + 1
+        for b in range(B):
+            dhb, dnb, dg, ds = dh_p + b * H, dn_p + b * H, &dgates[t, b, 0], &dh_seq[t, b, 0]
+            if t >= lengths[b]:  # inactive row: dh passes through unchanged
+                memcpy(dnb, dhb, H * sizeof(floating))
+                memset(dg, 0, H * sizeof(floating))
+                memset(ds, 0, H * sizeof(floating))
+                continue
+            h, go = &hbuf[cur, b, 0], &grad_out[t, b, 0]
+            for j in range(H):
+                # (4) total gradient reaching h_t: from the output at t and from the next step
+                dht = go[j] + dhb[j]
+                ds[j] = dht
+                # (5) through the nonlinearity: tanh' = 1 - h^2, relu' = [h > 0]
+                if relu:
+                    dg[j] = dht if h[j] > 0 else 0
+                else:
+                    dg[j] = dht * (1 - h[j] * h[j])
+                dnb[j] = 0
+        # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
+        matmul_nn(<int>B, <int>H, <int>H, &dgates[t, 0, 0], &w_hh[0, 0], 1, dn_p)
+        dh_p, dn_p = dn_p, dh_p
+    if dh_p != &dh[0, 0]:
+        memcpy(&dh[0, 0], dh_p, B * H * sizeof(floating))
+
+
+cdef int _run_forward(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
+                      const int64_t[::1] lengths, bint reverse, bint relu,
+                      floating[:, :, ::1] hbuf, floating[:, :, ::1] out) except -1:
+    with nogil:
+        _forward_loop(pre, w_hh, lengths, reverse, relu, hbuf, out)
+    return 0
+
+
+cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] hbuf,
+                       const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
+                       bint relu, floating[:, ::1] dh, floating[:, ::1] dh_next,
+                       floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq) except -1:
+    with nogil:
+        _backward_loop(grad_out, hbuf, w_hh, lengths, reverse, relu, dh, dh_next, dgates,
+                       dh_seq)
+    return 0
+
+
+def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
+    """h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = relu if ``relu`` else tanh.
+
+    Returns (out (T, B, H), h_n (B, H), cache)."""
+    L = check_forward("rnn_forward", 1, x, h0, None, w_ih, w_hh, b_ih, b_hh, None, lengths)
+    T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
+    dt = x.dtype
+    pre = _project(x, w_ih, _fold(b_ih, b_hh))
+    hbuf = np.empty((T + 1, B, H), dt)
+    hbuf[T if reverse else 0] = h0
+    out = np.zeros((T, B, H), dt)
+    if T and B and H:
+        if dt == np.float32:
+            _run_forward[float](pre, w_hh, L, bool(reverse), bool(relu), hbuf, out)
+        else:
+            _run_forward[double](pre, w_hh, L, bool(reverse), bool(relu), hbuf, out)
+    return out, hbuf[0 if reverse else T].copy(), (hbuf,)
+
+
+def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache, needs):
+    """Returns (dx, dh0, dw_ih, dw_hh, db, dh_seq); db is the gradient of b_ih and of b_hh."""
+    hbuf, = cache
+    L = check_backward("rnn_backward", 1, grad_out, grad_hn, None, x, w_ih, w_hh, None,
+                       lengths, [(hbuf, 1, 1)])
+    T, B, H = grad_out.shape
+    dt = x.dtype
+    dgates, dh_seq = np.zeros((T, B, H), dt), np.zeros((T, B, H), dt)
+    dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
+    if T and B and H:
+        if dt == np.float32:
+            _run_backward[float](grad_out, hbuf, w_hh, L, bool(reverse), bool(relu), dh,
+                                 dh_next, dgates, dh_seq)
+        else:
+            _run_backward[double](grad_out, hbuf, w_hh, L, bool(reverse), bool(relu), dh,
+                                  dh_next, dgates, dh_seq)
+    h_prev = hbuf[1:] if reverse else hbuf[:T]
+    dx, dw_ih, dw_hh = _after_loop(dgates, dgates, x, w_ih, h_prev, needs)
+    return dx, dh, dw_ih, dw_hh, dgates.sum(axis=(0, 1)), dh_seq
