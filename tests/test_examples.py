@@ -1,0 +1,153 @@
+"""Smoke tests of the example scripts: each ``main(argv)`` runs in-process with tiny settings
+and must produce its real outcome (a learned prediction, a checkpoint, an accuracy, ...)."""
+import csv
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def example(name):
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    return importlib.import_module(name)
+
+
+@pytest.mark.parametrize("name", ["hello", "char_lm", "sentiment", "timeseries",
+                                  "vanishing_gradients"])
+def test_help(name, capsys):
+    with pytest.raises(SystemExit) as e:
+        example(name).main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage:" in out and "--seed" in out
+
+
+def test_hello_learns_ello(capsys):
+    r = example("hello").main(["--steps", "150", "--print-every", "50"])
+    assert r["prediction"] == "ello"
+    assert r["losses"][-1] < 0.1 * r["losses"][0]
+    assert r["probs"].shape == (4, 4) and np.allclose(r["probs"].sum(axis=1), 1, atol=1e-5)
+    assert "'ello'" in capsys.readouterr().out
+
+
+TINY_LM = ["--hidden", "16", "--embed", "8", "--seq-len", "8", "--batch-size", "4",
+           "--eval-every", "3", "--save-every", "3", "--length", "20", "--no-progress"]
+
+
+def test_char_lm_trains_checkpoints_and_samples(tmp_path, capsys):
+    lm = example("char_lm")
+    text = tmp_path / "ko.txt"
+    text.write_text("안녕하세요. 반갑습니다! hello world.\n" * 40, encoding="utf-8")
+    out = tmp_path / "run"
+    r = lm.main(["--text", str(text), "--steps", "6", "--cell", "gru", "--out", str(out),
+                 *TINY_LM])
+    ckpt = Path(r["checkpoint"])
+    assert ckpt.exists() and ckpt.parent == out
+    assert len(r["history"]["val_bpc"]) == 2 and all(np.isfinite(r["history"]["val_bpc"]))
+    s = lm.main(["--sample", str(ckpt), "--length", "37", "--prime", "안녕",
+                 "--temperature", "0.5"])
+    assert len(s["sample"]) == 37
+    assert set(s["sample"]) <= set(text.read_text(encoding="utf-8"))
+    assert "안녕" + s["sample"] in capsys.readouterr().out
+    greedy = [lm.main(["--sample", str(ckpt), "--length", "10", "--temperature", "0",
+                       "--seed", str(k)])["sample"] for k in (1, 2)]
+    assert greedy[0] == greedy[1]
+
+
+def test_char_lm_resume_is_exact(tmp_path):
+    lm = example("char_lm")
+    straight = lm.main(["--steps", "6", "--out", str(tmp_path / "a"), *TINY_LM])
+    lm.main(["--steps", "6", "--stop-after", "3", "--out", str(tmp_path / "b"), *TINY_LM])
+    resumed = lm.main(["--steps", "6", "--out", str(tmp_path / "b"), "--resume", *TINY_LM])
+    assert resumed["history"]["train_loss"] == straight["history"]["train_loss"]
+    a, b = straight["model"].state_dict(), resumed["model"].state_dict()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_char_lm_clear_errors(tmp_path):
+    lm = example("char_lm")
+    with pytest.raises(SystemExit, match="missing.txt"):
+        lm.main(["--text", str(tmp_path / "missing.txt"), "--out", str(tmp_path)])
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe\x00caf\xe9")
+    with pytest.raises(SystemExit, match="bad.txt.*not UTF-8"):
+        lm.main(["--text", str(bad), "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="checkpoint"):
+        lm.main(["--out", str(tmp_path / "empty"), "--resume"])
+
+
+def _review_csv(path, n=160, seed=0):
+    rng = np.random.default_rng(seed)
+    good, bad = ["great", "wonderful", "loved", "superb"], ["awful", "boring", "hated", "worst"]
+    filler = ["the", "movie", "was", "plot", "and", "acting", "a", "film"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["review", "stars"])
+        for i in range(n):
+            label = i % 2
+            words = list(rng.choice(filler, size=rng.integers(3, 12)))
+            words.insert(int(rng.integers(len(words))), rng.choice(good if label else bad))
+            w.writerow([" ".join(words) + "<br />", "pos" if label else "neg"])
+
+
+def test_sentiment_on_tiny_csv(tmp_path, capsys):
+    data = tmp_path / "tiny.csv"
+    _review_csv(data)
+    r = example("sentiment").main([
+        "--csv", str(data), "--text-column", "review", "--label-column", "stars",
+        "--epochs", "3", "--embed", "16", "--hidden", "16", "--batch-size", "16",
+        "--min-freq", "1", "--out", str(tmp_path / "out"), "--no-progress"])
+    assert 0.0 <= r["test_accuracy"] <= 1.0
+    assert r["classes"] == ["neg", "pos"]
+    assert len(r["history"]["val_acc"]) == 3
+    assert (tmp_path / "out" / "model.npz").exists()
+    assert "test accuracy" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no column"):
+        example("sentiment").main(["--csv", str(data), "--out", str(tmp_path / "o2")])
+
+
+def test_timeseries_beats_naive_baseline(tmp_path):
+    ts = example("timeseries")
+    r = ts.main(["--length", "600", "--epochs", "8", "--hidden", "16", "--cell", "gru",
+                 "--out", str(tmp_path)])
+    assert np.isfinite(r["test_mse"]) and np.isfinite(r["naive_mse"])
+    assert r["test_mse"] < r["naive_mse"]
+    if r["plot"] is not None:
+        assert Path(r["plot"]).exists() and Path(r["plot"]).parent == tmp_path
+
+
+def test_timeseries_from_csv_text_summary(tmp_path, capsys):
+    ts = example("timeseries")
+    series, names = ts.generate_series(300, seed=1)
+    path = tmp_path / "series.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["date", *names])
+        w.writerows([f"day{i}", *row] for i, row in enumerate(series))
+    r = ts.main(["--csv", str(path), "--target", "load", "--epochs", "2", "--hidden", "8",
+                 "--no-plot", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "naive last value" in out and "truth" in out and r["plot"] is None
+    assert "date" not in out.split("features")[1].split("\n")[0]   # text column skipped
+    with pytest.raises(SystemExit, match="--target 'nope'"):
+        ts.main(["--csv", str(path), "--target", "nope", "--out", str(tmp_path)])
+
+
+def test_vanishing_gradients_table(tmp_path):
+    r = example("vanishing_gradients").main(["--steps", "30", "--hidden", "8",
+                                             "--batch-size", "4", "--out", str(tmp_path)])
+    with open(r["table"], newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["distance", "rnn", "lstm", "gru"]
+    assert len(rows) == 31
+    norms = r["norms"]
+    assert all(np.all(n > 0) for n in norms.values())
+    # the vanilla RNN loses the gradient fastest
+    assert norms["rnn"][-1] / norms["rnn"][0] < norms["lstm"][-1] / norms["lstm"][0]
+    if r["plot"] is not None:
+        assert Path(r["plot"]).exists()
