@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minigrad as mg
-from minigrad import Tensor, nn
+from minigrad import Tensor
 from minigrad.gradcheck import numerical_jacobian_vector
 from minigrad.nn import init
 from minigrad.nn.layers import Dropout, Embedding, Linear, ReLU, Sequential, Tanh
@@ -148,6 +148,17 @@ def test_dropout_train_and_eval():
     assert np.all(Dropout(1.0)(x).data == 0)
     with pytest.raises(ValueError, match="p must be"):
         Dropout(1.5)
+
+
+def test_dropout_masks_follow_manual_seed():
+    x = Tensor(np.ones((4, 30), dtype=np.float32))
+    init.manual_seed(3)
+    a = Dropout(0.5)(x).data
+    init.manual_seed(3)
+    b = Dropout(0.5)(x).data
+    c = Dropout(0.5)(x).data
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(b, c)
 
 
 def test_sequential_order_names_and_train_eval():

@@ -117,6 +117,46 @@ def test_exact_resume_equals_training_straight_through(tmp_path):
     assert not np.array_equal(other[2].weight.data, full[2].weight.data)
 
 
+class _TinyLSTM(Sequential):
+    """Embedding -> LSTM -> Linear over (batch, time) token ids."""
+
+    def __init__(self, rng):
+        from minigrad.nn.rnn import LSTM
+        super().__init__(Embedding(VOCAB, 6, dtype=np.float64),
+                         LSTM(6, 8, num_layers=2, dropout=0.3, batch_first=True,
+                              dtype=np.float64, rng=rng),
+                         Linear(8, VOCAB, dtype=np.float64))
+
+    def forward(self, x):
+        out, _ = self[1](self[0](x))
+        return self[2](out)
+
+
+def test_exact_resume_with_an_lstm(tmp_path):
+    pytest.importorskip("minigrad.nn.rnn")
+    rng = np.random.default_rng(0)
+    xs = [rng.integers(0, VOCAB, size=(3, 5)) for _ in range(3)]
+    data = [(x, (x + 1) % VOCAB) for x in xs]
+
+    def run(folder, epochs, resume):
+        init.manual_seed(1)
+        lstm_rng = np.random.default_rng(2)  # the LSTM's init and inter-layer dropout masks
+        model = _TinyLSTM(lstm_rng)
+        fit(model, data, _loss, optim.RMSprop(model.parameters(), lr=0.01, momentum=0.5),
+            epochs, checkpoint=folder / "c.npz", resume=resume, rngs={"lstm": lstm_rng},
+            progress=False, log=None)
+        return model
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    full = run(tmp_path / "a", 3, False)
+    run(tmp_path / "b", 1, False)
+    init.manual_seed(5)
+    resumed = run(tmp_path / "b", 3, True)
+    for (name, p), (_, q) in zip(full.named_parameters(), resumed.named_parameters()):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
+
+
 def test_resume_from_missing_path_is_an_error(tmp_path):
     model = _model()
     with pytest.raises(FileNotFoundError, match="nope.npz"):
