@@ -11,12 +11,29 @@ import numpy as np
 
 def tanh_backward(y: np.ndarray, grad: np.ndarray) -> np.ndarray:
     """d/dx tanh(x) given y = tanh(x):  (1) dy/dx = 1 - y^2   (2) dx = grad * (1 - y^2)."""
-    return grad * (1.0 - y * y)
+    _check_pair("tanh_backward", y, grad)
+    return grad * (1 - y * y)
 
 
 def sigmoid_backward(y: np.ndarray, grad: np.ndarray) -> np.ndarray:
     """d/dx sigmoid(x) given y = sigmoid(x):  (1) dy/dx = y (1 - y)   (2) dx = grad * y (1 - y)."""
-    return grad * y * (1.0 - y)
+    _check_pair("sigmoid_backward", y, grad)
+    return grad * y * (1 - y)
+
+
+def _check_pair(name: str, y: np.ndarray, g: np.ndarray) -> None:
+    """The same checks as the compiled wrappers: ndarrays of one float dtype, one shape."""
+    if not isinstance(y, np.ndarray) or not isinstance(g, np.ndarray):
+        raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and "
+                         f"{type(g).__name__}")
+    if y.dtype != g.dtype or y.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{name}: y and grad must share dtype float32 or float64, got "
+                         f"{y.dtype} and {g.dtype}")
+    if y.shape != g.shape:
+        raise ValueError(f"{name}: y has shape {y.shape} but grad has shape {g.shape}")
+    if not (y.flags.c_contiguous and g.flags.c_contiguous):
+        raise ValueError(f"{name}: y and grad must be C-contiguous (shapes {y.shape}, "
+                         f"{g.shape})")
 
 
 # ---- embedding (twin of src_ext/embedding.pyx) -------------------------------------------------

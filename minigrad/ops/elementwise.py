@@ -103,20 +103,20 @@ class Tanh(Function):
 
     @staticmethod
     def forward(ctx, a):
-        y = np.tanh(a)
+        y = np.asarray(np.tanh(a))  # 0-d input: keep an ndarray (the kernel needs one)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        return kernels.tanh_backward(y, np.ascontiguousarray(grad, dtype=y.dtype))
+        return kernels.tanh_backward(y, np.asarray(grad, dtype=y.dtype, order="C"))
 
 
 def stable_sigmoid(x: np.ndarray) -> np.ndarray:
     """1 / (1 + exp(-x)) without overflow: exp is only taken of -|x|."""
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+    return np.asarray(np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)), dtype=x.dtype)
 
 
 class Sigmoid(Function):
@@ -131,7 +131,7 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        return kernels.sigmoid_backward(y, np.ascontiguousarray(grad, dtype=y.dtype))
+        return kernels.sigmoid_backward(y, np.asarray(grad, dtype=y.dtype, order="C"))
 
 
 class ReLU(Function):
