@@ -8,6 +8,8 @@ from minigrad.nn.module import Module, Parameter
 _LAZY = {
     "Linear": "minigrad.nn.layers", "Embedding": "minigrad.nn.layers",
     "Dropout": "minigrad.nn.layers", "Sequential": "minigrad.nn.layers",
+    "ReLU": "minigrad.nn.layers", "Tanh": "minigrad.nn.layers", "Sigmoid": "minigrad.nn.layers",
+    "StateDictError": "minigrad.nn.module",
     "RNNCell": "minigrad.nn.rnn", "LSTMCell": "minigrad.nn.rnn", "GRUCell": "minigrad.nn.rnn",
     "RNN": "minigrad.nn.rnn", "LSTM": "minigrad.nn.rnn", "GRU": "minigrad.nn.rnn",
 }
