@@ -10,8 +10,15 @@ import numpy as np
 _state = threading.local()
 
 
+_state.enabled = True
+
+
 def is_grad_enabled() -> bool:
-    return getattr(_state, "enabled", True)
+    try:
+        return _state.enabled
+    except AttributeError:  # a thread other than the one that imported minigrad
+        _state.enabled = True
+        return True
 
 
 def set_grad_enabled(mode: bool) -> None:

@@ -84,20 +84,45 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any):
-        from minigrad.tensor import Tensor
-
-        arrays = tuple(a.data if isinstance(a, Tensor) else a for a in args)
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        track = engine.is_grad_enabled() and any(needs)
-        ctx = Context(cls, tuple(a if isinstance(a, Tensor) else None for a in args), needs)
+        tensor_cls = _tensor_class()
+        arrays, parents, needs = [], [], []
+        for a in args:
+            if isinstance(a, tensor_cls):
+                arrays.append(a.data)
+                parents.append(a)
+                needs.append(a.requires_grad)
+            else:
+                arrays.append(a)
+                parents.append(None)
+                needs.append(False)
+        track = any(needs) and engine.is_grad_enabled()
+        ctx = Context(cls, tuple(parents), tuple(needs))
         result = cls.forward(ctx, *arrays, **kwargs)
-        multi = isinstance(result, (tuple, list))
-        # numpy scalars and Python numbers become 0-d arrays, so every Tensor holds an ndarray
-        outputs = tuple(np.asarray(r) for r in result) if multi else (np.asarray(result),)
-        # integer / boolean outputs (argmax, masks, casts to int) carry no gradient
-        tensors = tuple(Tensor._from_op(out, ctx if track and out.dtype.kind == "f" else None, i)
-                        for i, out in enumerate(outputs))
+        if isinstance(result, (tuple, list)):
+            # numpy scalars and Python numbers become 0-d arrays: every Tensor holds an ndarray
+            outputs = [np.asarray(r) for r in result]
+            # integer / boolean outputs (argmax, masks, int casts) carry no gradient
+            tensors = tuple(tensor_cls._from_op(out, ctx if track and out.dtype.kind == "f"
+                                                else None, i)
+                            for i, out in enumerate(outputs))
+            if track:
+                ctx.num_outputs = len(tensors)
+                ctx.output_meta = [(t.data.shape, t.data.dtype) for t in tensors]
+            return tensors
+        out = np.asarray(result)
+        track = track and out.dtype.kind == "f"
+        t = tensor_cls._from_op(out, ctx if track else None, 0)
         if track:
-            ctx.num_outputs = len(tensors)
-            ctx.output_meta = [(t.data.shape, t.data.dtype) for t in tensors]
-        return tensors if multi else tensors[0]
+            ctx.output_meta = [(out.shape, out.dtype)]
+        return t
+
+
+_TENSOR: list = []
+
+
+def _tensor_class() -> type:
+    """minigrad.tensor.Tensor, imported on first use (tensor.py imports this module's users)."""
+    if not _TENSOR:
+        from minigrad.tensor import Tensor
+        _TENSOR.append(Tensor)
+    return _TENSOR[0]

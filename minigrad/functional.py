@@ -65,13 +65,24 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: Any = None) -> Tensor:
     """Zero elements with probability p, scale the rest by 1/(1-p); identity when not training.
 
-    ``rng`` is a ``numpy.random.Generator`` (or a seed) for reproducible masks."""
+    ``rng`` is a ``numpy.random.Generator`` or an int seed; None draws from minigrad's
+    default generator (the one ``minigrad.nn.init.manual_seed`` resets)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     x = _tensor(x)
     if not training or p == 0.0:
         return x
-    return Dropout.apply(x, float(p), np.random.default_rng(rng))
+    return Dropout.apply(x, float(p), _generator(rng))
+
+
+def _generator(rng: Any) -> np.random.Generator:
+    if rng is not None:
+        return np.random.default_rng(rng)
+    try:  # the process-wide default generator lives with the weight initialisers
+        from minigrad.nn.init import default_generator
+    except ImportError:
+        return np.random.default_rng()
+    return default_generator()
 
 
 def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:

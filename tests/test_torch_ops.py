@@ -174,3 +174,15 @@ def test_losses_stay_finite_for_huge_logits():
 def test_clear_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_dropout_without_rng_follows_the_default_generator():
+    init = pytest.importorskip("minigrad.nn.init")
+    x = Tensor(np.ones((4, 8)))
+    init.manual_seed(7)
+    a = F.dropout(x, 0.5).data
+    init.manual_seed(7)
+    b = F.dropout(x, 0.5).data
+    c = F.dropout(x, 0.5).data
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(b, c)
