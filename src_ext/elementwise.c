@@ -3691,7 +3691,7 @@ static __pyx_mstatetype * const __pyx_mstate_global = &__pyx_mstate_global_stati
 #define __pyx_n_u_yd __pyx_string_tab[122]
 #define __pyx_n_u_yf __pyx_string_tab[123]
 #define __pyx_n_b_O __pyx_string_tab[124]
-#define __pyx_kp_b_iso88591_t_Qc_S_Jas_A_j_1_4q_QRRVVWWYYZ __pyx_string_tab[125]
+#define __pyx_kp_b_iso88591_t_Qc_S_Jas_A_j_1_4q_D_1_q_s_7_Q __pyx_string_tab[125]
 #define __pyx_kp_b_iso88591_q_A_Kq_q_s_A_D_Qhb_D_c_1_4t1_D __pyx_string_tab[126]
 #define __pyx_kp_b_iso88591_q_Cq_Kq_q_s_A_D_Qhb_D_c_1_Qd_a __pyx_string_tab[127]
 #define __pyx_int_0 __pyx_number_tab[0]
@@ -18175,7 +18175,7 @@ static void __pyx_fuse_1__pyx_f_8minigrad_4_ext_11elementwise__sigmoid_backward(
  * 
  * def _check_pair(name, y, g):             # <<<<<<<<<<<<<<
  *     if not isinstance(y, np.ndarray) or not isinstance(g, np.ndarray):
- *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and {type(g).__name__}")
+ *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and "
 */
 
 /* Python wrapper */
@@ -18306,8 +18306,8 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
  * 
  * def _check_pair(name, y, g):
  *     if not isinstance(y, np.ndarray) or not isinstance(g, np.ndarray):             # <<<<<<<<<<<<<<
- *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and {type(g).__name__}")
- *     if y.dtype != g.dtype or y.dtype not in (np.float32, np.float64):
+ *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and "
+ *                          f"{type(g).__name__}")
 */
   __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 25, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
@@ -18347,9 +18347,9 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
     /* "src_ext/elementwise.pyx":26
  * def _check_pair(name, y, g):
  *     if not isinstance(y, np.ndarray) or not isinstance(g, np.ndarray):
- *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and {type(g).__name__}")             # <<<<<<<<<<<<<<
+ *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and "             # <<<<<<<<<<<<<<
+ *                          f"{type(g).__name__}")
  *     if y.dtype != g.dtype or y.dtype not in (np.float32, np.float64):
- *         raise ValueError(f"{name}: y and grad must share dtype float32 or float64, got "
 */
     __pyx_t_3 = NULL;
     __pyx_t_6 = __Pyx_PyObject_FormatSimple(__pyx_v_name, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 26, __pyx_L1_error)
@@ -18359,9 +18359,17 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
     __pyx_t_8 = __Pyx_PyObject_FormatSimple(__pyx_t_7, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 26, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-    __pyx_t_7 = __Pyx_PyObject_GetAttrStr(((PyObject *)Py_TYPE(__pyx_v_g)), __pyx_mstate_global->__pyx_n_u_name_2); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 26, __pyx_L1_error)
+
+    /* "src_ext/elementwise.pyx":27
+ *     if not isinstance(y, np.ndarray) or not isinstance(g, np.ndarray):
+ *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and "
+ *                          f"{type(g).__name__}")             # <<<<<<<<<<<<<<
+ *     if y.dtype != g.dtype or y.dtype not in (np.float32, np.float64):
+ *         raise ValueError(f"{name}: y and grad must share dtype float32 or float64, got "
+*/
+    __pyx_t_7 = __Pyx_PyObject_GetAttrStr(((PyObject *)Py_TYPE(__pyx_v_g)), __pyx_mstate_global->__pyx_n_u_name_2); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 27, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_9 = __Pyx_PyObject_FormatSimple(__pyx_t_7, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 26, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyObject_FormatSimple(__pyx_t_7, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 27, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
     __pyx_t_10[0] = __pyx_t_6;
@@ -18369,6 +18377,14 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
     __pyx_t_10[2] = __pyx_t_8;
     __pyx_t_10[3] = __pyx_mstate_global->__pyx_kp_u_and;
     __pyx_t_10[4] = __pyx_t_9;
+
+    /* "src_ext/elementwise.pyx":26
+ * def _check_pair(name, y, g):
+ *     if not isinstance(y, np.ndarray) or not isinstance(g, np.ndarray):
+ *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and "             # <<<<<<<<<<<<<<
+ *                          f"{type(g).__name__}")
+ *     if y.dtype != g.dtype or y.dtype not in (np.float32, np.float64):
+*/
     __pyx_t_11 = 30;
     #if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH
     __pyx_t_11 += __Pyx_PyUnicode_GET_LENGTH(__pyx_t_10[0]) + __Pyx_PyUnicode_GET_LENGTH(__pyx_t_10[2]) + __Pyx_PyUnicode_GET_LENGTH(__pyx_t_10[4]);
@@ -18400,23 +18416,23 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
  * 
  * def _check_pair(name, y, g):
  *     if not isinstance(y, np.ndarray) or not isinstance(g, np.ndarray):             # <<<<<<<<<<<<<<
- *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and {type(g).__name__}")
- *     if y.dtype != g.dtype or y.dtype not in (np.float32, np.float64):
+ *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and "
+ *                          f"{type(g).__name__}")
 */
   }
 
-  /* "src_ext/elementwise.pyx":27
- *     if not isinstance(y, np.ndarray) or not isinstance(g, np.ndarray):
- *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and {type(g).__name__}")
+  /* "src_ext/elementwise.pyx":28
+ *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and "
+ *                          f"{type(g).__name__}")
  *     if y.dtype != g.dtype or y.dtype not in (np.float32, np.float64):             # <<<<<<<<<<<<<<
  *         raise ValueError(f"{name}: y and grad must share dtype float32 or float64, got "
  *                          f"{y.dtype} and {g.dtype}")
 */
-  __pyx_t_2 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 27, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 28, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_v_g, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 27, __pyx_L1_error)
+  __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_v_g, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 28, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_7);
-  __pyx_t_4 = __Pyx_PyObject_CompareBoolNe_object_object(__pyx_t_2, __pyx_t_7, Py_NE); if (unlikely((__pyx_t_4 < 0))) __PYX_ERR(0, 27, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyObject_CompareBoolNe_object_object(__pyx_t_2, __pyx_t_7, Py_NE); if (unlikely((__pyx_t_4 < 0))) __PYX_ERR(0, 28, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
   if (!__pyx_t_4) {
@@ -18427,14 +18443,14 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
 
     goto __pyx_L7_bool_binop_done;
   }
-  __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 27, __pyx_L1_error)
+  __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 28, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_7);
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 27, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 28, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_float32); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 27, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_float32); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 28, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  __pyx_t_5 = __Pyx_PyObject_CompareBoolNe_object_object(__pyx_t_7, __pyx_t_3, Py_NE); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(0, 27, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyObject_CompareBoolNe_object_object(__pyx_t_7, __pyx_t_3, Py_NE); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(0, 28, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   if (__pyx_t_5) {
 
@@ -18444,12 +18460,12 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
 
     goto __pyx_L9_bool_binop_done;
   }
-  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 27, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 28, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  __pyx_t_2 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_float64); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 27, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyObject_GetAttrStr(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_float64); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 28, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  __pyx_t_5 = __Pyx_PyObject_CompareBoolNe_object_object(__pyx_t_7, __pyx_t_2, Py_NE); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(0, 27, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyObject_CompareBoolNe_object_object(__pyx_t_7, __pyx_t_2, Py_NE); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(0, 28, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
   __pyx_t_4 = __pyx_t_5;
@@ -18466,32 +18482,32 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "src_ext/elementwise.pyx":28
- *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and {type(g).__name__}")
+    /* "src_ext/elementwise.pyx":29
+ *                          f"{type(g).__name__}")
  *     if y.dtype != g.dtype or y.dtype not in (np.float32, np.float64):
  *         raise ValueError(f"{name}: y and grad must share dtype float32 or float64, got "             # <<<<<<<<<<<<<<
  *                          f"{y.dtype} and {g.dtype}")
  *     if y.shape != g.shape:
 */
     __pyx_t_2 = NULL;
-    __pyx_t_3 = __Pyx_PyObject_FormatSimple(__pyx_v_name, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 28, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyObject_FormatSimple(__pyx_v_name, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 29, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
 
-    /* "src_ext/elementwise.pyx":29
+    /* "src_ext/elementwise.pyx":30
  *     if y.dtype != g.dtype or y.dtype not in (np.float32, np.float64):
  *         raise ValueError(f"{name}: y and grad must share dtype float32 or float64, got "
  *                          f"{y.dtype} and {g.dtype}")             # <<<<<<<<<<<<<<
  *     if y.shape != g.shape:
  *         raise ValueError(f"{name}: y has shape {y.shape} but grad has shape {g.shape}")
 */
-    __pyx_t_9 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 29, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 30, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
-    __pyx_t_8 = __Pyx_PyObject_FormatSimple(__pyx_t_9, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 29, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyObject_FormatSimple(__pyx_t_9, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 30, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-    __pyx_t_9 = __Pyx_PyObject_GetAttrStr(__pyx_v_g, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 29, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyObject_GetAttrStr(__pyx_v_g, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 30, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
-    __pyx_t_6 = __Pyx_PyObject_FormatSimple(__pyx_t_9, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 29, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyObject_FormatSimple(__pyx_t_9, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 30, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
     __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
     __pyx_t_10[0] = __pyx_t_3;
@@ -18500,8 +18516,8 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
     __pyx_t_10[3] = __pyx_mstate_global->__pyx_kp_u_and;
     __pyx_t_10[4] = __pyx_t_6;
 
-    /* "src_ext/elementwise.pyx":28
- *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and {type(g).__name__}")
+    /* "src_ext/elementwise.pyx":29
+ *                          f"{type(g).__name__}")
  *     if y.dtype != g.dtype or y.dtype not in (np.float32, np.float64):
  *         raise ValueError(f"{name}: y and grad must share dtype float32 or float64, got "             # <<<<<<<<<<<<<<
  *                          f"{y.dtype} and {g.dtype}")
@@ -18516,7 +18532,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
     __pyx_t_12 |= __Pyx_PyUnicode_KIND_04(__pyx_t_10[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_10[2]) | __Pyx_PyUnicode_KIND_04(__pyx_t_10[4]);
     #endif
     __pyx_t_9 = __Pyx_PyUnicode_Join(__pyx_t_10, 5, __pyx_t_11, __pyx_t_12);
-    if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 28, __pyx_L1_error)
+    if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 29, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
@@ -18527,40 +18543,40 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
       __pyx_t_7 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_13, (2-__pyx_t_13) | (__pyx_t_13*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
       __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-      if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 28, __pyx_L1_error)
+      if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 29, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
     }
     __Pyx_Raise(__pyx_t_7, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-    __PYX_ERR(0, 28, __pyx_L1_error)
+    __PYX_ERR(0, 29, __pyx_L1_error)
 
-    /* "src_ext/elementwise.pyx":27
- *     if not isinstance(y, np.ndarray) or not isinstance(g, np.ndarray):
- *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and {type(g).__name__}")
+    /* "src_ext/elementwise.pyx":28
+ *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and "
+ *                          f"{type(g).__name__}")
  *     if y.dtype != g.dtype or y.dtype not in (np.float32, np.float64):             # <<<<<<<<<<<<<<
  *         raise ValueError(f"{name}: y and grad must share dtype float32 or float64, got "
  *                          f"{y.dtype} and {g.dtype}")
 */
   }
 
-  /* "src_ext/elementwise.pyx":30
+  /* "src_ext/elementwise.pyx":31
  *         raise ValueError(f"{name}: y and grad must share dtype float32 or float64, got "
  *                          f"{y.dtype} and {g.dtype}")
  *     if y.shape != g.shape:             # <<<<<<<<<<<<<<
  *         raise ValueError(f"{name}: y has shape {y.shape} but grad has shape {g.shape}")
  *     if not (y.flags.c_contiguous and g.flags.c_contiguous):
 */
-  __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_shape); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 30, __pyx_L1_error)
+  __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_shape); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 31, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_7);
-  __pyx_t_9 = __Pyx_PyObject_GetAttrStr(__pyx_v_g, __pyx_mstate_global->__pyx_n_u_shape); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 30, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_PyObject_GetAttrStr(__pyx_v_g, __pyx_mstate_global->__pyx_n_u_shape); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 31, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
-  __pyx_t_1 = __Pyx_PyObject_CompareBoolNe_object_object(__pyx_t_7, __pyx_t_9, Py_NE); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(0, 30, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_CompareBoolNe_object_object(__pyx_t_7, __pyx_t_9, Py_NE); if (unlikely((__pyx_t_1 < 0))) __PYX_ERR(0, 31, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "src_ext/elementwise.pyx":31
+    /* "src_ext/elementwise.pyx":32
  *                          f"{y.dtype} and {g.dtype}")
  *     if y.shape != g.shape:
  *         raise ValueError(f"{name}: y has shape {y.shape} but grad has shape {g.shape}")             # <<<<<<<<<<<<<<
@@ -18568,16 +18584,16 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
  *         raise ValueError(f"{name}: y and grad must be C-contiguous (shapes {y.shape}, {g.shape})")
 */
     __pyx_t_7 = NULL;
-    __pyx_t_2 = __Pyx_PyObject_FormatSimple(__pyx_v_name, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 31, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyObject_FormatSimple(__pyx_v_name, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 32, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
-    __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_shape); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 31, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_shape); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 32, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_8 = __Pyx_PyObject_FormatSimple(__pyx_t_6, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 31, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyObject_FormatSimple(__pyx_t_6, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 32, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-    __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_v_g, __pyx_mstate_global->__pyx_n_u_shape); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 31, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_v_g, __pyx_mstate_global->__pyx_n_u_shape); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 32, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_3 = __Pyx_PyObject_FormatSimple(__pyx_t_6, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 31, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyObject_FormatSimple(__pyx_t_6, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 32, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __pyx_t_10[0] = __pyx_t_2;
@@ -18594,7 +18610,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
     __pyx_t_12 |= __Pyx_PyUnicode_KIND_04(__pyx_t_10[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_10[2]) | __Pyx_PyUnicode_KIND_04(__pyx_t_10[4]);
     #endif
     __pyx_t_6 = __Pyx_PyUnicode_Join(__pyx_t_10, 5, __pyx_t_11, __pyx_t_12);
-    if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 31, __pyx_L1_error)
+    if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 32, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
@@ -18605,14 +18621,14 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
       __pyx_t_9 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_13, (2-__pyx_t_13) | (__pyx_t_13*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-      if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 31, __pyx_L1_error)
+      if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 32, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_9);
     }
     __Pyx_Raise(__pyx_t_9, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-    __PYX_ERR(0, 31, __pyx_L1_error)
+    __PYX_ERR(0, 32, __pyx_L1_error)
 
-    /* "src_ext/elementwise.pyx":30
+    /* "src_ext/elementwise.pyx":31
  *         raise ValueError(f"{name}: y and grad must share dtype float32 or float64, got "
  *                          f"{y.dtype} and {g.dtype}")
  *     if y.shape != g.shape:             # <<<<<<<<<<<<<<
@@ -18621,19 +18637,19 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
 */
   }
 
-  /* "src_ext/elementwise.pyx":32
+  /* "src_ext/elementwise.pyx":33
  *     if y.shape != g.shape:
  *         raise ValueError(f"{name}: y has shape {y.shape} but grad has shape {g.shape}")
  *     if not (y.flags.c_contiguous and g.flags.c_contiguous):             # <<<<<<<<<<<<<<
  *         raise ValueError(f"{name}: y and grad must be C-contiguous (shapes {y.shape}, {g.shape})")
  * 
 */
-  __pyx_t_9 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_flags); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 32, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_flags); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 33, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
-  __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_c_contiguous); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 32, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_c_contiguous); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 33, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-  __pyx_t_5 = __Pyx_PyObject_IsTrue(__pyx_t_6); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(0, 32, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyObject_IsTrue(__pyx_t_6); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(0, 33, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
   if (__pyx_t_5) {
 
@@ -18643,12 +18659,12 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
 
     goto __pyx_L13_bool_binop_done;
   }
-  __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_v_g, __pyx_mstate_global->__pyx_n_u_flags); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 32, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_v_g, __pyx_mstate_global->__pyx_n_u_flags); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 33, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
-  __pyx_t_9 = __Pyx_PyObject_GetAttrStr(__pyx_t_6, __pyx_mstate_global->__pyx_n_u_c_contiguous); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 32, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_PyObject_GetAttrStr(__pyx_t_6, __pyx_mstate_global->__pyx_n_u_c_contiguous); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 33, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-  __pyx_t_5 = __Pyx_PyObject_IsTrue(__pyx_t_9); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(0, 32, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyObject_IsTrue(__pyx_t_9); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(0, 33, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
   __pyx_t_1 = __pyx_t_5;
@@ -18660,7 +18676,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
   if (unlikely(__pyx_t_5)) {
 
 
-    /* "src_ext/elementwise.pyx":33
+    /* "src_ext/elementwise.pyx":34
  *         raise ValueError(f"{name}: y has shape {y.shape} but grad has shape {g.shape}")
  *     if not (y.flags.c_contiguous and g.flags.c_contiguous):
  *         raise ValueError(f"{name}: y and grad must be C-contiguous (shapes {y.shape}, {g.shape})")             # <<<<<<<<<<<<<<
@@ -18668,16 +18684,16 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
  * 
 */
     __pyx_t_6 = NULL;
-    __pyx_t_7 = __Pyx_PyObject_FormatSimple(__pyx_v_name, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 33, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyObject_FormatSimple(__pyx_v_name, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 34, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_shape); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 33, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_shape); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 34, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_8 = __Pyx_PyObject_FormatSimple(__pyx_t_3, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 33, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyObject_FormatSimple(__pyx_t_3, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 34, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_v_g, __pyx_mstate_global->__pyx_n_u_shape); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 33, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_v_g, __pyx_mstate_global->__pyx_n_u_shape); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 34, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_2 = __Pyx_PyObject_FormatSimple(__pyx_t_3, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 33, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyObject_FormatSimple(__pyx_t_3, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 34, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_14[0] = __pyx_t_7;
@@ -18695,7 +18711,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
     __pyx_t_12 |= __Pyx_PyUnicode_KIND_04(__pyx_t_14[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_14[2]) | __Pyx_PyUnicode_KIND_04(__pyx_t_14[4]);
     #endif
     __pyx_t_3 = __Pyx_PyUnicode_Join(__pyx_t_14, 6, __pyx_t_11, __pyx_t_12);
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 33, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 34, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
@@ -18706,14 +18722,14 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
       __pyx_t_9 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_13, (2-__pyx_t_13) | (__pyx_t_13*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 33, __pyx_L1_error)
+      if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 34, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_9);
     }
     __Pyx_Raise(__pyx_t_9, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-    __PYX_ERR(0, 33, __pyx_L1_error)
+    __PYX_ERR(0, 34, __pyx_L1_error)
 
-    /* "src_ext/elementwise.pyx":32
+    /* "src_ext/elementwise.pyx":33
  *     if y.shape != g.shape:
  *         raise ValueError(f"{name}: y has shape {y.shape} but grad has shape {g.shape}")
  *     if not (y.flags.c_contiguous and g.flags.c_contiguous):             # <<<<<<<<<<<<<<
@@ -18727,7 +18743,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
  * 
  * def _check_pair(name, y, g):             # <<<<<<<<<<<<<<
  *     if not isinstance(y, np.ndarray) or not isinstance(g, np.ndarray):
- *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and {type(g).__name__}")
+ *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and "
 */
 
   /* function exit code */
@@ -18748,7 +18764,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise__check_pair(CYTHON_UNUSE
   return __pyx_r;
 }
 
-/* "src_ext/elementwise.pyx":36
+/* "src_ext/elementwise.pyx":37
  * 
  * 
  * def tanh_backward(y, grad):             # <<<<<<<<<<<<<<
@@ -18797,39 +18813,39 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_y,&__pyx_mstate_global->__pyx_n_u_grad,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 36, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 37, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 36, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 37, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 36, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 37, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "tanh_backward", 0) < (0)) __PYX_ERR(0, 36, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "tanh_backward", 0) < (0)) __PYX_ERR(0, 37, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 2; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("tanh_backward", 1, 2, 2, i); __PYX_ERR(0, 36, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("tanh_backward", 1, 2, 2, i); __PYX_ERR(0, 37, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 2)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 36, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 37, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 36, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 37, __pyx_L3_error)
     }
     __pyx_v_y = values[0];
     __pyx_v_grad = values[1];
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("tanh_backward", 1, 2, 2, __pyx_nargs); __PYX_ERR(0, 36, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("tanh_backward", 1, 2, 2, __pyx_nargs); __PYX_ERR(0, 37, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -18877,7 +18893,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("tanh_backward", 0);
 
-  /* "src_ext/elementwise.pyx":38
+  /* "src_ext/elementwise.pyx":39
  * def tanh_backward(y, grad):
  *     """grad * (1 - y^2) for y = tanh(x)."""
  *     _check_pair("tanh_backward", y, grad)             # <<<<<<<<<<<<<<
@@ -18885,7 +18901,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
  *     cdef const float[::1] yf, gf
 */
   __pyx_t_2 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_check_pair); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 38, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_check_pair); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 39, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_t_4 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -18904,12 +18920,12 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
     __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_3, __pyx_callargs+__pyx_t_4, (4-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 38, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 39, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "src_ext/elementwise.pyx":39
+  /* "src_ext/elementwise.pyx":40
  *     """grad * (1 - y^2) for y = tanh(x)."""
  *     _check_pair("tanh_backward", y, grad)
  *     out = np.empty_like(y)             # <<<<<<<<<<<<<<
@@ -18917,9 +18933,9 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
  *     cdef const double[::1] yd, gd
 */
   __pyx_t_3 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 39, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 40, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_empty_like); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 39, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_empty_like); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 40, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   __pyx_t_4 = 1;
@@ -18939,33 +18955,33 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
     __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_5, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 39, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 40, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __pyx_v_out = __pyx_t_1;
   __pyx_t_1 = 0;
 
-  /* "src_ext/elementwise.pyx":44
+  /* "src_ext/elementwise.pyx":45
  *     cdef float[::1] of
  *     cdef double[::1] od
  *     if y.dtype == np.float32:             # <<<<<<<<<<<<<<
  *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
  *         with nogil:
 */
-  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 44, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 45, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 44, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 45, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_float32); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 44, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_float32); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 45, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_6 = __Pyx_PyObject_CompareBoolEq_object_object(__pyx_t_1, __pyx_t_3, Py_EQ); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 44, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyObject_CompareBoolEq_object_object(__pyx_t_1, __pyx_t_3, Py_EQ); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 45, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   if (__pyx_t_6) {
 
 
-    /* "src_ext/elementwise.pyx":45
+    /* "src_ext/elementwise.pyx":46
  *     cdef double[::1] od
  *     if y.dtype == np.float32:
  *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)             # <<<<<<<<<<<<<<
@@ -18979,10 +18995,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 45, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 46, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_7 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_7.memview)) __PYX_ERR(0, 45, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_7.memview)) __PYX_ERR(0, 46, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_grad;
     __Pyx_INCREF(__pyx_t_1);
@@ -18991,10 +19007,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 45, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 46, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_8 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_8.memview)) __PYX_ERR(0, 45, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_8.memview)) __PYX_ERR(0, 46, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_out;
     __Pyx_INCREF(__pyx_t_1);
@@ -19003,10 +19019,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 45, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 46, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_9 = __Pyx_PyObject_to_MemoryviewSlice_dc_float(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_9.memview)) __PYX_ERR(0, 45, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyObject_to_MemoryviewSlice_dc_float(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_9.memview)) __PYX_ERR(0, 46, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_v_yf = __pyx_t_7;
     __pyx_t_7.memview = NULL;
@@ -19018,7 +19034,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
     __pyx_t_9.memview = NULL;
     __pyx_t_9.data = NULL;
 
-    /* "src_ext/elementwise.pyx":46
+    /* "src_ext/elementwise.pyx":47
  *     if y.dtype == np.float32:
  *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -19031,7 +19047,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
         __Pyx_FastGIL_Remember();
         /*try:*/ {
 
-          /* "src_ext/elementwise.pyx":47
+          /* "src_ext/elementwise.pyx":48
  *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
  *         with nogil:
  *             _tanh_backward(yf, gf, of)             # <<<<<<<<<<<<<<
@@ -19041,7 +19057,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
           __pyx_fuse_0__pyx_f_8minigrad_4_ext_11elementwise__tanh_backward(__pyx_v_yf, __pyx_v_gf, __pyx_v_of);
         }
 
-        /* "src_ext/elementwise.pyx":46
+        /* "src_ext/elementwise.pyx":47
  *     if y.dtype == np.float32:
  *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -19058,7 +19074,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
         }
     }
 
-    /* "src_ext/elementwise.pyx":44
+    /* "src_ext/elementwise.pyx":45
  *     cdef float[::1] of
  *     cdef double[::1] od
  *     if y.dtype == np.float32:             # <<<<<<<<<<<<<<
@@ -19068,7 +19084,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
     goto __pyx_L3;
   }
 
-  /* "src_ext/elementwise.pyx":49
+  /* "src_ext/elementwise.pyx":50
  *             _tanh_backward(yf, gf, of)
  *     else:
  *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)             # <<<<<<<<<<<<<<
@@ -19083,10 +19099,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 49, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 50, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_10 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_10.memview)) __PYX_ERR(0, 49, __pyx_L1_error)
+    __pyx_t_10 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_10.memview)) __PYX_ERR(0, 50, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_grad;
     __Pyx_INCREF(__pyx_t_1);
@@ -19095,10 +19111,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 49, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 50, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_11 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_11.memview)) __PYX_ERR(0, 49, __pyx_L1_error)
+    __pyx_t_11 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_11.memview)) __PYX_ERR(0, 50, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_out;
     __Pyx_INCREF(__pyx_t_1);
@@ -19107,10 +19123,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 49, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 50, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_12 = __Pyx_PyObject_to_MemoryviewSlice_dc_double(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_12.memview)) __PYX_ERR(0, 49, __pyx_L1_error)
+    __pyx_t_12 = __Pyx_PyObject_to_MemoryviewSlice_dc_double(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_12.memview)) __PYX_ERR(0, 50, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_v_yd = __pyx_t_10;
     __pyx_t_10.memview = NULL;
@@ -19122,7 +19138,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
     __pyx_t_12.memview = NULL;
     __pyx_t_12.data = NULL;
 
-    /* "src_ext/elementwise.pyx":50
+    /* "src_ext/elementwise.pyx":51
  *     else:
  *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -19135,7 +19151,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
         __Pyx_FastGIL_Remember();
         /*try:*/ {
 
-          /* "src_ext/elementwise.pyx":51
+          /* "src_ext/elementwise.pyx":52
  *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
  *         with nogil:
  *             _tanh_backward(yd, gd, od)             # <<<<<<<<<<<<<<
@@ -19145,7 +19161,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
           __pyx_fuse_1__pyx_f_8minigrad_4_ext_11elementwise__tanh_backward(__pyx_v_yd, __pyx_v_gd, __pyx_v_od);
         }
 
-        /* "src_ext/elementwise.pyx":50
+        /* "src_ext/elementwise.pyx":51
  *     else:
  *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -19164,7 +19180,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
   }
   __pyx_L3:;
 
-  /* "src_ext/elementwise.pyx":52
+  /* "src_ext/elementwise.pyx":53
  *         with nogil:
  *             _tanh_backward(yd, gd, od)
  *     return out             # <<<<<<<<<<<<<<
@@ -19182,7 +19198,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
   }
   goto __pyx_L0;
 
-  /* "src_ext/elementwise.pyx":36
+  /* "src_ext/elementwise.pyx":37
  * 
  * 
  * def tanh_backward(y, grad):             # <<<<<<<<<<<<<<
@@ -19217,7 +19233,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_2tanh_backward(CYTHON_UN
   return __pyx_r;
 }
 
-/* "src_ext/elementwise.pyx":55
+/* "src_ext/elementwise.pyx":56
  * 
  * 
  * def sigmoid_backward(y, grad):             # <<<<<<<<<<<<<<
@@ -19266,39 +19282,39 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_y,&__pyx_mstate_global->__pyx_n_u_grad,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 55, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 56, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 55, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 56, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 55, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 56, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "sigmoid_backward", 0) < (0)) __PYX_ERR(0, 55, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "sigmoid_backward", 0) < (0)) __PYX_ERR(0, 56, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 2; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("sigmoid_backward", 1, 2, 2, i); __PYX_ERR(0, 55, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("sigmoid_backward", 1, 2, 2, i); __PYX_ERR(0, 56, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 2)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 55, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 56, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 55, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 56, __pyx_L3_error)
     }
     __pyx_v_y = values[0];
     __pyx_v_grad = values[1];
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("sigmoid_backward", 1, 2, 2, __pyx_nargs); __PYX_ERR(0, 55, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("sigmoid_backward", 1, 2, 2, __pyx_nargs); __PYX_ERR(0, 56, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -19346,7 +19362,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("sigmoid_backward", 0);
 
-  /* "src_ext/elementwise.pyx":57
+  /* "src_ext/elementwise.pyx":58
  * def sigmoid_backward(y, grad):
  *     """grad * y * (1 - y) for y = sigmoid(x)."""
  *     _check_pair("sigmoid_backward", y, grad)             # <<<<<<<<<<<<<<
@@ -19354,7 +19370,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
  *     cdef const float[::1] yf, gf
 */
   __pyx_t_2 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_check_pair); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 57, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_3, __pyx_mstate_global->__pyx_n_u_check_pair); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 58, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_t_4 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -19373,12 +19389,12 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
     __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_3, __pyx_callargs+__pyx_t_4, (4-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 57, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 58, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "src_ext/elementwise.pyx":58
+  /* "src_ext/elementwise.pyx":59
  *     """grad * y * (1 - y) for y = sigmoid(x)."""
  *     _check_pair("sigmoid_backward", y, grad)
  *     out = np.empty_like(y)             # <<<<<<<<<<<<<<
@@ -19386,9 +19402,9 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
  *     cdef const double[::1] yd, gd
 */
   __pyx_t_3 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 58, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 59, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_empty_like); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 58, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_empty_like); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 59, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   __pyx_t_4 = 1;
@@ -19408,33 +19424,33 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
     __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_5, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 58, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 59, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __pyx_v_out = __pyx_t_1;
   __pyx_t_1 = 0;
 
-  /* "src_ext/elementwise.pyx":63
+  /* "src_ext/elementwise.pyx":64
  *     cdef float[::1] of
  *     cdef double[::1] od
  *     if y.dtype == np.float32:             # <<<<<<<<<<<<<<
  *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
  *         with nogil:
 */
-  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 63, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_y, __pyx_mstate_global->__pyx_n_u_dtype); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 64, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 63, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 64, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_float32); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 63, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_float32); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 64, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_6 = __Pyx_PyObject_CompareBoolEq_object_object(__pyx_t_1, __pyx_t_3, Py_EQ); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 63, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyObject_CompareBoolEq_object_object(__pyx_t_1, __pyx_t_3, Py_EQ); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 64, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   if (__pyx_t_6) {
 
 
-    /* "src_ext/elementwise.pyx":64
+    /* "src_ext/elementwise.pyx":65
  *     cdef double[::1] od
  *     if y.dtype == np.float32:
  *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)             # <<<<<<<<<<<<<<
@@ -19448,10 +19464,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 64, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 65, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_7 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_7.memview)) __PYX_ERR(0, 64, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_7.memview)) __PYX_ERR(0, 65, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_grad;
     __Pyx_INCREF(__pyx_t_1);
@@ -19460,10 +19476,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 64, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 65, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_8 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_8.memview)) __PYX_ERR(0, 64, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyObject_to_MemoryviewSlice_dc_float__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_8.memview)) __PYX_ERR(0, 65, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_out;
     __Pyx_INCREF(__pyx_t_1);
@@ -19472,10 +19488,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 64, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 65, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_9 = __Pyx_PyObject_to_MemoryviewSlice_dc_float(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_9.memview)) __PYX_ERR(0, 64, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyObject_to_MemoryviewSlice_dc_float(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_9.memview)) __PYX_ERR(0, 65, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_v_yf = __pyx_t_7;
     __pyx_t_7.memview = NULL;
@@ -19487,7 +19503,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
     __pyx_t_9.memview = NULL;
     __pyx_t_9.data = NULL;
 
-    /* "src_ext/elementwise.pyx":65
+    /* "src_ext/elementwise.pyx":66
  *     if y.dtype == np.float32:
  *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -19500,7 +19516,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
         __Pyx_FastGIL_Remember();
         /*try:*/ {
 
-          /* "src_ext/elementwise.pyx":66
+          /* "src_ext/elementwise.pyx":67
  *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
  *         with nogil:
  *             _sigmoid_backward(yf, gf, of)             # <<<<<<<<<<<<<<
@@ -19510,7 +19526,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
           __pyx_fuse_0__pyx_f_8minigrad_4_ext_11elementwise__sigmoid_backward(__pyx_v_yf, __pyx_v_gf, __pyx_v_of);
         }
 
-        /* "src_ext/elementwise.pyx":65
+        /* "src_ext/elementwise.pyx":66
  *     if y.dtype == np.float32:
  *         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -19527,7 +19543,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
         }
     }
 
-    /* "src_ext/elementwise.pyx":63
+    /* "src_ext/elementwise.pyx":64
  *     cdef float[::1] of
  *     cdef double[::1] od
  *     if y.dtype == np.float32:             # <<<<<<<<<<<<<<
@@ -19537,7 +19553,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
     goto __pyx_L3;
   }
 
-  /* "src_ext/elementwise.pyx":68
+  /* "src_ext/elementwise.pyx":69
  *             _sigmoid_backward(yf, gf, of)
  *     else:
  *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)             # <<<<<<<<<<<<<<
@@ -19552,10 +19568,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 68, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 69, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_10 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_10.memview)) __PYX_ERR(0, 68, __pyx_L1_error)
+    __pyx_t_10 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_10.memview)) __PYX_ERR(0, 69, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_grad;
     __Pyx_INCREF(__pyx_t_1);
@@ -19564,10 +19580,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 68, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 69, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_11 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_11.memview)) __PYX_ERR(0, 68, __pyx_L1_error)
+    __pyx_t_11 = __Pyx_PyObject_to_MemoryviewSlice_dc_double__const__(__pyx_t_3, 0); if (unlikely(!__pyx_t_11.memview)) __PYX_ERR(0, 69, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_1 = __pyx_v_out;
     __Pyx_INCREF(__pyx_t_1);
@@ -19576,10 +19592,10 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_int_neg_1};
       __pyx_t_3 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_reshape, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 68, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 69, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
-    __pyx_t_12 = __Pyx_PyObject_to_MemoryviewSlice_dc_double(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_12.memview)) __PYX_ERR(0, 68, __pyx_L1_error)
+    __pyx_t_12 = __Pyx_PyObject_to_MemoryviewSlice_dc_double(__pyx_t_3, PyBUF_WRITABLE); if (unlikely(!__pyx_t_12.memview)) __PYX_ERR(0, 69, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_v_yd = __pyx_t_10;
     __pyx_t_10.memview = NULL;
@@ -19591,7 +19607,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
     __pyx_t_12.memview = NULL;
     __pyx_t_12.data = NULL;
 
-    /* "src_ext/elementwise.pyx":69
+    /* "src_ext/elementwise.pyx":70
  *     else:
  *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -19604,7 +19620,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
         __Pyx_FastGIL_Remember();
         /*try:*/ {
 
-          /* "src_ext/elementwise.pyx":70
+          /* "src_ext/elementwise.pyx":71
  *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
  *         with nogil:
  *             _sigmoid_backward(yd, gd, od)             # <<<<<<<<<<<<<<
@@ -19613,7 +19629,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
           __pyx_fuse_1__pyx_f_8minigrad_4_ext_11elementwise__sigmoid_backward(__pyx_v_yd, __pyx_v_gd, __pyx_v_od);
         }
 
-        /* "src_ext/elementwise.pyx":69
+        /* "src_ext/elementwise.pyx":70
  *     else:
  *         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -19632,7 +19648,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
   }
   __pyx_L3:;
 
-  /* "src_ext/elementwise.pyx":71
+  /* "src_ext/elementwise.pyx":72
  *         with nogil:
  *             _sigmoid_backward(yd, gd, od)
  *     return out             # <<<<<<<<<<<<<<
@@ -19648,7 +19664,7 @@ static PyObject *__pyx_pf_8minigrad_4_ext_11elementwise_4sigmoid_backward(CYTHON
   }
   goto __pyx_L0;
 
-  /* "src_ext/elementwise.pyx":55
+  /* "src_ext/elementwise.pyx":56
  * 
  * 
  * def sigmoid_backward(y, grad):             # <<<<<<<<<<<<<<
@@ -21848,7 +21864,7 @@ __Pyx_RefNannySetupContext("PyInit_elementwise", 0);
  * 
  * def _check_pair(name, y, g):             # <<<<<<<<<<<<<<
  *     if not isinstance(y, np.ndarray) or not isinstance(g, np.ndarray):
- *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and {type(g).__name__}")
+ *         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and "
 */
   __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_8minigrad_4_ext_11elementwise_1_check_pair, 0, __pyx_mstate_global->__pyx_n_u_check_pair, NULL, __pyx_mstate_global->__pyx_n_u_minigrad__ext_elementwise, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[0])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 24, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
@@ -21858,34 +21874,34 @@ __Pyx_RefNannySetupContext("PyInit_elementwise", 0);
   if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_check_pair, __pyx_t_4) < (0)) __PYX_ERR(0, 24, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "src_ext/elementwise.pyx":36
+  /* "src_ext/elementwise.pyx":37
  * 
  * 
  * def tanh_backward(y, grad):             # <<<<<<<<<<<<<<
  *     """grad * (1 - y^2) for y = tanh(x)."""
  *     _check_pair("tanh_backward", y, grad)
 */
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_8minigrad_4_ext_11elementwise_3tanh_backward, 0, __pyx_mstate_global->__pyx_n_u_tanh_backward, NULL, __pyx_mstate_global->__pyx_n_u_minigrad__ext_elementwise, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[1])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 36, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_8minigrad_4_ext_11elementwise_3tanh_backward, 0, __pyx_mstate_global->__pyx_n_u_tanh_backward, NULL, __pyx_mstate_global->__pyx_n_u_minigrad__ext_elementwise, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[1])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 37, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_tanh_backward, __pyx_t_4) < (0)) __PYX_ERR(0, 36, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_tanh_backward, __pyx_t_4) < (0)) __PYX_ERR(0, 37, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "src_ext/elementwise.pyx":55
+  /* "src_ext/elementwise.pyx":56
  * 
  * 
  * def sigmoid_backward(y, grad):             # <<<<<<<<<<<<<<
  *     """grad * y * (1 - y) for y = sigmoid(x)."""
  *     _check_pair("sigmoid_backward", y, grad)
 */
-  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_8minigrad_4_ext_11elementwise_5sigmoid_backward, 0, __pyx_mstate_global->__pyx_n_u_sigmoid_backward, NULL, __pyx_mstate_global->__pyx_n_u_minigrad__ext_elementwise, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[2])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 55, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_CyFunction_New(&__pyx_mdef_8minigrad_4_ext_11elementwise_5sigmoid_backward, 0, __pyx_mstate_global->__pyx_n_u_sigmoid_backward, NULL, __pyx_mstate_global->__pyx_n_u_minigrad__ext_elementwise, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[2])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 56, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_sigmoid_backward, __pyx_t_4) < (0)) __PYX_ERR(0, 55, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_sigmoid_backward, __pyx_t_4) < (0)) __PYX_ERR(0, 56, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
   /* "src_ext/elementwise.pyx":1
@@ -22063,30 +22079,30 @@ static int __Pyx_InitConstants(__pyx_mstatetype *__pyx_mstate) {
   CYTHON_UNUSED_VAR(__pyx_mstate);
   {
     const struct { const unsigned int length: 8; } str_length_index[] = {{5},{6},{20},{8},{1},{2},{1},{2},{25},{42},{54},{14},{15},{23},{25},{32},{20},{22},{1},{1},{37},{45},{22},{179},{8},{15},{7},{6},{2},{9},{50},{23},{30},{37},{5},{8},{8},{15},{20},{12},{9},{17},{8},{8},{12},{10},{8},{10},{8},{7},{14},{11},{10},{19},{14},{12},{10},{17},{13},{12},{12},{19},{8},{11},{13},{3},{15},{18},{4},{1},{12},{18},{5},{5},{15},{10},{6},{9},{5},{5},{7},{7},{6},{7},{1},{2},{2},{4},{2},{5},{5},{8},{7},{25},{4},{4},{7},{4},{2},{5},{3},{2},{2},{3},{4},{3},{8},{7},{10},{5},{16},{4},{5},{4},{4},{6},{13},{6},{6},{6},{1},{1},{2},{2}};
-    const struct { const unsigned int length: 8; } bytes_length_index[] = {{1},{215},{135},{135}};
+    const struct { const unsigned int length: 8; } bytes_length_index[] = {{1},{211},{135},{135}};
     #ifndef CYTHON_COMPRESS_STRINGS
       #define CYTHON_COMPRESS_STRINGS 90
     #endif
-    #if (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (1105 bytes) */
-static const char cstring[] = "x\332\245T\315o\033E\024\047U\252V\245\024\010\034\370\224&%R@J\034\014\021\240\250\n\212\222\"\205Bi\022)M\020\322h<\363v=\315\356\314zf6\361\366\224\243\217>\356q\217>\372\350c\2169\372\350c\376\004\376\004\336\354\372+\250B\252\260\344\335\267\363\276~\3577\357=\302\224 \2049\362m\2334RGB\303\004i2Kl\223%@\210n\274\002\356\266\277Y#\265-\262E\240\235\340\047\010\242\0043\206ev\215\204\332\241\"#>P\351\035\247\326\221\006\220\335u\256\225\223a\252SK\276.\343\3317X\242\302\000\021.\303tA\244\231\373\376;\242M%\376\2609\213?\003\365\344w\210\265\311\216%\\\020\035\220\047si|h!\215\207\374\357c\251&\n\353\214\024X\303\314\330\047\374/\375\355\263\251\345\366\317\273L)\304\307\254\225\241\"N\023\003L\254k\025e$.A\236#\310}u\316\"\211\345j\001k3\nW\371\252\317\273\032h\343\014S\253U\251\023\343\252T\251\010kKK\236k\007\3045\361\236v3\327\324\212\340\231\200H6\3000\007\230\315\343\303\250\306\033)\362\342\351\213\365\315\2376K\264\006\374\r\"wi\203G\010\024/\001Ik\2442r\030\335\323nkd? \231N\211\002\304\205U$h7\357\340\232\240\210\005\347\005\262Z\326\314\234\324\212\242\273T\341\352\230&y\016\336\373\027\026Y\2501!(\332\001\327Q\344uZ\331\032kp!-kD\000\312?C.m%\t\245\261\240\200\245\221#\224\032\020)\007J\211H\313\210J\253u,\360\\\262\010\265\\*\351(\265\206Sh\273\r\210 \006\345.0T-\311\332i\031\317{\261(\322\034\351!e\253\022\301\034\253\275A[1\355\251\252.\331\326v\216v\367\367\237F\221L\254\264G\320JAq\360\355V\233u\036\245/\2626\376\367\220v\372\034q\034B@\351\230\032\204\2160=y3!\004\047\035\304\376@x\037\374\005\251\342\376\215*;\361\222q\202\375\340\245\230IU\276\265H\243R\247X\\\275}zJ\261X\312\233\300\317l\032W_\343(^\364\027[I\251J$?\303\010O\325\304\356\334y\026|\214V\312\242I\330\t\353S\211\227\2756w\000m\377\201\2150\205b\347\240O\345\231\237\003\353k)Q\322\204IC\245\245\\\033\235b\363\001\266\303\344\026h#\r\002lf\233).umjb\033\314\002\347t6\314<\302c\212\324\340\320ph0~\306u\252\\\271@\312\207OQ\255-\210\023\227\321H\236a\273q\034>@\002\312\201\001c\264""\t\"\026\332\361\306\031o\033\034\305\230\271\361@\206\241\010\003\277\247\244\300\211\207\266\277=[=^c\307\305~\264clEoR\363\235X\233\353D?\353\236\243\361\236\304\215\021\253\004\323\047\031B\323B\007X^\202\330\023\235\030\010\245\305\3215P\355Hp\343A\250>e\030k)\250/\364\202\031\341\223#\313\006\251\206\304:\215\177\223r\347\230jNm\360\306QJ\023\354x\300m\222\202mg\231\310\202?.\027F\213\367.]g\253{\320\345\371R\276U\034\365\026{\277\366Y\337\016\036\017vF\367\037u^\345\013\250\250\017\277\330\032,\0176\007\255\253;W\033\303\203\303\341\341\361\360\370\345\360\345\351\360\364O\037\243\325\271\327\261\335\345\356\217\371W\371A\036\026\047\275\303\336\353\301\322\240>\027#\337\031}\372\271\177\345\177\365>\354-\367\352\363\216\365[\3116z\255\376\302\260\376\333\365\316\365\3015\363vig\247s\334\335.>.\016\212\240w\033\332\263\353:\032\236\226\200N\206\047\247\227\0137\213\357wZ\303\017\226\213\217\212\235\321\342\203\316\343\316\263n+_\370\373\301;w\357\217S>\356b\220\207\235\275\356],\276\2317\212\305b\257w\277\177\247\277\322\347\203O\256\226\256\352\243\367\036\215\036~\226/\347\233\271+\3527oc<Z|\267S\237\302X)v\213\326\377\203\361%\262*\212\225\202\335\274\215q\t\343\037\234\274\010\245";
-    PyObject *data = __Pyx_DecompressString(cstring, 1105, 1);
+    #if (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (1103 bytes) */
+static const char cstring[] = "x\332\245T\315o\033E\024\307U\252F\245\024\010\034\200\026i\022\"\205J\211\213!\002\024UAQ\022\244P(I#\245\251\2044\032\317\274]O\263;\263\236\231M\274=\345\350\243\217{\334\243\2179\372\230c\216>\372\230?\201?\2017\273\376HP\205Ta\311\273o\347}\375\336o\336{\204)A\010s\344\273\016i\246\216\204\206\t\322b\226\330\026K\200\020\335|\003\334m>Y%\365\r\262A\240\223\340\047\010\242\0043\206ev\225\204\332\241\"#>P\351\035\247\326\221&\220\3555\256\225\223a\252SK\276-\343\331wX\242\302\000\021.\303tA\244\231\373\341{\242M%\376\270>\213?\003\365\354\017\210\265\311\216$\234\021\035\220g7\322\370\320B\032\017\371\337\307RM\024\326\031)\260\206\231\261O\370_\372\333gS\313\315_\266\231R\210\217Y+CE\234&\006\230X\323*\312H\\\202<E\220{\352\224E\022\313\325\002Vg\024\256\360\025\237w%\320\306\031\246V\252R\047\306U\251R\021\326\221\226\274\320\016\210k\341=mg\256\245\025\3013\001\221l\202a\0160\233\307\207Q\2157Rd\177w\177m\375\347\365\022\255\001\177\203\310]\332\344\021\002\305K@\322\232\251\214\034F\367\264\333:\331\013H\246S\242\000qa\025\t\332\335tp-P\304\202\363\002Y)kfNjE\321]\252peL\223<\005\357\375+\213,\324\231\020\024\355\200\353(\362:\255l\2355\271\220\2265#\000\345\237!\227\266\222\204\322XP\300\322\310\021J\r\210\224\003\245D\244eD\245\325\032\026x*Y\204Z.\225t\224Z\303)t\334S\210 \006\345\3160T=\311:i\031\317{\261(\322\034\351!e\253\022\301\034\253\277C[1\355\251\252.\331\326\267\016\267\367\366v\243H&V\332Ch\247\2408\370v\253\317:\217\322\375\254\203\377\035\244\235\276@\034/!\240tL\rBG\230\236\274\231\020\202\223\016b\177 \274\017\376\202Tq\377F\225\235x\3118\301~\360R\314\244*\337Z\244Q\251S,\256\336>=\245X,\345-\340\0476\215\253\257q\024/\372\213\255\244T%\222\237`\204]5\261;u\236\005\037\243\235\262h\022v\302\372T\342e\257\3358\200\216\377\300F\230B\2617\240O\345\231\237\003\353k)Q\322\204IC\245\245\\\033\235b\363\001\266\303\344\026h3\r\002lf\233).u}jb\233\314\002\347t6\314<\302c\212\324\340\320ph2~\302u\252\\\271@\312\207OQ\255-\210\023\227\321H\236`\273q""\034>@\002\312\201\001c\264\t\"\026\332\361\306\031o\033\034\305\230\271\361@\206\241\010\003\277\247\244\300\211\207\216\277=[=\336b\307\305~\264clEoR\367\235X\277\321\211~\326=G\343=\211\033#V\t\246O2\204\246\205\016\260\274\004\261\047:1\020J\213\243k\240\332\221\340\306\203P}\3120\326RP_\350\0313\302\047G\226\rR\r\211u\032\377&\345\3161\325\232\332\340\215\243\224&\330\361\200\333$\005\333\3112\221\005\177\236\327Fs\367\316]w\243w\320\343\371B\276Q\034\366\347\372\277]\260\013;X\032l\215\346\037v\337\3445T4\206\2177\006\213\203\365A\373\362\316\345\342\350\321\343|\247\250\025\013E\303\373\267\273\367\272\266\267\330\373)\377&?\310\303\342\270\377\262\377v\2600h\334\360\317\267F_>\362\257\374\257\376\247\375\305\376-\307\306\255DO\373\355\213\332\260\361\373\325\326\325\301\025\363viw\253{\324\333,>/\016\212\240\177\033\326\363\253\006\032\276\036\036\275\032\276:\036\036\277>\257]\317}\334m\017?Y,>+\266Fs\367\273K\335\347\275v^\373\373\376\007w\347\307)\227z\030\344Aw\247w\027\013o\345\315b\256\330\351\317_\334\271X\276\340\203/.\027.\033\243\217\036\216\036|\225/\346\353\271+\032\327\357c<\232\373\260\333\230\302X.\266\213\366\377\203\3615\262*\212\345\202]\277\217q\t\343\037x\365\005;";
+    PyObject *data = __Pyx_DecompressString(cstring, 1103, 1);
     #define __Pyx_DecompressString_LZSS_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (1432 bytes) */
-static const char cstring[] = "\377 and  at\377 0x but \377grad has\377 shape  \377object>)\377, .: : e\373xp\014\000ed nd\377arrays, \227got\026\000yD\0029\002m\377ust be C\377-contigu_ous (K\002s\027\020~f\000re dtyl\000\377float32 7or \006\00264V\007\213\007\377<MemoryV\377iew of <\234\\\010\312\001dir\257\001\007\ri}n\021\005strid\301\000\230#\007m\001\004\031><(\tA\006>\337?Cann\375\000as\377sign to \377read-onl\327y m\240\002v\242\000In\377valid mowde,\271\047\047c\047\345\001\377\047fortran\361\047\305#%\005\372#in a\377xis Note\367 th\245@Cyth\367on \021\000deli?beratek\000\320\001\357cter!\001n P\277EP-484\330Brye\276A\316@ubcl\246\000\373es\261!built\374[\000\363!s. If ?you ne\330@\303\000\355p\316\000 s\047\007the\337n set\200\000e \375\047\357\002ation_\276\263@ing\047 \356#i\375v\242\000o Fals\277e.add_\231 e\317coll\300`+\000s.\377abcdisab\357leen\002\001gci\375s\004\003dno de\377fault __\377reduce__\367 duM\002non-\336\262@vial\033\000ci\377nit__src\377_ext/ele\337mentwH\000.p\347yxuU\002\210Aall\353oc\234  \246\204\002 da\207ta.\013\020\344\204\003\204\205\001\223cs\377.ASCIIEl\377lipsisSe\277quence\353a.\276\360g__Pyx\001\000D\337ict_N\205\000Regf__\224$\270\000__\351\"\373__\001\005getit\313em\r\001d0\001\027\000fu3nc\035\001\030\000st\305@)\001\347imp\215`3\001mai\275n\003\002odulM\002n\233am\002\003ewT\001\352\000_\177checksuT\000\260\n\001?\004\025\001\314\205\001__\037\001u\337npick?\000En\346 \005vt\200A\230\001qua\021lO\005\356%\367&c\347b\277\001\212D\023ex\314\001\206`_\203\005\222`\262\006\234\003\006.\007tes\247@\240\003_\377pair_is__corou\372`e\214`\376\234E_buffer\377asyncio.\376\032\006sbasecc\375_\301\207\007cline_\376\230 traceba\177ckcount\274\207\002\370\301\207\002_\001\261\210\003empty\357_lik\354`cod\366\362`um\254\205\002erro?rflags\353\207\004\347\207\004\277format\212\206\004g\357gdgf\214\211\001idi\257ndex\272As\000\002i\365z\357`m\327\206\001mini\n\257\211\001.\206\204\001.\377h\350\206\001\253A\241\211\004\277ndimnp\375 p\377yobjodof\372\377\000p\271""\000popre\257gist\220\000e\236\211\003e\371t\202\205\004\255\211\003igmoi\373d_\345\001wards\354z\000\252`rt0\000pst\375o\001\000ructta\343nh\033\006\357@\224 upd\377atevalue\377sxyydyfO\377\200\001\330\004\007\200t\210\377:\220Q\220c\230\022\230\377:\240S\250\004\250J\260\377a\260s\270\"\270A\330\277\010\016\210j\230\001\026\0001\377\320\034:\270!\2704\270\377q\300\002\300/\320QR\377\320RV\320VW\320W\357Y\320YZ@\001q\210\007\377\210s\220!\2207\230#\377\230Q\230g\240X\250R\277\250z\270\022\27019\010\230\377A\330\031\033\2301\230A\377\230\\\250\021\250!\2501\374-\t\035\t\320\034/\250q\260\377\001\3201L\310A\310Q\373\310a\241\001u\210A\210V\377\220>\240\024\240Q\240f]\250\215\013K\3101&\000Y\214\002\377X\320XY\200\001\340\004\377\017\210q\320\020!\240\023\377\240A\330\004\n\210\"\210\377K\220q\230\001\360\n\000\267\005\010\200\246\003\"\220\335\000\014\357\210D\220\005\372\000h\230b\377\240\004\240D\250\010\260\002\377\260$\260c\270\030\300\022\377\3001\330\r\016\330\014\032\377\230!\2304\230t\2401\373\340\010\002(\330\004\013\2101\276~\006$\240C\240qI;\035>\323 d\240$\240ac!$\006\000\202\002";
-    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 1432, 2003);
+    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (1429 bytes) */
+static const char cstring[] = "\377 and  at\377 0x but \377grad has\377 shape  \377object>)\377, .: : e\373xp\014\000ed nd\377arrays, \227got\026\000yD\0029\002m\377ust be C\377-contigu_ous (K\002s\027\020~f\000re dtyl\000\377float32 7or \006\00264V\007\213\007\377<MemoryV\377iew of <\234\\\010\312\001dir\257\001\007\ri}n\021\005strid\301\000\230#\007m\001\004\031><(\tA\006>\337?Cann\375\000as\377sign to \377read-onl\327y m\240\002v\242\000In\377valid mowde,\271\047\047c\047\345\001\377\047fortran\361\047\305#%\005\372#in a\377xis Note\367 th\245@Cyth\367on \021\000deli?beratek\000\320\001\357cter!\001n P\277EP-484\330Brye\276A\316@ubcl\246\000\373es\261!built\374[\000\363!s. If ?you ne\330@\303\000\355p\316\000 s\047\007the\337n set\200\000e \375\047\357\002ation_\276\263@ing\047 \356#i\375v\242\000o Fals\277e.add_\231 e\317coll\300`+\000s.\377abcdisab\357leen\002\001gci\375s\004\003dno de\377fault __\377reduce__\367 duM\002non-\336\262@vial\033\000ci\377nit__src\377_ext/ele\337mentwH\000.p\347yxuU\002\210Aall\353oc\234  \246\204\002 da\207ta.\013\020\344\204\003\204\205\001\223cs\377.ASCIIEl\377lipsisSe\277quence\353a.\276\360g__Pyx\001\000D\337ict_N\205\000Regf__\224$\270\000__\351\"\373__\001\005getit\313em\r\001d0\001\027\000fu3nc\035\001\030\000st\305@)\001\347imp\215`3\001mai\275n\003\002odulM\002n\233am\002\003ewT\001\352\000_\177checksuT\000\260\n\001?\004\025\001\314\205\001__\037\001u\337npick?\000En\346 \005vt\200A\230\001qua\021lO\005\356%\367&c\347b\277\001\212D\023ex\314\001\206`_\203\005\222`\262\006\234\003\006.\007tes\247@\240\003_\377pair_is__corou\372`e\214`\376\234E_buffer\377asyncio.\376\032\006sbasecc\375_\301\207\007cline_\376\230 traceba\177ckcount\274\207\002\370\301\207\002_\001\261\210\003empty\357_lik\354`cod\366\362`um\254\205\002erro?rflags\353\207\004\347\207\004\277format\212\206\004g\357gdgf\214\211\001idi\257ndex\272As\000\002i\365z\357`m\327\206\001mini\n\257\211\001.\206\204\001.\377h\350\206\001\253A\241\211\004\277ndimnp\375 p\377yobjodof\372\377\000p\271""\000popre\257gist\220\000e\236\211\003e\371t\202\205\004\255\211\003igmoi\373d_\345\001wards\354z\000\252`rt0\000pst\375o\001\000ructta\343nh\033\006\357@\224 upd\377atevalue\377sxyydyfO\377\200\001\330\004\007\200t\210\377:\220Q\220c\230\022\230\377:\240S\250\004\250J\260\377a\260s\270\"\270A\330\277\010\016\210j\230\001\026\0001\377\320\034:\270!\2704\270\377q\300\002\300!\330\033\034\377\230D\240\001\240\022\2401\376<\001q\210\007\210s\220!\377\2207\230#\230Q\230g\377\240X\250R\250z\270\022\373\27015\010\230A\330\031\033\377\2301\230A\230\\\250\021\347\250!\250,\n\035\t\320\034/\377\250q\260\001\3201L\310\337A\310Q\310a\235\001u\210\377A\210V\220>\240\024\240\357Q\240f\250\211\013K\3101\376&\000Y\320VW\320WX\377\320XY\200\001\340\004\017\377\210q\320\020!\240\023\240\377A\330\004\n\210\"\210K\377\220q\230\001\360\n\000\005\333\010\200\246\003\"\220\331\000\014\210\367D\220\005\366\000h\230b\240\377\004\240D\250\010\260\002\260\377$\260c\270\030\300\022\300\3771\330\r\016\330\014\032\230\377!\2304\230t\2401\340}\010\002(\330\004\013\2101~\006_$\240C\240qI;\035\323 \037d\240$\240ac!$\006\202\002";
+    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 1429, 1999);
     #define __Pyx_DecompressString_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #else /* compression: none (2003 bytes) */
-static const char bytes[] = " and  at 0x but grad has shape  object>), .: : expected ndarrays, got : y and grad must be C-contiguous (shapes : y and grad must share dtype float32 or float64, got : y has shape <MemoryView of <contiguous and direct><contiguous and indirect><strided and direct or indirect><strided and direct><strided and indirect>>?Cannot assign to read-only memoryviewInvalid mode, expected \047c\047 or \047fortran\047, got Invalid shape in axis Note that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False.add_notecollections.abcdisableenablegcisenabledno default __reduce__ due to non-trivial __cinit__src_ext/elementwise.pyxunable to allocate array data.unable to allocate shape and strides.ASCIIEllipsisSequenceView.MemoryView__Pyx_PyDict_NextRef__annotate____class____class_getitem____dict____func____getstate____import____main____module____name____new____pyx_checksum__pyx_state__pyx_type__pyx_unpickle_Enum__pyx_vtable____qualname____reduce____reduce_cython____reduce_ex____set_name____setstate____setstate_cython____test___check_pair_is_coroutineabcallocate_bufferasyncio.coroutinesbasecc_contiguouscline_in_tracebackcountdtypedtype_is_objectempty_likeencodeenumerateerrorflagsfloat32float64formatfortranggdgfgradidindexitemsitemsizememviewminigrad._ext.elementwisemodenamendarrayndimnpnumpyobjodofoutpackpopregisterreshapesetdefaultshapesigmoid_backwardsizestartstepstopstructtanh_backwardunpackupdatevaluesxyydyfO\200\001\330\004\007\200t\210:\220Q\220c\230\022\230:\240S\250\004\250J\260a\260s\270\"\270A\330\010\016\210j\230\001\230\022\2301\320\034:\270!\2704\270q\300\002\300/\320QR\320RV\320VW\320WY\320YZ\330\004\007\200q\210\007\210s\220!\2207\230#\230Q\230g\240X\250R\250z\270\022\2701\330\010\016\210j\230\001\230\022\2301\230A\330\031\033\2301\230A\230\\\250\021\250!\2501\330\004\007\200q\210\007\210s\220!\2201\330\010\016\210j\230\001\230\022\2301\320\034/\250q""\260\001\3201L\310A\310Q\310a\330\004\007\200u\210A\210V\220>\240\024\240Q\240f\250A\330\010\016\210j\230\001\230\022\2301\320\034K\3101\310A\310Y\320VW\320WX\320XY\200\001\340\004\017\210q\320\020!\240\023\240A\330\004\n\210\"\210K\220q\230\001\360\n\000\005\010\200q\210\007\210s\220\"\220A\330\010\014\210D\220\005\220Q\220h\230b\240\004\240D\250\010\260\002\260$\260c\270\030\300\022\3001\330\r\016\330\014\032\230!\2304\230t\2401\340\010\014\210D\220\005\220Q\220h\230b\240\004\240D\250\010\260\002\260$\260c\270\030\300\022\3001\330\r\016\330\014\032\230!\2304\230t\2401\330\004\013\2101\200\001\340\004\017\210q\320\020$\240C\240q\330\004\n\210\"\210K\220q\230\001\360\n\000\005\010\200q\210\007\210s\220\"\220A\330\010\014\210D\220\005\220Q\220h\230b\240\004\240D\250\010\260\002\260$\260c\270\030\300\022\3001\330\r\016\330\014\035\230Q\230d\240$\240a\340\010\014\210D\220\005\220Q\220h\230b\240\004\240D\250\010\260\002\260$\260c\270\030\300\022\3001\330\r\016\330\014\035\230Q\230d\240$\240a\330\004\013\2101";
+    #else /* compression: none (1999 bytes) */
+static const char bytes[] = " and  at 0x but grad has shape  object>), .: : expected ndarrays, got : y and grad must be C-contiguous (shapes : y and grad must share dtype float32 or float64, got : y has shape <MemoryView of <contiguous and direct><contiguous and indirect><strided and direct or indirect><strided and direct><strided and indirect>>?Cannot assign to read-only memoryviewInvalid mode, expected \047c\047 or \047fortran\047, got Invalid shape in axis Note that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False.add_notecollections.abcdisableenablegcisenabledno default __reduce__ due to non-trivial __cinit__src_ext/elementwise.pyxunable to allocate array data.unable to allocate shape and strides.ASCIIEllipsisSequenceView.MemoryView__Pyx_PyDict_NextRef__annotate____class____class_getitem____dict____func____getstate____import____main____module____name____new____pyx_checksum__pyx_state__pyx_type__pyx_unpickle_Enum__pyx_vtable____qualname____reduce____reduce_cython____reduce_ex____set_name____setstate____setstate_cython____test___check_pair_is_coroutineabcallocate_bufferasyncio.coroutinesbasecc_contiguouscline_in_tracebackcountdtypedtype_is_objectempty_likeencodeenumerateerrorflagsfloat32float64formatfortranggdgfgradidindexitemsitemsizememviewminigrad._ext.elementwisemodenamendarrayndimnpnumpyobjodofoutpackpopregisterreshapesetdefaultshapesigmoid_backwardsizestartstepstopstructtanh_backwardunpackupdatevaluesxyydyfO\200\001\330\004\007\200t\210:\220Q\220c\230\022\230:\240S\250\004\250J\260a\260s\270\"\270A\330\010\016\210j\230\001\230\022\2301\320\034:\270!\2704\270q\300\002\300!\330\033\034\230D\240\001\240\022\2401\330\004\007\200q\210\007\210s\220!\2207\230#\230Q\230g\240X\250R\250z\270\022\2701\330\010\016\210j\230\001\230\022\2301\230A\330\031\033\2301\230A\230\\\250\021\250!\2501\330\004\007\200q\210\007\210s\220!\2201\330\010\016\210j\230\001\230\022\2301\320\034/""\250q\260\001\3201L\310A\310Q\310a\330\004\007\200u\210A\210V\220>\240\024\240Q\240f\250A\330\010\016\210j\230\001\230\022\2301\320\034K\3101\310A\310Y\320VW\320WX\320XY\200\001\340\004\017\210q\320\020!\240\023\240A\330\004\n\210\"\210K\220q\230\001\360\n\000\005\010\200q\210\007\210s\220\"\220A\330\010\014\210D\220\005\220Q\220h\230b\240\004\240D\250\010\260\002\260$\260c\270\030\300\022\3001\330\r\016\330\014\032\230!\2304\230t\2401\340\010\014\210D\220\005\220Q\220h\230b\240\004\240D\250\010\260\002\260$\260c\270\030\300\022\3001\330\r\016\330\014\032\230!\2304\230t\2401\330\004\013\2101\200\001\340\004\017\210q\320\020$\240C\240q\330\004\n\210\"\210K\220q\230\001\360\n\000\005\010\200q\210\007\210s\220\"\220A\330\010\014\210D\220\005\220Q\220h\230b\240\004\240D\250\010\260\002\260$\260c\270\030\300\022\3001\330\r\016\330\014\035\230Q\230d\240$\240a\340\010\014\210D\220\005\220Q\220h\230b\240\004\240D\250\010\260\002\260$\260c\270\030\300\022\3001\330\r\016\330\014\035\230Q\230d\240$\240a\330\004\013\2101";
     PyObject *data = NULL;
     #define __Pyx_DecompressString_UNUSED
     #define __Pyx_DecompressString_LZSS_UNUSED
@@ -22212,15 +22228,15 @@ static int __Pyx_CreateCodeObjects(__pyx_mstatetype *__pyx_mstate) {
   {
     const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 24};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_name, __pyx_mstate->__pyx_n_u_y, __pyx_mstate->__pyx_n_u_g};
-    __pyx_mstate_global->__pyx_codeobj_tab[0] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_src_ext_elementwise_pyx, __pyx_mstate->__pyx_n_u_check_pair, __pyx_mstate->__pyx_kp_b_iso88591_t_Qc_S_Jas_A_j_1_4q_QRRVVWWYYZ, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[0])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[0] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_src_ext_elementwise_pyx, __pyx_mstate->__pyx_n_u_check_pair, __pyx_mstate->__pyx_kp_b_iso88591_t_Qc_S_Jas_A_j_1_4q_D_1_q_s_7_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[0])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 36};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 37};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_y, __pyx_mstate->__pyx_n_u_grad, __pyx_mstate->__pyx_n_u_out, __pyx_mstate->__pyx_n_u_yf, __pyx_mstate->__pyx_n_u_gf, __pyx_mstate->__pyx_n_u_yd, __pyx_mstate->__pyx_n_u_gd, __pyx_mstate->__pyx_n_u_of, __pyx_mstate->__pyx_n_u_od};
     __pyx_mstate_global->__pyx_codeobj_tab[1] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_src_ext_elementwise_pyx, __pyx_mstate->__pyx_n_u_tanh_backward, __pyx_mstate->__pyx_kp_b_iso88591_q_A_Kq_q_s_A_D_Qhb_D_c_1_4t1_D, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[1])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 55};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 9, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 56};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_y, __pyx_mstate->__pyx_n_u_grad, __pyx_mstate->__pyx_n_u_out, __pyx_mstate->__pyx_n_u_yf, __pyx_mstate->__pyx_n_u_gf, __pyx_mstate->__pyx_n_u_yd, __pyx_mstate->__pyx_n_u_gd, __pyx_mstate->__pyx_n_u_of, __pyx_mstate->__pyx_n_u_od};
     __pyx_mstate_global->__pyx_codeobj_tab[2] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_src_ext_elementwise_pyx, __pyx_mstate->__pyx_n_u_sigmoid_backward, __pyx_mstate->__pyx_kp_b_iso88591_q_Cq_Kq_q_s_A_D_Qhb_D_c_1_Qd_a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[2])) goto bad;
   }

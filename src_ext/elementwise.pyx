@@ -23,7 +23,8 @@ cdef void _sigmoid_backward(const floating[::1] y, const floating[::1] g,
 
 def _check_pair(name, y, g):
     if not isinstance(y, np.ndarray) or not isinstance(g, np.ndarray):
-        raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and {type(g).__name__}")
+        raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and "
+                         f"{type(g).__name__}")
     if y.dtype != g.dtype or y.dtype not in (np.float32, np.float64):
         raise ValueError(f"{name}: y and grad must share dtype float32 or float64, got "
                          f"{y.dtype} and {g.dtype}")

@@ -186,3 +186,16 @@ def test_dropout_without_rng_follows_the_default_generator():
     c = F.dropout(x, 0.5).data
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(b, c)
+
+
+def test_cross_entropy_with_every_target_ignored_matches_torch():
+    x = Tensor(np.zeros((2, 3)), requires_grad=True)
+    tx = torch.zeros(2, 3, dtype=torch.float64, requires_grad=True)
+    for reduction in ("mean", "sum"):
+        x.grad, tx.grad = None, None
+        loss = F.cross_entropy(x, np.array([-100, -100]), reduction=reduction)
+        tl = TF.cross_entropy(tx, torch.tensor([-100, -100]), reduction=reduction)
+        loss.backward()
+        tl.backward()
+        np.testing.assert_array_equal(loss.data, tl.detach().numpy())   # nan for 'mean'
+        np.testing.assert_array_equal(x.grad, tx.grad.numpy())

@@ -39,7 +39,8 @@ class CrossEntropy(Function):
     """Softmax cross-entropy over the LAST axis: logits (..., C), integer target (...).
 
     loss = logsumexp(x) - x[target] per row; 'mean' averages over rows whose target is not
-    ``ignore_index``; ignored rows contribute 0 and get zero gradient."""
+    ``ignore_index`` (nan when all are ignored, as PyTorch); ignored rows contribute 0 and get
+    zero gradient."""
     op_name = "cross_entropy"
 
     @staticmethod
