@@ -11,7 +11,7 @@ from minigrad.tensor import Tensor, tensor
 
 __version__ = "0.1.0"
 
-_LAZY = {"save": "minigrad.io", "load": "minigrad.io", "manual_seed": "minigrad.nn.init"}
+_LAZY = {"save": "minigrad.io", "load": "minigrad.io", "manual_seed": "minigrad.random"}
 _SUBMODULES = ("nn", "optim", "functional", "data", "viz", "io", "train", "kernels")
 
 __all__ = [

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from minigrad import random
+
 from minigrad.ops.elementwise import ReLU, Sigmoid, Tanh
 from minigrad.ops.linalg import MatMul
 from minigrad.ops.loss import BCEWithLogits, CrossEntropy, MSELoss
@@ -66,7 +68,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: Any = None) -
     """Zero elements with probability p, scale the rest by 1/(1-p); identity when not training.
 
     ``rng`` is a ``numpy.random.Generator`` or an int seed; None draws from minigrad's
-    default generator (the one ``minigrad.nn.init.manual_seed`` resets)."""
+    default generator (the one ``minigrad.manual_seed`` resets)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     x = _tensor(x)
@@ -76,13 +78,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: Any = None) -
 
 
 def _generator(rng: Any) -> np.random.Generator:
-    if rng is not None:
-        return np.random.default_rng(rng)
-    try:  # the process-wide default generator lives with the weight initialisers
-        from minigrad.nn.init import default_generator
-    except ImportError:
-        return np.random.default_rng()
-    return default_generator()
+    # a Generator passes through default_rng unchanged; an int seeds a new one
+    return random.default_generator() if rng is None else np.random.default_rng(rng)
 
 
 def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:

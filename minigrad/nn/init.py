@@ -1,4 +1,4 @@
-"""Weight initialisation (as torch.nn.init) and minigrad's default random generator.
+"""Weight initialisation (as torch.nn.init); the default generator lives in minigrad.random.
 
 Every function fills ``tensor.data`` in place and takes ``rng=None``: a numpy ``Generator``, or
 None for the module-level default generator that ``manual_seed(seed)`` resets. Layers draw their
@@ -12,38 +12,15 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.random import (default_generator, get_rng_state, manual_seed, resolve,
+                             set_rng_state)
 from minigrad.tensor import Tensor
-
-_DEFAULT_RNG = np.random.default_rng()
 
 __all__ = ["manual_seed", "default_generator", "get_rng_state", "set_rng_state", "uniform_",
            "normal_", "zeros_", "ones_", "constant_", "xavier_uniform_", "xavier_normal_",
            "kaiming_uniform_", "kaiming_normal_", "calculate_gain"]
 
-
-def manual_seed(seed: int) -> np.random.Generator:
-    """Reset the default generator to ``seed`` (as ``torch.manual_seed``); returns it."""
-    _DEFAULT_RNG.bit_generator.state = np.random.default_rng(seed).bit_generator.state
-    return _DEFAULT_RNG
-
-
-def default_generator() -> np.random.Generator:
-    """The generator used whenever ``rng=None`` (one object for the whole process)."""
-    return _DEFAULT_RNG
-
-
-def get_rng_state() -> dict:
-    """The default generator's state: a dict of ints and strings that ``minigrad.save`` writes."""
-    return _DEFAULT_RNG.bit_generator.state
-
-
-def set_rng_state(state: dict) -> None:
-    """Restore a state from ``get_rng_state`` (for an exact resume)."""
-    _DEFAULT_RNG.bit_generator.state = state
-
-
-def _rng(rng: np.random.Generator | None) -> np.random.Generator:
-    return _DEFAULT_RNG if rng is None else rng
+_rng = resolve
 
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:

@@ -13,49 +13,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
+import minigrad.functional as F
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
 from minigrad.tensor import Tensor
 
 __all__ = ["Linear", "Embedding", "Dropout", "Sequential", "ReLU", "Tanh", "Sigmoid"]
-
-
-def _functional(name: str):
-    """``minigrad.functional.<name>`` if it exists, else the small fallback defined here."""
-    try:
-        import minigrad.functional as F
-        fn = getattr(F, name, None)
-    except ImportError:
-        fn = None
-    return fn if fn is not None else _FALLBACKS[name]
-
-
-def _linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    y = x @ weight.T
-    return y if bias is None else y + bias
-
-
-def _embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
-    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
-    out = weight[idx]                       # gradient: scatter-add into the rows used
-    if padding_idx is not None:             # the padding row gets no gradient
-        keep = (idx != padding_idx)[..., None].astype(weight.dtype)
-        out = out * Tensor(keep)
-    return out
-
-
-def _dropout(x: Tensor, p: float, training: bool, rng: np.random.Generator | None = None
-             ) -> Tensor:
-    if not training or p == 0.0:
-        return x
-    if p >= 1.0:
-        return x * Tensor(np.zeros(x.shape, dtype=x.dtype))
-    rng = init.default_generator() if rng is None else rng
-    mask = (rng.random(x.shape) >= p).astype(x.dtype) / x.dtype.type(1.0 - p)
-    return x * Tensor(mask)
-
-
-_FALLBACKS = {"linear": _linear, "embedding": _embedding, "dropout": _dropout}
 
 
 class Linear(Module):
@@ -86,7 +49,7 @@ class Linear(Module):
             raise ValueError(f"Linear({self.in_features}, {self.out_features}): input of shape "
                              f"{x.shape} has last dimension {x.shape[-1]}, expected "
                              f"{self.in_features}")
-        return _functional("linear")(x, self.weight, self.bias)
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -125,7 +88,7 @@ class Embedding(Module):
             raise IndexError(f"Embedding({self.num_embeddings}, {self.embedding_dim}): index "
                              f"out of range in indices of shape {idx.shape} (min {idx.min()}, "
                              f"max {idx.max()})")
-        return _functional("embedding")(indices, self.weight, padding_idx=self.padding_idx)
+        return F.embedding(indices, self.weight, padding_idx=self.padding_idx)
 
     def extra_repr(self) -> str:
         pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
@@ -144,7 +107,7 @@ class Dropout(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         rng = init.default_generator() if self.rng is None else self.rng
-        return _functional("dropout")(x, self.p, self.training, rng=rng)
+        return F.dropout(x, self.p, self.training, rng=rng)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
