@@ -170,11 +170,12 @@ def test_seeding_by_rng_and_manual_seed():
     a, b = GRUCell(3, 4, rng=11), GRUCell(3, 4, rng=11)
     np.testing.assert_array_equal(a.weight_hh.data, b.weight_hh.data)
     assert not np.array_equal(GRUCell(3, 4, rng=12).weight_hh.data, a.weight_hh.data)
-    rnn_cells.manual_seed(5)
+    mg.manual_seed(5)
     c = LSTMCell(3, 4)
-    rnn_cells.manual_seed(5)
+    mg.manual_seed(5)
     d = LSTMCell(3, 4)
     np.testing.assert_array_equal(c.weight_ih.data, d.weight_ih.data)
+    assert rnn_cells.manual_seed is mg.manual_seed
 
 
 def test_cell_weights_round_trip_through_state_dict():

@@ -178,6 +178,23 @@ def test_dropout_only_between_layers_in_training():
     np.testing.assert_array_equal(one(x)[0].data, one_plain(x)[0].data)
 
 
+def test_seeding_weights_and_dropout_masks():
+    x = Tensor(np.ones((3, 2, 2)))
+    runs = []
+    for _ in range(2):
+        mg.manual_seed(3)
+        layer = nn.GRU(2, 3, num_layers=2, dropout=0.5, dtype=np.float64, fused=False)
+        runs.append((layer.state_dict(), layer(x)[0].data))
+    for key in runs[0][0]:
+        np.testing.assert_array_equal(runs[0][0][key], runs[1][0][key])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    bound = 1 / np.sqrt(3)
+    assert all(np.abs(v).max() <= bound for v in runs[0][0].values())
+    seeded = [nn.LSTM(2, 3, rng=8).weight_hh_l0.data for _ in range(2)]
+    np.testing.assert_array_equal(*seeded)
+    assert not np.array_equal(seeded[0], nn.LSTM(2, 3, rng=9).weight_hh_l0.data)
+
+
 # ---- recorded hidden-state gradients ---------------------------------------------------------
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("fused", PATHS)

@@ -15,6 +15,10 @@ On the primitive path this is a mask m = (t < L) of shape (B, 1) at each time po
 
 ``record_hidden_grads=True`` makes backward fill ``layer.hidden_grads``: one ndarray (T, B, H)
 per (layer, direction), in h_n's order, of the total dL/dh_t (zero past a row's length).
+
+Initial weights (uniform in +-1/sqrt(hidden_size), as PyTorch) and dropout masks come from
+``rng=`` (a numpy Generator or an int seed) or else from minigrad's default generator, which
+``minigrad.manual_seed(seed)`` resets.
 """
 from __future__ import annotations
 

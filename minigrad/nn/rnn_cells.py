@@ -8,8 +8,9 @@ Weights follow PyTorch's names, shapes, gate orders and default initialisation
 (uniform in +-1/sqrt(hidden_size)), so ``state_dict`` copies either way.
 
 Seeding: parameters are drawn from the generator given as ``rng=`` (a ``numpy.random.Generator``
-or an int seed). Without it they come from this module's generator, which
-``manual_seed(seed)`` resets, so ``manual_seed(0)`` before building a model makes it repeatable.
+or an int seed). Without it they come from minigrad's default generator (``minigrad.random``),
+which ``minigrad.manual_seed(seed)`` resets, so one call before building a model makes it
+repeatable.
 """
 from __future__ import annotations
 
@@ -19,21 +20,15 @@ import numpy as np
 
 from minigrad.nn.module import Module, Parameter
 from minigrad.ops.shape import split
+from minigrad.random import default_generator, manual_seed  # noqa: F401 (re-exported)
 from minigrad.tensor import Tensor
-
-_RNG = np.random.default_rng()
-
-
-def manual_seed(seed: int) -> None:
-    """Reset the generator that initialises recurrent weights created without ``rng=``."""
-    global _RNG
-    _RNG = np.random.default_rng(seed)
 
 
 def resolve_rng(rng: Any = None) -> np.random.Generator:
-    """A Generator from ``rng``: a Generator as is, an int as a seed, None: the module's."""
+    """A Generator from ``rng``: a Generator as is, an int as a seed, None: minigrad's default
+    generator (the one ``minigrad.manual_seed`` resets)."""
     if rng is None:
-        return _RNG
+        return default_generator()
     if isinstance(rng, np.random.Generator):
         return rng
     return np.random.default_rng(rng)
