@@ -29,7 +29,6 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
     cdef floating *hc
     cdef floating *hn
     cdef floating *y
-    cdef floating r, z, n
     for s in range(T):
         t = T - 1 - s if reverse else s
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
@@ -44,16 +43,19 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
                 memset(y, 0, H * sizeof(floating))
                 memset(a, 0, 3 * H * sizeof(floating))
                 continue
+            # short branch-free loops over one row, so that gcc vectorises them
+            # (3) r = σ(a_r + gh_r), z = σ(a_z + gh_z), hn = gh_n + b_hn
             for j in range(H):
-                # (3) r = σ(a_r + gh_r), z = σ(a_z + gh_z), hn = gh_n + b_hn
-                r = sigmoid(a[j] + q[j])
-                z = sigmoid(a[H + j] + q[H + j])
+                a[j] = sigmoid(a[j] + q[j])
+                a[H + j] = sigmoid(a[H + j] + q[H + j])
+            for j in range(H):
                 hn[j] = q[2 * H + j] + b_hn[j]
-                # (4) n = tanh(a_n + r hn), h_t = (1 - z) n + z h_{t-1}
-                n = tanh_(a[2 * H + j] + r * hn[j])
-                a[j], a[H + j], a[2 * H + j] = r, z, n
-                hc[j] = (1 - z) * n + z * hp[j]
-                y[j] = hc[j]
+            # (4) n = tanh(a_n + r hn), h_t = (1 - z) n + z h_{t-1}
+            for j in range(H):
+                a[2 * H + j] = tanh_(a[2 * H + j] + a[j] * hn[j])
+            for j in range(H):
+                hc[j] = (1 - a[H + j]) * a[2 * H + j] + a[H + j] * hp[j]
+            memcpy(y, hc, H * sizeof(floating))
 
 
 cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,

@@ -17,7 +17,7 @@ from minigrad._reference_rnn import _after_loop, _fold, _project, check_backward
 
 
 cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
-                        const floating[:, ::1] peep, bint has_peep, const int64_t[::1] lengths,
+                        const floating[:, ::1] peep, const int64_t[::1] lengths,
                         bint reverse, floating[:, :, ::1] hbuf, floating[:, :, ::1] cbuf,
                         floating[:, :, ::1] tanh_c, floating[:, :, ::1] out) noexcept nogil:
     cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], H = hbuf.shape[2]
@@ -29,7 +29,9 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
     cdef floating *cc
     cdef floating *tc
     cdef floating *y
-    cdef floating i, f, g, o, c
+    cdef const floating *p0 = &peep[0, 0]
+    cdef const floating *p1 = &peep[1, 0]
+    cdef const floating *p2 = &peep[2, 0]
     for s in range(T):
         t = T - 1 - s if reverse else s
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
@@ -46,29 +48,31 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
                 memset(y, 0, H * sizeof(floating))
                 memset(a, 0, 4 * H * sizeof(floating))
                 continue
+            # short branch-free loops over one row, so that gcc vectorises them (p = 0 when
+            # there are no peepholes)
+            # (3) i = σ(a_i [+ p_i c_{t-1}]), f = σ(a_f [+ p_f c_{t-1}]), g = tanh(a_g)
             for j in range(H):
-                # (3) i = σ(a_i [+ p_i c_{t-1}]), f = σ(a_f [+ p_f c_{t-1}]), g = tanh(a_g)
-                if has_peep:
-                    i = sigmoid(a[j] + peep[0, j] * cp[j])
-                    f = sigmoid(a[H + j] + peep[1, j] * cp[j])
-                else:
-                    i = sigmoid(a[j])
-                    f = sigmoid(a[H + j])
-                g = tanh_(a[2 * H + j])
-                # (4) c_t = f c_{t-1} + i g
-                c = f * cp[j] + i * g
-                # (5) o = σ(a_o [+ p_o c_t]), h_t = o tanh(c_t)
-                o = sigmoid(a[3 * H + j] + peep[2, j] * c if has_peep else a[3 * H + j])
-                a[j], a[H + j], a[2 * H + j], a[3 * H + j] = i, f, g, o
-                cc[j] = c
-                tc[j] = tanh_(c)
-                hc[j] = o * tc[j]
-                y[j] = hc[j]
+                a[j] = sigmoid(a[j] + p0[j] * cp[j])
+            for j in range(H):
+                a[H + j] = sigmoid(a[H + j] + p1[j] * cp[j])
+            for j in range(H):
+                a[2 * H + j] = tanh_(a[2 * H + j])
+            # (4) c_t = f c_{t-1} + i g
+            for j in range(H):
+                cc[j] = a[H + j] * cp[j] + a[j] * a[2 * H + j]
+            # (5) o = σ(a_o [+ p_o c_t]), h_t = o tanh(c_t)
+            for j in range(H):
+                a[3 * H + j] = sigmoid(a[3 * H + j] + p2[j] * cc[j])
+            for j in range(H):
+                tc[j] = tanh_(cc[j])
+            for j in range(H):
+                hc[j] = a[3 * H + j] * tc[j]
+            memcpy(y, hc, H * sizeof(floating))
 
 
 cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
                          const floating[:, :, ::1] cbuf, const floating[:, :, ::1] tanh_c,
-                         const floating[:, ::1] w_hh, const floating[:, ::1] peep, bint has_peep,
+                         const floating[:, ::1] w_hh, const floating[:, ::1] peep,
                          const int64_t[::1] lengths, bint reverse, floating[:, ::1] dh,
                          floating[:, ::1] dh_next, floating[:, ::1] dc,
                          floating[:, :, ::1] dgates, floating[:, ::1] dpeep,
@@ -88,6 +92,12 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     cdef floating *dcb
     cdef floating *ds
     cdef floating i, f, g, o, dht, do, dct, di, df, dgg
+    cdef const floating *p0 = &peep[0, 0]
+    cdef const floating *p1 = &peep[1, 0]
+    cdef const floating *p2 = &peep[2, 0]
+    cdef floating *q0 = &dpeep[0, 0]
+    cdef floating *q1 = &dpeep[1, 0]
+    cdef floating *q2 = &dpeep[2, 0]
     for s in range(T):
         t = s if reverse else T - 1 - s
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
@@ -101,7 +111,7 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                 continue
             a, cp, cc = &gates[t, b, 0], &cbuf[prev, b, 0], &cbuf[cur, b, 0]
             tc, go = &tanh_c[t, b, 0], &grad_out[t, b, 0]
-            for j in range(H):
+            for j in range(H):  # branch-free so that it vectorises (no peepholes: p = 0)
                 i, f, g, o = a[j], a[H + j], a[2 * H + j], a[3 * H + j]
                 # (1) dh_t = dout_t + dh carried from step t+1
                 dht = go[j] + dhb[j]
@@ -109,21 +119,17 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                 # (2) do_pre = dh_t * tanh(c_t) * o * (1 - o)
                 do = dht * tc[j] * o * (1 - o)
                 # (3) dc_t += dh_t * o * (1 - tanh(c_t)^2)   [+ p_o * do_pre]
-                dct = dcb[j] + dht * o * (1 - tc[j] * tc[j])
-                if has_peep:
-                    dct = dct + peep[2, j] * do
+                dct = dcb[j] + dht * o * (1 - tc[j] * tc[j]) + p2[j] * do
                 # (4) di_pre = dc_t g i(1-i), df_pre = dc_t c_{t-1} f(1-f), dg_pre = dc_t i (1-g^2)
                 di = dct * g * i * (1 - i)
                 df = dct * cp[j] * f * (1 - f)
                 dgg = dct * i * (1 - g * g)
                 # (5) dc_{t-1} = dc_t * f   [+ p_i * di_pre + p_f * df_pre]
-                dcb[j] = dct * f
-                if has_peep:
-                    dcb[j] = dcb[j] + peep[0, j] * di + peep[1, j] * df
-                    # (6) dp_i += di_pre c_{t-1}, dp_f += df_pre c_{t-1}, dp_o += do_pre c_t
-                    dpeep[0, j] += di * cp[j]
-                    dpeep[1, j] += df * cp[j]
-                    dpeep[2, j] += do * cc[j]
+                dcb[j] = dct * f + p0[j] * di + p1[j] * df
+                # (6) dp_i += di_pre c_{t-1}, dp_f += df_pre c_{t-1}, dp_o += do_pre c_t
+                q0[j] += di * cp[j]
+                q1[j] += df * cp[j]
+                q2[j] += do * cc[j]
                 dg[j], dg[H + j], dg[2 * H + j], dg[3 * H + j] = di, df, dgg, do
                 dnb[j] = 0
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
@@ -134,23 +140,23 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
 
 
 cdef int _run_forward(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
-                      const floating[:, ::1] peep, bint has_peep, const int64_t[::1] lengths,
+                      const floating[:, ::1] peep, const int64_t[::1] lengths,
                       bint reverse, floating[:, :, ::1] hbuf, floating[:, :, ::1] cbuf,
                       floating[:, :, ::1] tanh_c, floating[:, :, ::1] out) except -1:
     with nogil:
-        _forward_loop(gates, w_hh, peep, has_peep, lengths, reverse, hbuf, cbuf, tanh_c, out)
+        _forward_loop(gates, w_hh, peep, lengths, reverse, hbuf, cbuf, tanh_c, out)
     return 0
 
 
 cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
                        const floating[:, :, ::1] cbuf, const floating[:, :, ::1] tanh_c,
-                       const floating[:, ::1] w_hh, const floating[:, ::1] peep, bint has_peep,
+                       const floating[:, ::1] w_hh, const floating[:, ::1] peep,
                        const int64_t[::1] lengths, bint reverse, floating[:, ::1] dh,
                        floating[:, ::1] dh_next, floating[:, ::1] dc,
                        floating[:, :, ::1] dgates, floating[:, ::1] dpeep,
                        floating[:, :, ::1] dh_seq) except -1:
     with nogil:
-        _backward_loop(grad_out, gates, cbuf, tanh_c, w_hh, peep, has_peep, lengths, reverse,
+        _backward_loop(grad_out, gates, cbuf, tanh_c, w_hh, peep, lengths, reverse,
                        dh, dh_next, dc, dgates, dpeep, dh_seq)
     return 0
 
@@ -171,10 +177,10 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
     peep = w_peep if has_peep else np.zeros((3, H), dt)
     if T and B and H:
         if dt == np.float32:
-            _run_forward[float](gates, w_hh, peep, has_peep, L, bool(reverse), hbuf, cbuf,
+            _run_forward[float](gates, w_hh, peep, L, bool(reverse), hbuf, cbuf,
                                 tanh_c, out)
         else:
-            _run_forward[double](gates, w_hh, peep, has_peep, L, bool(reverse), hbuf, cbuf,
+            _run_forward[double](gates, w_hh, peep, L, bool(reverse), hbuf, cbuf,
                                  tanh_c, out)
     last = 0 if reverse else T
     return out, hbuf[last].copy(), cbuf[last].copy(), (gates, hbuf, cbuf, tanh_c)
@@ -196,10 +202,10 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     dh, dc, dh_next = grad_hn.copy(), grad_cn.copy(), np.empty((B, H), dt)
     if T and B and H:
         if dt == np.float32:
-            _run_backward[float](grad_out, gates, cbuf, tanh_c, w_hh, peep, has_peep, L,
+            _run_backward[float](grad_out, gates, cbuf, tanh_c, w_hh, peep, L,
                                  bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq)
         else:
-            _run_backward[double](grad_out, gates, cbuf, tanh_c, w_hh, peep, has_peep, L,
+            _run_backward[double](grad_out, gates, cbuf, tanh_c, w_hh, peep, L,
                                   bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq)
     h_prev = hbuf[1:] if reverse else hbuf[:T]
     dx, dw_ih, dw_hh = _after_loop(dgates, dgates, x, w_ih, h_prev, needs)

@@ -36,13 +36,14 @@ cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
                 memcpy(hc, hp, H * sizeof(floating))
                 memset(y, 0, H * sizeof(floating))
                 continue
-            for j in range(H):
-                # (3) h_t = act(pre)
-                if relu:
+            # (3) h_t = act(pre)
+            if relu:
+                for j in range(H):
                     hc[j] = a[j] if a[j] > 0 else 0
-                else:
+            else:
+                for j in range(H):
                     hc[j] = tanh_(a[j])
-                y[j] = hc[j]
+            memcpy(y, hc, H * sizeof(floating))
 
 
 cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] hbuf,

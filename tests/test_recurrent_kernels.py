@@ -296,3 +296,18 @@ def test_lengths_mean_each_row_runs_its_own_prefix(cell, reverse, backend):
         assert np.all(got[0].data[n:, b] == 0)
         for ours, theirs in zip(got[1:], want[1:]):
             np.testing.assert_allclose(ours.data[b], theirs.data[0], atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cell", CELLS)
+def test_saturated_gates_stay_finite_and_equal_the_twin(cell, dtype):
+    """Pre-activations of +-1000: the compiled exp clamps its argument, no inf / nan."""
+    a, g = make_args(cell, 4, 3, 2, 3, dtype, seed=9)
+    a["x"] = (a["x"] * 2000).astype(dtype)
+    got = run_kernels(compiled(cell), cell, a, g, None, False)
+    want = run_kernels(_reference_rnn, cell, a, g, None, False)
+    for k, (u, v) in enumerate(zip(got, want)):
+        if v is not None:
+            assert np.all(np.isfinite(u)), f"output {k}"
+            np.testing.assert_allclose(u, v, rtol=TOL[dtype], atol=TOL[dtype] * 1000,
+                                       err_msg=f"output {k}")

@@ -1,0 +1,212 @@
+"""Char-level language-model training step: minigrad fused vs minigrad primitive vs PyTorch CPU.
+
+One step = Embedding -> one recurrent layer -> Linear -> cross_entropy -> backward ->
+clip_grad_norm_ -> Adam step (batch 32, 64 time steps, vocabulary 65, float32). The three
+implementations run interleaved in one process with the same number of threads; each figure
+is the median over ``--reps`` repetitions of ``--steps`` timed steps (after warm-up).
+
+    python benchmarks/bench_rnn.py                        # all cells, H = 64 128 256 512
+    python benchmarks/bench_rnn.py --quick                # < 1 minute
+    python benchmarks/bench_rnn.py --cells lstm --hidden 512 --reps 7 --paths fused,torch
+
+Also printed at the largest hidden size: the GEMM throughput of the fused layer (its
+forward + backward FLOPs over its time) next to numpy's own matmul at the same shapes.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from typing import Callable
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cells", default="lstm,gru,rnn", help="comma list of lstm, gru, rnn")
+    p.add_argument("--hidden", default="64,128,256,512", help="comma list of hidden sizes")
+    p.add_argument("--reps", type=int, default=5, help="interleaved repetitions (median)")
+    p.add_argument("--steps", type=int, default=0, help="timed steps per repetition "
+                   "(default: scaled to about 0.5 s)")
+    p.add_argument("--paths", default="fused,primitive,torch",
+                   help="comma list of fused, primitive, torch")
+    p.add_argument("--threads", type=int, default=0,
+                   help="threads for BLAS and torch (default: the machine's cores)")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seq", type=int, default=64)
+    p.add_argument("--quick", action="store_true",
+                   help="H = 64 and 256 only, 3 reps, fewer steps, no primitive path at 256+")
+    return p.parse_args(argv)
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+THREADS = (ARGS.threads if ARGS and ARGS.threads else os.cpu_count()) or 1
+for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, str(THREADS))  # before numpy loads its BLAS
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import minigrad  # noqa: E402
+import minigrad.nn as nn  # noqa: E402
+from minigrad import optim  # noqa: E402
+
+VOCAB = 65
+CELL_CLASS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+class MinigradLM:
+    """Embedding -> recurrent layer -> Linear, trained with Adam; one call = one step."""
+
+    def __init__(self, cell: str, hidden: int, fused: bool, seed: int = 0):
+        minigrad.nn.rnn.manual_seed(seed)
+        self.emb = nn.Embedding(VOCAB, hidden)
+        self.rnn = getattr(nn, CELL_CLASS[cell])(hidden, hidden, fused=fused)
+        self.head = nn.Linear(hidden, VOCAB)
+        self.params = [*self.emb.parameters(), *self.rnn.parameters(), *self.head.parameters()]
+        self.opt = optim.Adam(self.params, lr=1e-3)
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        self.opt.zero_grad()
+        out = self.rnn(self.emb(x))[0]
+        loss = nn.functional.cross_entropy(self.head(out), y)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        return loss.item()
+
+
+class TorchLM:
+    def __init__(self, cell: str, hidden: int, seed: int = 0):
+        import torch
+        torch.manual_seed(seed)
+        self.torch = torch
+        self.emb = torch.nn.Embedding(VOCAB, hidden)
+        self.rnn = getattr(torch.nn, CELL_CLASS[cell])(hidden, hidden)
+        self.head = torch.nn.Linear(hidden, VOCAB)
+        self.params = [*self.emb.parameters(), *self.rnn.parameters(), *self.head.parameters()]
+        self.opt = torch.optim.Adam(self.params, lr=1e-3)
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        torch = self.torch
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        self.opt.zero_grad()
+        out = self.rnn(self.emb(xt))[0]
+        loss = torch.nn.functional.cross_entropy(self.head(out).reshape(-1, VOCAB),
+                                                 yt.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        return loss.item()
+
+
+def time_steps(step: Callable, batches: list, n: int) -> float:
+    """Seconds per step over n steps (cycling through the batches)."""
+    t0 = time.perf_counter()
+    for k in range(n):
+        step(*batches[k % len(batches)])
+    return (time.perf_counter() - t0) / n
+
+
+def make_batches(rng: np.random.Generator, seq: int, batch: int, count: int = 4) -> list:
+    text = rng.integers(0, VOCAB, size=(count, seq + 1, batch), dtype=np.int64)
+    return [(t[:-1].copy(), t[1:].copy()) for t in text]
+
+
+def bench_config(cell: str, hidden: int, paths: list[str], args) -> dict[str, float]:
+    """Median seconds per training step for each path, interleaved repetitions."""
+    batches = make_batches(np.random.default_rng(0), args.seq, args.batch)
+    models = {}
+    for path in paths:
+        models[path] = (TorchLM(cell, hidden) if path == "torch"
+                        else MinigradLM(cell, hidden, fused=(path == "fused")))
+    n_steps = {}
+    for path, model in models.items():  # warm up, then size each run to about 0.5 s
+        per = time_steps(model.step, batches, 2)
+        n_steps[path] = args.steps or max(2, min(100, int(0.5 / per)))
+    times: dict[str, list[float]] = {p: [] for p in paths}
+    for _ in range(args.reps):
+        for path, model in models.items():
+            times[path].append(time_steps(model.step, batches, n_steps[path]))
+    return {p: statistics.median(v) for p, v in times.items()}
+
+
+def gemm_flops(cell: str, hidden: int, seq: int, batch: int) -> float:
+    """FLOPs of the fused layer's GEMMs in forward + backward (input size = hidden)."""
+    gh, rows = GATES[cell] * hidden, seq * batch
+    one = 2.0 * rows * hidden * gh   # one (T*B, H) x (H, G*H) product
+    # forward: projection + recurrent; backward: recurrent dh, dX, dW_ih, dW_hh
+    return 6 * one
+
+
+def matmul_report(cell: str, hidden: int, args) -> None:
+    """GEMM throughput of the fused layer alone vs numpy's matmul at the same shapes."""
+    from minigrad import Tensor
+    from minigrad.ops import fused
+    rng = np.random.default_rng(0)
+    T, B, H, G = args.seq, args.batch, hidden, GATES[cell]
+    f32 = np.float32
+    x = Tensor(rng.standard_normal((T, B, H)).astype(f32), requires_grad=True)
+    h0 = Tensor(np.zeros((B, H), f32))
+    w = [Tensor((rng.standard_normal(s) * 0.05).astype(f32), requires_grad=True)
+         for s in ((G * H, H), (G * H, H), (G * H,), (G * H,))]
+    grad = rng.standard_normal((T, B, H)).astype(f32)
+
+    def layer():
+        if cell == "lstm":
+            out = fused.lstm_sequence(x, h0, Tensor(np.zeros((B, H), f32)), *w)[0]
+        elif cell == "gru":
+            out = fused.gru_sequence(x, h0, *w)[0]
+        else:
+            out = fused.rnn_sequence(x, h0, *w)[0]
+        out.backward(grad)
+
+    a, wt = rng.standard_normal((B, H)).astype(f32), rng.standard_normal((H, G * H)).astype(f32)
+    big = rng.standard_normal((T * B, H)).astype(f32)
+    reps = max(3, args.reps)
+    t_layer = statistics.median(time_steps(layer, [()], 5) for _ in range(reps))
+    t_small = statistics.median(time_steps(lambda: a @ wt, [()], 200) for _ in range(reps))
+    t_big = statistics.median(time_steps(lambda: big @ wt, [()], 20) for _ in range(reps))
+    gf = gemm_flops(cell, H, T, B) / t_layer / 1e9
+    print(f"  GEMM throughput, {cell} H={H}: fused layer fwd+bwd {gf:.1f} GFLOP/s "
+          f"({t_layer * 1e3:.1f} ms); numpy matmul ({B},{H})x({H},{G * H}) "
+          f"{2 * B * H * G * H / t_small / 1e9:.1f} GFLOP/s, ({T * B},{H})x({H},{G * H}) "
+          f"{2 * T * B * H * G * H / t_big / 1e9:.1f} GFLOP/s")
+
+
+def main(args: argparse.Namespace) -> None:
+    cells = args.cells.split(",")
+    hidden = [int(h) for h in args.hidden.split(",")]
+    paths = args.paths.split(",")
+    if args.quick:
+        hidden = [h for h in hidden if h in (64, 256)] or hidden[:1]
+        args.reps = min(args.reps, 3)
+    if "torch" in paths:
+        import torch
+        torch.set_num_threads(THREADS)
+        tver = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    else:
+        tver = "no torch"
+    print(f"# minigrad {minigrad.__version__} backend={minigrad.backend()}, numpy "
+          f"{np.__version__}, {tver}, BLAS threads {os.environ['OPENBLAS_NUM_THREADS']}, "
+          f"batch {args.batch}, seq {args.seq}, vocab {VOCAB}, float32, median of {args.reps}")
+    print(f"{'cell':5} {'H':>4} " + " ".join(f"{p + ' tok/s':>16}" for p in paths)
+          + ("   fused/torch" if {"fused", "torch"} <= set(paths) else ""))
+    for cell in cells:
+        for h in hidden:
+            use = [p for p in paths if not (p == "primitive" and args.quick and h > 64)]
+            sec = bench_config(cell, h, use, args)
+            tok = {p: args.batch * args.seq / s for p, s in sec.items()}
+            row = " ".join(f"{tok[p]:16.0f}" if p in tok else f"{'-':>16}" for p in paths)
+            ratio = f"   {tok['fused'] / tok['torch']:8.2f}x" if {"fused", "torch"} <= set(tok) \
+                else ""
+            print(f"{cell:5} {h:4d} {row}{ratio}", flush=True)
+    if "fused" in paths:
+        for cell in cells:
+            matmul_report(cell, max(hidden), args)
+
+
+if __name__ == "__main__":
+    main(ARGS)
