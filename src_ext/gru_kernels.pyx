@@ -12,9 +12,11 @@ from cython cimport floating
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport matmul_nn, matmul_nt, sigmoid, tanh_
+from rnn_common cimport after_loop, matmul_nn, matmul_nt, pooled, project, sigmoid, tanh_
 
-from minigrad._reference_rnn import _after_loop, _fold, _project, check_backward, check_forward
+from minigrad._reference_rnn import _fold, check_backward, check_forward
+
+_POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
 
 
 cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
@@ -111,24 +113,32 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
         memcpy(&dh[0, 0], dh_p, B * H * sizeof(floating))
 
 
-cdef int _run_forward(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
-                      const floating[::1] b_hn, const int64_t[::1] lengths, bint reverse,
-                      floating[:, ::1] gh, floating[:, :, ::1] hn_buf,
-                      floating[:, :, ::1] hbuf, floating[:, :, ::1] out) except -1:
+cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+                      const floating[::1] bias, floating[:, :, ::1] gates,
+                      const floating[:, ::1] w_hh, const floating[::1] b_hn,
+                      const int64_t[::1] lengths, bint reverse, floating[:, ::1] gh,
+                      floating[:, :, ::1] hn_buf, floating[:, :, ::1] hbuf,
+                      floating[:, :, ::1] out) except -1:
     with nogil:
+        project(x, w_ih, bias, gates)
         _forward_loop(gates, w_hh, b_hn, lengths, reverse, gh, hn_buf, hbuf, out)
     return 0
 
 
 cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
                        const floating[:, :, ::1] hn_buf, const floating[:, :, ::1] hbuf,
+                       const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                        const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
                        floating[:, ::1] dh, floating[:, ::1] dh_next,
                        floating[:, :, ::1] dgx, floating[:, :, ::1] dgh,
-                       floating[:, :, ::1] dh_seq) except -1:
+                       floating[:, :, ::1] dh_seq, floating[:, :, ::1] dx,
+                       floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, tuple needs) except -1:
+    cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
     with nogil:
         _backward_loop(grad_out, gates, hn_buf, hbuf, w_hh, lengths, reverse, dh, dh_next,
                        dgx, dgh, dh_seq)
+        after_loop(dgx, dgh, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
+                   dx, dw_ih, dw_hh, n_dx, n_ih, n_hh)
     return 0
 
 
@@ -141,18 +151,21 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     dt = x.dtype
     # b_hr, b_hz fold into the projection; b_hn stays inside r * (W_hn h + b_hn)
-    bias = None if b_hh is None else np.concatenate([b_hh[:2 * H], np.zeros(H, dt)])
-    gates = _project(x, w_ih, _fold(b_ih, bias))
+    bias = _fold(b_ih, None if b_hh is None else np.concatenate([b_hh[:2 * H], np.zeros(H, dt)]))
+    bias = np.zeros(3 * H, dt) if bias is None else bias
     b_hn = np.zeros(H, dt) if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
-    hn_buf, out = np.zeros((T, B, H), dt), np.zeros((T, B, H), dt)
-    hbuf = np.empty((T + 1, B, H), dt)
+    gates = pooled(_POOL, (T, B, 3 * H), dt, np.empty)
+    hn_buf, out = pooled(_POOL, (T, B, H), dt, np.empty), pooled(_POOL, (T, B, H), dt, np.empty)
+    hbuf = pooled(_POOL, (T + 1, B, H), dt, np.empty)
     hbuf[T if reverse else 0] = h0
     gh = np.empty((B, 3 * H), dt)
     if T and B and H:
         if dt == np.float32:
-            _run_forward[float](gates, w_hh, b_hn, L, bool(reverse), gh, hn_buf, hbuf, out)
+            _run_forward[float](x, w_ih, bias, gates, w_hh, b_hn, L, bool(reverse), gh, hn_buf,
+                                hbuf, out)
         else:
-            _run_forward[double](gates, w_hh, b_hn, L, bool(reverse), gh, hn_buf, hbuf, out)
+            _run_forward[double](x, w_ih, bias, gates, w_hh, b_hn, L, bool(reverse), gh, hn_buf,
+                                 hbuf, out)
     return out, hbuf[0 if reverse else T].copy(), (gates, hn_buf, hbuf)
 
 
@@ -161,18 +174,26 @@ def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, need
     gates, hn_buf, hbuf = cache
     L = check_backward("gru_backward", 3, grad_out, grad_hn, None, x, w_ih, w_hh, None,
                        lengths, [(gates, 0, 3), (hn_buf, 0, 1), (hbuf, 1, 1)])
-    T, B, H = grad_out.shape
+    (T, B, I), H = x.shape, w_hh.shape[1]
     dt = x.dtype
-    dgx, dgh = np.zeros((T, B, 3 * H), dt), np.zeros((T, B, 3 * H), dt)
-    dh_seq = np.zeros((T, B, H), dt)
+    needs = tuple(bool(n) for n in needs)
+    dgx = pooled(_POOL, (T, B, 3 * H), dt, np.empty)
+    dgh = pooled(_POOL, (T, B, 3 * H), dt, np.empty)
+    dh_seq = pooled(_POOL, (T, B, H), dt, np.empty)
+    dx = pooled(_POOL, (T, B, I), dt, np.empty) if needs[0] else None
+    dw_ih = pooled(_POOL, (3 * H, I), dt, np.empty) if needs[1] else None
+    dw_hh = pooled(_POOL, (3 * H, H), dt, np.empty) if needs[2] else None
     dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
     if T and B and H:
         if dt == np.float32:
-            _run_backward[float](grad_out, gates, hn_buf, hbuf, w_hh, L, bool(reverse), dh,
-                                 dh_next, dgx, dgh, dh_seq)
+            _run_backward[float](grad_out, gates, hn_buf, hbuf, x, w_ih, w_hh, L, bool(reverse),
+                                 dh, dh_next, dgx, dgh, dh_seq, dx, dw_ih, dw_hh, needs)
         else:
-            _run_backward[double](grad_out, gates, hn_buf, hbuf, w_hh, L, bool(reverse), dh,
-                                  dh_next, dgx, dgh, dh_seq)
-    h_prev = hbuf[1:] if reverse else hbuf[:T]
-    dx, dw_ih, dw_hh = _after_loop(dgx, dgh, x, w_ih, h_prev, needs)
+            _run_backward[double](grad_out, gates, hn_buf, hbuf, x, w_ih, w_hh, L,
+                                  bool(reverse), dh, dh_next, dgx, dgh, dh_seq, dx, dw_ih, dw_hh,
+                                  needs)
+    else:
+        for arr in (dgx, dgh, dh_seq, dx, dw_ih, dw_hh):
+            if arr is not None:
+                arr.fill(0)
     return dx, dh, dw_ih, dw_hh, dgx.sum(axis=(0, 1)), dgh.sum(axis=(0, 1)), dh_seq

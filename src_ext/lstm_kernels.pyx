@@ -11,9 +11,11 @@ from cython cimport floating
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport matmul_nn, matmul_nt, sigmoid, tanh_
+from rnn_common cimport after_loop, matmul_nn, matmul_nt, pooled, project, sigmoid, tanh_
 
-from minigrad._reference_rnn import _after_loop, _fold, _project, check_backward, check_forward
+from minigrad._reference_rnn import _fold, check_backward, check_forward
+
+_POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
 
 
 cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
@@ -139,25 +141,33 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
         memcpy(&dh[0, 0], dh_p, B * H * sizeof(floating))
 
 
-cdef int _run_forward(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
-                      const floating[:, ::1] peep, const int64_t[::1] lengths,
-                      bint reverse, floating[:, :, ::1] hbuf, floating[:, :, ::1] cbuf,
-                      floating[:, :, ::1] tanh_c, floating[:, :, ::1] out) except -1:
+cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+                      const floating[::1] bias, floating[:, :, ::1] gates,
+                      const floating[:, ::1] w_hh, const floating[:, ::1] peep,
+                      const int64_t[::1] lengths, bint reverse, floating[:, :, ::1] hbuf,
+                      floating[:, :, ::1] cbuf, floating[:, :, ::1] tanh_c,
+                      floating[:, :, ::1] out) except -1:
     with nogil:
+        project(x, w_ih, bias, gates)
         _forward_loop(gates, w_hh, peep, lengths, reverse, hbuf, cbuf, tanh_c, out)
     return 0
 
 
 cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
-                       const floating[:, :, ::1] cbuf, const floating[:, :, ::1] tanh_c,
-                       const floating[:, ::1] w_hh, const floating[:, ::1] peep,
-                       const int64_t[::1] lengths, bint reverse, floating[:, ::1] dh,
-                       floating[:, ::1] dh_next, floating[:, ::1] dc,
+                       const floating[:, :, ::1] hbuf, const floating[:, :, ::1] cbuf,
+                       const floating[:, :, ::1] tanh_c, const floating[:, :, ::1] x,
+                       const floating[:, ::1] w_ih, const floating[:, ::1] w_hh,
+                       const floating[:, ::1] peep, const int64_t[::1] lengths, bint reverse,
+                       floating[:, ::1] dh, floating[:, ::1] dh_next, floating[:, ::1] dc,
                        floating[:, :, ::1] dgates, floating[:, ::1] dpeep,
-                       floating[:, :, ::1] dh_seq) except -1:
+                       floating[:, :, ::1] dh_seq, floating[:, :, ::1] dx,
+                       floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, tuple needs) except -1:
+    cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
     with nogil:
-        _backward_loop(grad_out, gates, cbuf, tanh_c, w_hh, peep, lengths, reverse,
-                       dh, dh_next, dc, dgates, dpeep, dh_seq)
+        _backward_loop(grad_out, gates, cbuf, tanh_c, w_hh, peep, lengths, reverse, dh,
+                       dh_next, dc, dgates, dpeep, dh_seq)
+        after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
+                   dx, dw_ih, dw_hh, n_dx, n_ih, n_hh)
     return 0
 
 
@@ -169,18 +179,20 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
     L = check_forward("lstm_forward", 4, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     dt = x.dtype
-    gates = _project(x, w_ih, _fold(b_ih, b_hh))
-    hbuf, cbuf = np.empty((T + 1, B, H), dt), np.empty((T + 1, B, H), dt)
+    bias = _fold(b_ih, b_hh)
+    bias = np.zeros(4 * H, dt) if bias is None else bias
+    gates = pooled(_POOL, (T, B, 4 * H), dt, np.empty)
+    hbuf = pooled(_POOL, (T + 1, B, H), dt, np.empty)
+    cbuf = pooled(_POOL, (T + 1, B, H), dt, np.empty)
+    tanh_c, out = pooled(_POOL, (T, B, H), dt, np.empty), pooled(_POOL, (T, B, H), dt, np.empty)
     hbuf[T if reverse else 0], cbuf[T if reverse else 0] = h0, c0
-    tanh_c, out = np.zeros((T, B, H), dt), np.zeros((T, B, H), dt)
-    has_peep = w_peep is not None
-    peep = w_peep if has_peep else np.zeros((3, H), dt)
+    peep = w_peep if w_peep is not None else np.zeros((3, H), dt)
     if T and B and H:
         if dt == np.float32:
-            _run_forward[float](gates, w_hh, peep, L, bool(reverse), hbuf, cbuf,
+            _run_forward[float](x, w_ih, bias, gates, w_hh, peep, L, bool(reverse), hbuf, cbuf,
                                 tanh_c, out)
         else:
-            _run_forward[double](gates, w_hh, peep, L, bool(reverse), hbuf, cbuf,
+            _run_forward[double](x, w_ih, bias, gates, w_hh, peep, L, bool(reverse), hbuf, cbuf,
                                  tanh_c, out)
     last = 0 if reverse else T
     return out, hbuf[last].copy(), cbuf[last].copy(), (gates, hbuf, cbuf, tanh_c)
@@ -192,22 +204,29 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     gates, hbuf, cbuf, tanh_c = cache
     L = check_backward("lstm_backward", 4, grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep,
                        lengths, [(gates, 0, 4), (hbuf, 1, 1), (cbuf, 1, 1), (tanh_c, 0, 1)])
-    T, B, H = grad_out.shape
+    (T, B, I), H = x.shape, w_hh.shape[1]
     dt = x.dtype
-    dgates = np.zeros((T, B, 4 * H), dt)
-    dh_seq = np.zeros((T, B, H), dt)
-    has_peep = w_peep is not None
-    peep = w_peep if has_peep else np.zeros((3, H), dt)
+    needs = tuple(bool(n) for n in needs)
+    dgates = pooled(_POOL, (T, B, 4 * H), dt, np.empty)
+    dh_seq = pooled(_POOL, (T, B, H), dt, np.empty)
+    dx = pooled(_POOL, (T, B, I), dt, np.empty) if needs[0] else None
+    dw_ih = pooled(_POOL, (4 * H, I), dt, np.empty) if needs[1] else None
+    dw_hh = pooled(_POOL, (4 * H, H), dt, np.empty) if needs[2] else None
+    peep = w_peep if w_peep is not None else np.zeros((3, H), dt)
     dpeep = np.zeros((3, H), dt)
     dh, dc, dh_next = grad_hn.copy(), grad_cn.copy(), np.empty((B, H), dt)
     if T and B and H:
         if dt == np.float32:
-            _run_backward[float](grad_out, gates, cbuf, tanh_c, w_hh, peep, L,
-                                 bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq)
+            _run_backward[float](grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep, L,
+                                 bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq, dx,
+                                 dw_ih, dw_hh, needs)
         else:
-            _run_backward[double](grad_out, gates, cbuf, tanh_c, w_hh, peep, L,
-                                  bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq)
-    h_prev = hbuf[1:] if reverse else hbuf[:T]
-    dx, dw_ih, dw_hh = _after_loop(dgates, dgates, x, w_ih, h_prev, needs)
-    return (dx, dh, dc, dw_ih, dw_hh, dgates.sum(axis=(0, 1)), dpeep if has_peep else None,
-            dh_seq)
+            _run_backward[double](grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep, L,
+                                  bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq, dx,
+                                  dw_ih, dw_hh, needs)
+    else:
+        for arr in (dgates, dh_seq, dx, dw_ih, dw_hh):
+            if arr is not None:
+                arr.fill(0)
+    return (dx, dh, dc, dw_ih, dw_hh, dgates.sum(axis=(0, 1)),
+            dpeep if w_peep is not None else None, dh_seq)

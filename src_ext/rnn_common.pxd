@@ -5,6 +5,9 @@ Row-major matrix products through scipy's BLAS (scipy.linalg.cython_blas is colu
 row-major (m, n) matrix is the column-major (n, m) matrix, so C = A @ B^T is computed as the
 column-major C^T = B A^T), and numerically stable activations. Everything here is nogil."""
 from cython cimport floating
+from cpython.list cimport PyList_GET_ITEM
+from cpython.ref cimport PyObject, _Py_REFCNT
+from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef extern from *:
@@ -94,6 +97,65 @@ cdef inline void matmul_nn(int m, int n, int k, const floating* a, const floatin
                            floating beta, floating* c) noexcept nogil:
     """C (m, n) = A (m, k) @ B (k, n) + beta * C, all row-major and contiguous."""
     _gemm(b"N", b"N", n, m, k, <floating>1, b, n, a, k, beta, c, n)
+
+
+cdef inline void matmul_tn(int m, int n, int k, const floating* a, const floating* b,
+                           floating beta, floating* c) noexcept nogil:
+    """C (m, n) = A (k, m)^T @ B (k, n) + beta * C, all row-major and contiguous."""
+    _gemm(b"N", b"T", n, m, k, <floating>1, b, n, a, m, beta, c, n)
+
+
+cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+                         const floating[::1] bias, floating[:, :, ::1] gates) noexcept nogil:
+    """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step."""
+    cdef Py_ssize_t rows = x.shape[0] * x.shape[1], I = x.shape[2], GH = gates.shape[2], r
+    for r in range(rows):
+        memcpy(&gates[0, 0, 0] + r * GH, &bias[0], GH * sizeof(floating))
+    if I > 0:
+        matmul_nt(<int>rows, <int>GH, <int>I, &x[0, 0, 0], &w_ih[0, 0], 1, &gates[0, 0, 0])
+
+
+cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, ::1] dgh,
+                            const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+                            const floating* h_prev, int H, floating[:, :, ::1] dx,
+                            floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, bint need_dx,
+                            bint need_dw_ih, bint need_dw_hh) noexcept nogil:
+    """(8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev.
+
+    dgx / dgh: gradients of the input-side / hidden-side pre-activations (the same array
+    except for the GRU); h_prev points at the (T, B, H) states each step read. Arrays that
+    are not needed may be None."""
+    cdef int rows = <int>(x.shape[0] * x.shape[1]), I = <int>x.shape[2]
+    cdef int GH = <int>dgx.shape[2]
+    if need_dx and I > 0:
+        matmul_nn(rows, I, GH, &dgx[0, 0, 0], &w_ih[0, 0], 0, &dx[0, 0, 0])
+    if need_dw_ih and I > 0:
+        matmul_tn(GH, I, rows, &dgx[0, 0, 0], &x[0, 0, 0], 0, &dw_ih[0, 0])
+    if need_dw_hh:
+        matmul_tn(GH, H, rows, &dgh[0, 0, 0], h_prev, 0, &dw_hh[0, 0])
+
+
+cdef inline object pooled(dict pool, tuple shape, object dtype, object empty):
+    """An array of this shape and dtype that nobody else references any more, if the pool
+    holds one, else a new one from ``empty`` (kept in the pool). Reusing the big per-step
+    buffers saves the page faults of freshly mapped memory at every training step. The
+    contents are stale: callers must write every element."""
+    key = (shape, dtype)
+    cdef list arrays = pool.get(key)
+    cdef Py_ssize_t k
+    if arrays is None:
+        if len(pool) >= 64:
+            pool.clear()
+        arrays = []
+        pool[key] = arrays
+    for k in range(len(arrays)):
+        if _Py_REFCNT(PyList_GET_ITEM(arrays, k)) == 1:  # only this list holds it
+            return <object>PyList_GET_ITEM(arrays, k)
+    arr = empty(shape, dtype)
+    if len(arrays) >= 4:
+        del arrays[0]
+    arrays.append(arr)
+    return arr
 
 
 cdef inline floating exp_(floating a) noexcept nogil:

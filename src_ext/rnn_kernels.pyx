@@ -11,9 +11,11 @@ from cython cimport floating
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport matmul_nn, matmul_nt, tanh_
+from rnn_common cimport after_loop, matmul_nn, matmul_nt, pooled, project, tanh_
 
-from minigrad._reference_rnn import _after_loop, _fold, _project, check_backward, check_forward
+from minigrad._reference_rnn import _fold, check_backward, check_forward
+
+_POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
 
 
 cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
@@ -89,21 +91,29 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
         memcpy(&dh[0, 0], dh_p, B * H * sizeof(floating))
 
 
-cdef int _run_forward(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
-                      const int64_t[::1] lengths, bint reverse, bint relu,
-                      floating[:, :, ::1] hbuf, floating[:, :, ::1] out) except -1:
+cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+                      const floating[::1] bias, floating[:, :, ::1] pre,
+                      const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
+                      bint relu, floating[:, :, ::1] hbuf, floating[:, :, ::1] out) except -1:
     with nogil:
+        project(x, w_ih, bias, pre)
         _forward_loop(pre, w_hh, lengths, reverse, relu, hbuf, out)
     return 0
 
 
 cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] hbuf,
+                       const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                        const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
                        bint relu, floating[:, ::1] dh, floating[:, ::1] dh_next,
-                       floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq) except -1:
+                       floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq,
+                       floating[:, :, ::1] dx, floating[:, ::1] dw_ih, floating[:, ::1] dw_hh,
+                       tuple needs) except -1:
+    cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
     with nogil:
         _backward_loop(grad_out, hbuf, w_hh, lengths, reverse, relu, dh, dh_next, dgates,
                        dh_seq)
+        after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
+                   dx, dw_ih, dw_hh, n_dx, n_ih, n_hh)
     return 0
 
 
@@ -114,15 +124,18 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
     L = check_forward("rnn_forward", 1, x, h0, None, w_ih, w_hh, b_ih, b_hh, None, lengths)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     dt = x.dtype
-    pre = _project(x, w_ih, _fold(b_ih, b_hh))
-    hbuf = np.empty((T + 1, B, H), dt)
+    bias = _fold(b_ih, b_hh)
+    bias = np.zeros(H, dt) if bias is None else bias
+    pre = pooled(_POOL, (T, B, H), dt, np.empty)
+    hbuf, out = pooled(_POOL, (T + 1, B, H), dt, np.empty), pooled(_POOL, (T, B, H), dt, np.empty)
     hbuf[T if reverse else 0] = h0
-    out = np.zeros((T, B, H), dt)
     if T and B and H:
         if dt == np.float32:
-            _run_forward[float](pre, w_hh, L, bool(reverse), bool(relu), hbuf, out)
+            _run_forward[float](x, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
+                                out)
         else:
-            _run_forward[double](pre, w_hh, L, bool(reverse), bool(relu), hbuf, out)
+            _run_forward[double](x, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
+                                 out)
     return out, hbuf[0 if reverse else T].copy(), (hbuf,)
 
 
@@ -131,17 +144,23 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     hbuf, = cache
     L = check_backward("rnn_backward", 1, grad_out, grad_hn, None, x, w_ih, w_hh, None,
                        lengths, [(hbuf, 1, 1)])
-    T, B, H = grad_out.shape
+    (T, B, I), H = x.shape, w_hh.shape[1]
     dt = x.dtype
-    dgates, dh_seq = np.zeros((T, B, H), dt), np.zeros((T, B, H), dt)
+    needs = tuple(bool(n) for n in needs)
+    dgates, dh_seq = pooled(_POOL, (T, B, H), dt, np.empty), pooled(_POOL, (T, B, H), dt, np.empty)
+    dx = pooled(_POOL, (T, B, I), dt, np.empty) if needs[0] else None
+    dw_ih = pooled(_POOL, (H, I), dt, np.empty) if needs[1] else None
+    dw_hh = pooled(_POOL, (H, H), dt, np.empty) if needs[2] else None
     dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
     if T and B and H:
         if dt == np.float32:
-            _run_backward[float](grad_out, hbuf, w_hh, L, bool(reverse), bool(relu), dh,
-                                 dh_next, dgates, dh_seq)
+            _run_backward[float](grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu), dh,
+                                 dh_next, dgates, dh_seq, dx, dw_ih, dw_hh, needs)
         else:
-            _run_backward[double](grad_out, hbuf, w_hh, L, bool(reverse), bool(relu), dh,
-                                  dh_next, dgates, dh_seq)
-    h_prev = hbuf[1:] if reverse else hbuf[:T]
-    dx, dw_ih, dw_hh = _after_loop(dgates, dgates, x, w_ih, h_prev, needs)
+            _run_backward[double](grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu),
+                                  dh, dh_next, dgates, dh_seq, dx, dw_ih, dw_hh, needs)
+    else:
+        for arr in (dgates, dh_seq, dx, dw_ih, dw_hh):
+            if arr is not None:
+                arr.fill(0)
     return dx, dh, dw_ih, dw_hh, dgates.sum(axis=(0, 1)), dh_seq

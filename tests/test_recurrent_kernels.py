@@ -311,3 +311,18 @@ def test_saturated_gates_stay_finite_and_equal_the_twin(cell, dtype):
             assert np.all(np.isfinite(u)), f"output {k}"
             np.testing.assert_allclose(u, v, rtol=TOL[dtype], atol=TOL[dtype] * 1000,
                                        err_msg=f"output {k}")
+
+
+@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
+def test_reused_buffers_never_overwrite_arrays_still_in_use(cell):
+    """The compiled kernels recycle their big buffers only once nobody references them."""
+    mod = compiled(cell)
+    a1, g1 = make_args(cell, 5, 3, 2, 4, np.float32, seed=10)
+    a2, g2 = make_args(cell, 5, 3, 2, 4, np.float32, seed=11)
+    first = run_kernels(mod, cell, a1, g1, None, False)
+    kept = [None if v is None else v.copy() for v in first]
+    for _ in range(3):
+        run_kernels(mod, cell, a2, g2, None, True)
+    for k, (v, w) in enumerate(zip(first, kept)):
+        if v is not None:
+            np.testing.assert_array_equal(v, w, err_msg=f"output {k} was overwritten")
