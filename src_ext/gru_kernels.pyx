@@ -79,7 +79,6 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     cdef floating *dhb
     cdef floating *dnb
     cdef floating *ds
-    cdef floating r, z, n, dht, dn, dz, dr
     for s in range(T):
         t = s if reverse else T - 1 - s
         prev = t + 1 if reverse else t
@@ -93,19 +92,23 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                 memset(ds, 0, H * sizeof(floating))
                 continue
             a, hn, hp, go = &gates[t, b, 0], &hn_buf[t, b, 0], &hbuf[prev, b, 0], &grad_out[t, b, 0]
+            # short branch-free loops over one row, so that gcc vectorises them
+            # (1) dh_t = dout_t + dh carried from step t+1
             for j in range(H):
-                r, z, n = a[j], a[H + j], a[2 * H + j]
-                # (1) dh_t = dout_t + dh carried from step t+1
-                dht = go[j] + dhb[j]
-                ds[j] = dht
-                # (2) dn_pre = dh_t (1 - z) (1 - n^2),  dz_pre = dh_t (h_{t-1} - n) z (1 - z)
-                dn = dht * (1 - z) * (1 - n * n)
-                dz = dht * (hp[j] - n) * z * (1 - z)
-                # (3) dr_pre = dn_pre hn r (1 - r);  d(hn) = dn_pre r
-                dr = dn * hn[j] * r * (1 - r)
-                gx[j], gx[H + j], gx[2 * H + j] = dr, dz, dn
-                gq[j], gq[H + j], gq[2 * H + j] = dr, dz, dn * r
-                dnb[j] = dht * z
+                ds[j] = go[j] + dhb[j]
+            # (2) dn_pre = dh_t (1 - z) (1 - n^2),  dz_pre = dh_t (h_{t-1} - n) z (1 - z)
+            for j in range(H):
+                gx[2 * H + j] = ds[j] * (1 - a[H + j]) * (1 - a[2 * H + j] * a[2 * H + j])
+            for j in range(H):
+                gx[H + j] = ds[j] * (hp[j] - a[2 * H + j]) * a[H + j] * (1 - a[H + j])
+            # (3) dr_pre = dn_pre hn r (1 - r);  d(hn) = dn_pre r
+            for j in range(H):
+                gx[j] = gx[2 * H + j] * hn[j] * a[j] * (1 - a[j])
+            memcpy(gq, gx, 2 * H * sizeof(floating))
+            for j in range(H):
+                gq[2 * H + j] = gx[2 * H + j] * a[j]
+            for j in range(H):
+                dnb[j] = ds[j] * a[H + j]
         # (7) dh_{t-1} = dh_t z + dGh_t @ W_hh (GEMM in the loop); inactive rows carry dh
         matmul_nn(<int>B, <int>H, <int>(3 * H), &dgh[t, 0, 0], &w_hh[0, 0], 1, dn_p)
         dh_p, dn_p = dn_p, dh_p

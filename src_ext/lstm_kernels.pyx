@@ -75,7 +75,8 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
 cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
                          const floating[:, :, ::1] cbuf, const floating[:, :, ::1] tanh_c,
                          const floating[:, ::1] w_hh, const floating[:, ::1] peep,
-                         const int64_t[::1] lengths, bint reverse, floating[:, ::1] dh,
+                         bint has_peep, const int64_t[::1] lengths, bint reverse,
+                         floating[:, ::1] dh,
                          floating[:, ::1] dh_next, floating[:, ::1] dc,
                          floating[:, :, ::1] dgates, floating[:, ::1] dpeep,
                          floating[:, :, ::1] dh_seq) noexcept nogil:
@@ -93,7 +94,6 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     cdef floating *dnb
     cdef floating *dcb
     cdef floating *ds
-    cdef floating i, f, g, o, dht, do, dct, di, df, dgg
     cdef const floating *p0 = &peep[0, 0]
     cdef const floating *p1 = &peep[1, 0]
     cdef const floating *p2 = &peep[2, 0]
@@ -113,27 +113,36 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                 continue
             a, cp, cc = &gates[t, b, 0], &cbuf[prev, b, 0], &cbuf[cur, b, 0]
             tc, go = &tanh_c[t, b, 0], &grad_out[t, b, 0]
-            for j in range(H):  # branch-free so that it vectorises (no peepholes: p = 0)
-                i, f, g, o = a[j], a[H + j], a[2 * H + j], a[3 * H + j]
-                # (1) dh_t = dout_t + dh carried from step t+1
-                dht = go[j] + dhb[j]
-                ds[j] = dht
-                # (2) do_pre = dh_t * tanh(c_t) * o * (1 - o)
-                do = dht * tc[j] * o * (1 - o)
-                # (3) dc_t += dh_t * o * (1 - tanh(c_t)^2)   [+ p_o * do_pre]
-                dct = dcb[j] + dht * o * (1 - tc[j] * tc[j]) + p2[j] * do
-                # (4) di_pre = dc_t g i(1-i), df_pre = dc_t c_{t-1} f(1-f), dg_pre = dc_t i (1-g^2)
-                di = dct * g * i * (1 - i)
-                df = dct * cp[j] * f * (1 - f)
-                dgg = dct * i * (1 - g * g)
-                # (5) dc_{t-1} = dc_t * f   [+ p_i * di_pre + p_f * df_pre]
-                dcb[j] = dct * f + p0[j] * di + p1[j] * df
+            # short branch-free loops over one row, so that gcc vectorises them (p = 0 when
+            # there are no peepholes); dG_t holds i f g o gradients, dc the running dc_t
+            # (1) dh_t = dout_t + dh carried from step t+1
+            for j in range(H):
+                ds[j] = go[j] + dhb[j]
+            # (2) do_pre = dh_t * tanh(c_t) * o * (1 - o)
+            for j in range(H):
+                dg[3 * H + j] = ds[j] * tc[j] * a[3 * H + j] * (1 - a[3 * H + j])
+            # (3) dc_t += dh_t * o * (1 - tanh(c_t)^2)   [+ p_o * do_pre]
+            for j in range(H):
+                dcb[j] = dcb[j] + ds[j] * a[3 * H + j] * (1 - tc[j] * tc[j]) + p2[j] * dg[3 * H + j]
+            # (4) di_pre = dc_t g i(1-i), df_pre = dc_t c_{t-1} f(1-f), dg_pre = dc_t i (1-g^2)
+            for j in range(H):
+                dg[j] = dcb[j] * a[2 * H + j] * a[j] * (1 - a[j])
+            for j in range(H):
+                dg[H + j] = dcb[j] * cp[j] * a[H + j] * (1 - a[H + j])
+            for j in range(H):
+                dg[2 * H + j] = dcb[j] * a[j] * (1 - a[2 * H + j] * a[2 * H + j])
+            # (5) dc_{t-1} = dc_t * f   [+ p_i * di_pre + p_f * df_pre]
+            for j in range(H):
+                dcb[j] = dcb[j] * a[H + j] + p0[j] * dg[j] + p1[j] * dg[H + j]
+            if has_peep:
                 # (6) dp_i += di_pre c_{t-1}, dp_f += df_pre c_{t-1}, dp_o += do_pre c_t
-                q0[j] += di * cp[j]
-                q1[j] += df * cp[j]
-                q2[j] += do * cc[j]
-                dg[j], dg[H + j], dg[2 * H + j], dg[3 * H + j] = di, df, dgg, do
-                dnb[j] = 0
+                for j in range(H):
+                    q0[j] += dg[j] * cp[j]
+                for j in range(H):
+                    q1[j] += dg[H + j] * cp[j]
+                for j in range(H):
+                    q2[j] += dg[3 * H + j] * cc[j]
+            memset(dnb, 0, H * sizeof(floating))
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
         matmul_nn(<int>B, <int>H, <int>(4 * H), &dgates[t, 0, 0], &w_hh[0, 0], 1, dn_p)
         dh_p, dn_p = dn_p, dh_p
@@ -157,15 +166,16 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                        const floating[:, :, ::1] hbuf, const floating[:, :, ::1] cbuf,
                        const floating[:, :, ::1] tanh_c, const floating[:, :, ::1] x,
                        const floating[:, ::1] w_ih, const floating[:, ::1] w_hh,
-                       const floating[:, ::1] peep, const int64_t[::1] lengths, bint reverse,
-                       floating[:, ::1] dh, floating[:, ::1] dh_next, floating[:, ::1] dc,
+                       const floating[:, ::1] peep, bint has_peep, const int64_t[::1] lengths,
+                       bint reverse, floating[:, ::1] dh, floating[:, ::1] dh_next,
+                       floating[:, ::1] dc,
                        floating[:, :, ::1] dgates, floating[:, ::1] dpeep,
                        floating[:, :, ::1] dh_seq, floating[:, :, ::1] dx,
                        floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, tuple needs) except -1:
     cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
     with nogil:
-        _backward_loop(grad_out, gates, cbuf, tanh_c, w_hh, peep, lengths, reverse, dh,
-                       dh_next, dc, dgates, dpeep, dh_seq)
+        _backward_loop(grad_out, gates, cbuf, tanh_c, w_hh, peep, has_peep, lengths, reverse,
+                       dh, dh_next, dc, dgates, dpeep, dh_seq)
         after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
                    dx, dw_ih, dw_hh, n_dx, n_ih, n_hh)
     return 0
@@ -217,13 +227,13 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     dh, dc, dh_next = grad_hn.copy(), grad_cn.copy(), np.empty((B, H), dt)
     if T and B and H:
         if dt == np.float32:
-            _run_backward[float](grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep, L,
-                                 bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq, dx,
-                                 dw_ih, dw_hh, needs)
+            _run_backward[float](grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep,
+                                 w_peep is not None, L, bool(reverse), dh, dh_next, dc, dgates,
+                                 dpeep, dh_seq, dx, dw_ih, dw_hh, needs)
         else:
-            _run_backward[double](grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep, L,
-                                  bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq, dx,
-                                  dw_ih, dw_hh, needs)
+            _run_backward[double](grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep,
+                                  w_peep is not None, L, bool(reverse), dh, dh_next, dc, dgates,
+                                  dpeep, dh_seq, dx, dw_ih, dw_hh, needs)
     else:
         for arr in (dgates, dh_seq, dx, dw_ih, dw_hh):
             if arr is not None:

@@ -62,7 +62,6 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     cdef floating *dhb
     cdef floating *dnb
     cdef floating *ds
-    cdef floating dht
     for s in range(T):
         t = s if reverse else T - 1 - s
         cur = t if reverse else t + 1
@@ -74,16 +73,17 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                 memset(ds, 0, H * sizeof(floating))
                 continue
             h, go = &hbuf[cur, b, 0], &grad_out[t, b, 0]
+            # (4) total gradient reaching h_t: from the output at t and from the next step
             for j in range(H):
-                # (4) total gradient reaching h_t: from the output at t and from the next step
-                dht = go[j] + dhb[j]
-                ds[j] = dht
-                # (5) through the nonlinearity: tanh' = 1 - h^2, relu' = [h > 0]
-                if relu:
-                    dg[j] = dht if h[j] > 0 else 0
-                else:
-                    dg[j] = dht * (1 - h[j] * h[j])
-                dnb[j] = 0
+                ds[j] = go[j] + dhb[j]
+            # (5) through the nonlinearity: tanh' = 1 - h^2, relu' = [h > 0]
+            if relu:
+                for j in range(H):
+                    dg[j] = ds[j] if h[j] > 0 else 0
+            else:
+                for j in range(H):
+                    dg[j] = ds[j] * (1 - h[j] * h[j])
+            memset(dnb, 0, H * sizeof(floating))
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
         matmul_nn(<int>B, <int>H, <int>H, &dgates[t, 0, 0], &w_hh[0, 0], 1, dn_p)
         dh_p, dn_p = dn_p, dh_p
