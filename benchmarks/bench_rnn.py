@@ -8,6 +8,7 @@ is the median over ``--reps`` repetitions of ``--steps`` timed steps (after warm
     python benchmarks/bench_rnn.py                        # all cells, H = 64 128 256 512
     python benchmarks/bench_rnn.py --quick                # < 1 minute
     python benchmarks/bench_rnn.py --cells lstm --hidden 512 --reps 7 --paths fused,torch
+    python benchmarks/bench_rnn.py --layer-only --threads 1   # the recurrent layer alone
 
 Also printed at the largest hidden size: the GEMM throughput of the fused layer (its
 forward + backward FLOPs over its time) next to numpy's own matmul at the same shapes.
@@ -35,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="threads for BLAS and torch (default: the machine's cores)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq", type=int, default=64)
+    p.add_argument("--layer-only", action="store_true",
+                   help="time only the recurrent layer (forward + backward), fused vs torch")
     p.add_argument("--quick", action="store_true",
                    help="H = 64 and 256 only, 3 reps, fewer steps, no primitive path at 256+")
     return p.parse_args(argv)
@@ -141,37 +144,74 @@ def gemm_flops(cell: str, hidden: int, seq: int, batch: int) -> float:
     return 6 * one
 
 
-def matmul_report(cell: str, hidden: int, args) -> None:
-    """GEMM throughput of the fused layer alone vs numpy's matmul at the same shapes."""
+def layer_fns(cell: str, hidden: int, args):
+    """(fused layer fwd+bwd, torch layer fwd+bwd, GEMM FLOPs) on the same random data."""
     from minigrad import Tensor
     from minigrad.ops import fused
     rng = np.random.default_rng(0)
     T, B, H, G = args.seq, args.batch, hidden, GATES[cell]
     f32 = np.float32
     x = Tensor(rng.standard_normal((T, B, H)).astype(f32), requires_grad=True)
-    h0 = Tensor(np.zeros((B, H), f32))
+    h0, c0 = Tensor(np.zeros((B, H), f32)), Tensor(np.zeros((B, H), f32))
     w = [Tensor((rng.standard_normal(s) * 0.05).astype(f32), requires_grad=True)
          for s in ((G * H, H), (G * H, H), (G * H,), (G * H,))]
     grad = rng.standard_normal((T, B, H)).astype(f32)
 
-    def layer():
+    def ours():
         if cell == "lstm":
-            out = fused.lstm_sequence(x, h0, Tensor(np.zeros((B, H), f32)), *w)[0]
+            out = fused.lstm_sequence(x, h0, c0, *w)[0]
         elif cell == "gru":
             out = fused.gru_sequence(x, h0, *w)[0]
         else:
             out = fused.rnn_sequence(x, h0, *w)[0]
         out.backward(grad)
 
+    theirs = None
+    if "torch" in args.paths.split(","):
+        import torch
+        layer = getattr(torch.nn, CELL_CLASS[cell])(H, H)
+        xt = torch.from_numpy(x.data.copy()).requires_grad_()
+        gt = torch.from_numpy(grad)
+
+        def theirs():
+            layer(xt)[0].backward(gt)
+    return ours, theirs, gemm_flops(cell, H, T, B)
+
+
+def layer_report(cell: str, hidden: int, args) -> None:
+    """Median ms of the recurrent layer alone (forward + backward), fused vs torch."""
+    ours, theirs, flops = layer_fns(cell, hidden, args)
+    n = max(2, int(2e9 / flops))
+    times: dict[str, list[float]] = {"fused": [], "torch": []}
+    ours()  # warm up
+    if theirs:
+        theirs()
+    for _ in range(args.reps):
+        times["fused"].append(time_steps(ours, [()], n))
+        if theirs:
+            times["torch"].append(time_steps(theirs, [()], n))
+    f = statistics.median(times["fused"])
+    line = f"{cell:5} {hidden:4d} fused {f * 1e3:8.2f} ms ({flops / f / 1e9:5.1f} GFLOP/s)"
+    if theirs:
+        t = statistics.median(times["torch"])
+        line += f"   torch {t * 1e3:8.2f} ms   torch/fused time {t / f:5.2f}x"
+    print(line, flush=True)
+
+
+def matmul_report(cell: str, hidden: int, args) -> None:
+    """GEMM throughput of the fused layer alone vs numpy's matmul at the same shapes."""
+    ours, _, flops = layer_fns(cell, hidden, args)
+    rng = np.random.default_rng(0)
+    B, H, G, T = args.batch, hidden, GATES[cell], args.seq
+    f32 = np.float32
     a, wt = rng.standard_normal((B, H)).astype(f32), rng.standard_normal((H, G * H)).astype(f32)
     big = rng.standard_normal((T * B, H)).astype(f32)
     reps = max(3, args.reps)
-    t_layer = statistics.median(time_steps(layer, [()], 5) for _ in range(reps))
+    t_layer = statistics.median(time_steps(ours, [()], 5) for _ in range(reps))
     t_small = statistics.median(time_steps(lambda: a @ wt, [()], 200) for _ in range(reps))
     t_big = statistics.median(time_steps(lambda: big @ wt, [()], 20) for _ in range(reps))
-    gf = gemm_flops(cell, H, T, B) / t_layer / 1e9
-    print(f"  GEMM throughput, {cell} H={H}: fused layer fwd+bwd {gf:.1f} GFLOP/s "
-          f"({t_layer * 1e3:.1f} ms); numpy matmul ({B},{H})x({H},{G * H}) "
+    print(f"  GEMM throughput, {cell} H={H}: fused layer fwd+bwd {flops / t_layer / 1e9:.1f} "
+          f"GFLOP/s ({t_layer * 1e3:.1f} ms); numpy matmul ({B},{H})x({H},{G * H}) "
           f"{2 * B * H * G * H / t_small / 1e9:.1f} GFLOP/s, ({T * B},{H})x({H},{G * H}) "
           f"{2 * T * B * H * G * H / t_big / 1e9:.1f} GFLOP/s")
 
@@ -192,6 +232,11 @@ def main(args: argparse.Namespace) -> None:
     print(f"# minigrad {minigrad.__version__} backend={minigrad.backend()}, numpy "
           f"{np.__version__}, {tver}, BLAS threads {os.environ['OPENBLAS_NUM_THREADS']}, "
           f"batch {args.batch}, seq {args.seq}, vocab {VOCAB}, float32, median of {args.reps}")
+    if args.layer_only:
+        for cell in cells:
+            for h in hidden:
+                layer_report(cell, h, args)
+        return
     print(f"{'cell':5} {'H':>4} " + " ".join(f"{p + ' tok/s':>16}" for p in paths)
           + ("   fused/torch" if {"fused", "torch"} <= set(paths) else ""))
     for cell in cells:

@@ -4,8 +4,8 @@ inside r * (W_hn h + b_hn)).
 
 Twins with the same signatures and the same numbered steps: minigrad/_reference_rnn.py
 (read that first; the layout of hbuf, lengths and reverse is explained there). (1) and (8) are
-single GEMMs outside the time loop, done by numpy; the loops below run without the GIL and
-call BLAS for the one recurrent product per step."""
+single GEMMs outside the time loop (rnn_common.project / after_loop); everything from (1) to
+(8) runs without the GIL, with scipy's BLAS for every product, one recurrent GEMM per step."""
 import numpy as np
 
 from cython cimport floating
