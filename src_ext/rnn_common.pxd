@@ -109,6 +109,7 @@ cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_i
                          const floating[::1] bias, floating[:, :, ::1] gates) noexcept nogil:
     """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step."""
     cdef Py_ssize_t rows = x.shape[0] * x.shape[1], I = x.shape[2], GH = gates.shape[2], r
+    # (1) input projection for every time step: ONE matrix product (T*B, I) @ (I, G*H)
     for r in range(rows):
         memcpy(&gates[0, 0, 0] + r * GH, &bias[0], GH * sizeof(floating))
     if I > 0:
@@ -127,6 +128,7 @@ cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, 
     are not needed may be None."""
     cdef int rows = <int>(x.shape[0] * x.shape[1]), I = <int>x.shape[2]
     cdef int GH = <int>dgx.shape[2]
+    # (8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev
     if need_dx and I > 0:
         matmul_nn(rows, I, GH, &dgx[0, 0, 0], &w_ih[0, 0], 0, &dx[0, 0, 0])
     if need_dw_ih and I > 0:
