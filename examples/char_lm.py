@@ -8,7 +8,7 @@ help text that ships inside every Python (pydoc_data.topics), so nothing is down
 
     python examples/char_lm.py                                  # LSTM, ~3 minutes on a laptop
     python examples/char_lm.py --cell gru --text mybook.txt --steps 5000
-    python examples/char_lm.py --resume                         # continue runs/char_lm
+    python examples/char_lm.py --resume --steps 3000            # continue runs/char_lm
     python examples/char_lm.py --sample runs/char_lm/checkpoint.npz --prime "The " \\
         --temperature 0.7 --length 500
 """
@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Progress, fmt_seconds, out_dir, seed_everything  # noqa: E402
+import numpy as np  # noqa: E402  (after _common: it sets the BLAS threads)
 
 import minigrad as mg  # noqa: E402
 import minigrad.nn as nn  # noqa: E402
@@ -247,12 +246,13 @@ def main(argv: list[str] | None = None) -> dict:
         state, step = arrays_to_state(resume.get("hidden")), int(resume["train"]["step"])
         history = {k: list(v) for k, v in resume["history"].items()}
     n_params = sum(p.size for p in model.parameters())
+    resuming = f"resuming at step {step}, " if resume else ""
     print(f"corpus: {name}: {len(text):,} characters, {len(vocab)} distinct; "
           f"train {len(train_ids):,} / validation {len(val_ids):,}")
     print(f"model: {config['cell'].upper()} {config['layers']}x{config['hidden']}, "
           f"{n_params:,} parameters; {args.batch_size} streams x {args.seq_len} steps, "
-          f"{len(batcher)} chunks per epoch; {'resuming at step ' + str(step) + ', ' if resume else ''}"
-          f"training to step {total} (backend: {mg.backend()})")
+          f"{len(batcher)} chunks per epoch; {resuming}training to step {total} "
+          f"(backend: {mg.backend()})")
 
     def save() -> None:
         mg.save({"model": model.state_dict(), "optimizer": opt.state_dict(),

