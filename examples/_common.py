@@ -2,6 +2,7 @@
 and optional matplotlib. Nothing here is part of the minigrad library."""
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -16,6 +17,15 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help that shows defaults, except the uninformative None and False."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False:
+            return action.help or ""
+        return super()._get_help_string(action) or ""
 
 
 def seed_everything(seed: int) -> np.random.Generator:

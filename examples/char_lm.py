@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Progress, fmt_seconds, out_dir, seed_everything  # noqa: E402
+from _common import HelpFormatter, Progress, fmt_seconds, out_dir, seed_everything  # noqa: E402
 import numpy as np  # noqa: E402  (after _common: it sets the BLAS threads)
 
 import minigrad as mg  # noqa: E402
@@ -40,9 +40,9 @@ CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     m = p.add_argument_group("model")
-    m.add_argument("--cell", choices=sorted(CELLS), default="lstm")
+    m.add_argument("--cell", choices=sorted(CELLS), default="lstm", help="recurrent layer")
     m.add_argument("--hidden", type=int, default=256, help="hidden units per layer")
     m.add_argument("--layers", type=int, default=1, help="stacked recurrent layers")
     m.add_argument("--embed", type=int, default=64, help="character embedding size")
@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"continue from a checkpoint (default: OUT/{CHECKPOINT})")
     t.add_argument("--stop-after", type=int, default=None, metavar="N",
                    help="stop (and save) after N steps of this run; --resume continues")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="random seed (weights, sampling)")
     t.add_argument("--no-progress", action="store_true", help="plain log lines, no bar")
     s = p.add_argument_group("sampling")
     s.add_argument("--sample", metavar="CKPT", default=None,

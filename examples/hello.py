@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import seed_everything  # noqa: E402
+from _common import HelpFormatter, seed_everything  # noqa: E402
 import numpy as np  # noqa: E402  (after _common: it sets the BLAS threads)
 
 import minigrad as mg  # noqa: E402
@@ -30,14 +30,14 @@ VOCAB = ["h", "e", "l", "o"]
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--word", default="hello",
                    help="training sequence; its characters are the vocabulary")
     p.add_argument("--hidden", type=int, default=4, help="hidden units of the RNN cell")
     p.add_argument("--steps", type=int, default=200, help="training steps")
     p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate")
     p.add_argument("--print-every", type=int, default=20, help="print the loss this often")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the initial weights")
     return p.parse_args(argv)
 
 

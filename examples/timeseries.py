@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import batches, out_dir, pyplot, seed_everything  # noqa: E402
+from _common import HelpFormatter, batches, out_dir, pyplot, seed_everything  # noqa: E402
 import numpy as np  # noqa: E402  (after _common: it sets the BLAS threads)
 
 import minigrad as mg  # noqa: E402
@@ -34,7 +34,7 @@ GENERATED = ["load", "daily", "weekly", "weather", "price"]
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--csv", default=None, help="CSV with a header row and numeric columns "
                    "(default: a generated 5-feature series)")
     p.add_argument("--target", default=None,
@@ -44,15 +44,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--length", type=int, default=2000, help="steps of the generated series")
     p.add_argument("--window", type=int, default=7, help="time steps per input window")
     p.add_argument("--horizon", type=int, default=1, help="predict this many steps ahead")
-    p.add_argument("--test-fraction", type=float, default=0.2)
-    p.add_argument("--cell", choices=sorted(CELLS), default="lstm")
-    p.add_argument("--hidden", type=int, default=32)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--test-fraction", type=float, default=0.2,
+                   help="share of the series (its end) used for the test")
+    p.add_argument("--cell", choices=sorted(CELLS), default="lstm", help="recurrent layer")
+    p.add_argument("--hidden", type=int, default=32, help="hidden units")
+    p.add_argument("--epochs", type=int, default=30, help="passes over the training windows")
+    p.add_argument("--batch-size", type=int, default=32, help="windows per step")
     p.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate")
     p.add_argument("--out", default="runs/timeseries", help="folder for the plot")
     p.add_argument("--no-plot", action="store_true", help="text summary only")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the series, weights, batches")
     return p.parse_args(argv)
 
 

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import out_dir, pyplot, seed_everything  # noqa: E402
+from _common import HelpFormatter, out_dir, pyplot, seed_everything  # noqa: E402
 import numpy as np  # noqa: E402  (after _common: it sets the BLAS threads)
 
 import minigrad as mg  # noqa: E402
@@ -38,10 +38,10 @@ GATE_ROW = {"lstm": 1, "gru": 1}   # forget gate f (order i, f, g, o); update ga
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--steps", type=int, default=100, help="sequence length T")
-    p.add_argument("--hidden", type=int, default=32)
-    p.add_argument("--input-size", type=int, default=8)
+    p.add_argument("--hidden", type=int, default=32, help="hidden units of every cell")
+    p.add_argument("--input-size", type=int, default=8, help="features per input step")
     p.add_argument("--batch-size", type=int, default=16, help="sequences averaged over")
     p.add_argument("--gate-bias", type=float, default=1.0,
                    help="initial bias of the LSTM forget gate and the GRU update gate")
@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="use the fused kernels instead of the primitive graph")
     p.add_argument("--out", default="runs/vanishing_gradients", help="folder for PNG/CSV")
     p.add_argument("--no-plot", action="store_true", help="text table only")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the inputs and weights")
     return p.parse_args(argv)
 
 

@@ -162,3 +162,8 @@ def test_vanishing_gradients_table(tmp_path):
     assert norms["rnn"][-1] / norms["rnn"][0] < norms["lstm"][-1] / norms["lstm"][0]
     if r["plot"] is not None:
         assert Path(r["plot"]).exists()
+    fused = example("vanishing_gradients").main(["--steps", "30", "--hidden", "8",
+                                                 "--batch-size", "4", "--fused", "--no-plot",
+                                                 "--out", str(tmp_path / "fused")])
+    for cell in norms:   # the fused kernels record the same dL/dh_t as the graph
+        assert np.allclose(fused["norms"][cell], norms[cell], rtol=1e-6, atol=0)
