@@ -11,7 +11,7 @@ import numpy as np
 from minigrad import random
 
 from minigrad.ops.elementwise import ReLU, Sigmoid, Tanh
-from minigrad.ops.linalg import MatMul
+from minigrad.ops.linalg import Linear, MatMul
 from minigrad.ops.loss import BCEWithLogits, CrossEntropy, MSELoss
 from minigrad.ops.nn_ops import Dropout, Embedding, Where
 from minigrad.ops.reduce import LogSoftmax, Softmax
@@ -110,5 +110,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input {x.shape} and weight {weight.shape} do not fit "
                          f"(need input (..., in) and weight (out, in))")
+    if x.ndim >= 1 and (bias is None or np.shape(bias) == (weight.shape[0],)):
+        # the usual case: one fused node (a single GEMM each way, bias added in place)
+        return Linear.apply(_tensor(x), weight, bias)
     out = MatMul.apply(_tensor(x), Transpose.apply(weight, axes=(1, 0)))
     return out if bias is None else out + bias

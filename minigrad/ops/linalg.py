@@ -1,10 +1,21 @@
-"""Matrix products: 2-D and batched (numpy matmul semantics, batch dims broadcast)."""
+"""Matrix products: 2-D and batched (numpy matmul semantics, batch dims broadcast).
+
+An N-D operand times a 2-D one (the Linear head on (B, T, H) activations) folds the leading
+dimensions into the rows of one 2-D GEMM, forward and backward, instead of a batch of small
+products followed by a sum over the batch axis."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from minigrad.engine import unbroadcast
 from minigrad.function import Function
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    """``a`` (..., K) as a (prod(...), K) matrix (a view when the layout allows)."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 
 class MatMul(Function):
@@ -18,17 +29,38 @@ class MatMul(Function):
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align "
                              f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})")
+        ctx.save_for_backward(a, b)
+        if a.ndim > 2 and b.ndim == 2:
+            # (..., M, K) @ (K, N): one (prod(...) M, K) @ (K, N) GEMM
+            return (_rows(a) @ b).reshape(a.shape[:-1] + (b.shape[1],))
         try:
-            out = a @ b
+            return a @ b
         except ValueError:
             raise ValueError(f"matmul: batch dimensions of shapes {a.shape} and {b.shape} "
                              f"do not broadcast") from None
-        ctx.save_for_backward(a, b)
-        return out
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
+        da = db = None
+        if a.ndim >= 2 and b.ndim == 2:
+            # 1. fold the leading dims of A and dC into rows: A_f (R, K), G_f (R, N)
+            # 2. C = A B  =>  dA = dC B^T ,  dB = A_f^T G_f  (the batch sum inside the GEMM)
+            g = _rows(grad)
+            if ctx.needs_input_grad[0]:
+                da = (g @ b.T).reshape(a.shape)
+            if ctx.needs_input_grad[1]:
+                db = _rows(a).T @ g
+            return da, db
+        if a.ndim == 2 and b.ndim > 2:
+            # 1. dB = A^T dC per batch (a batched product, no sum); dA = sum_batch dC B^T is
+            #    one GEMM contracting the batch dims together with N
+            lead = tuple(range(b.ndim - 2))
+            if ctx.needs_input_grad[0]:
+                da = np.tensordot(grad, b, axes=(lead + (b.ndim - 1,), lead + (b.ndim - 1,)))
+            if ctx.needs_input_grad[1]:
+                db = a.T @ grad
+            return da, db
         # 1. promote 1-D operands to matrices (a row, a column) so one rule serves every case
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
@@ -36,9 +68,38 @@ class MatMul(Function):
         g = grad.reshape(batch + (a2.shape[-2], b2.shape[-1]))
         # 2. C = A B  =>  dA = dC B^T ,  dB = A^T dC
         # 3. sum broadcast batch dims back to each operand's shape, undo the promotion
-        da = db = None
         if ctx.needs_input_grad[0]:
             da = unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
         if ctx.needs_input_grad[1]:
             db = unbroadcast(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
         return da, db
+
+
+class Linear(Function):
+    """y = x W^T + b for x (..., in), W (out, in), b (out,) or None: one node, one GEMM over
+    the rows of x with its leading dimensions folded, the bias added in place."""
+    op_name = "linear"
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        out = _rows(x) @ weight.T
+        if bias is not None:
+            if out.dtype == np.result_type(out, bias):
+                out += bias
+            else:
+                out = out + bias
+        return out.reshape(x.shape[:-1] + (weight.shape[0],))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        # 1. fold the leading dims into rows: X_f (R, in), G_f (R, out)
+        g = _rows(grad)
+        # 2. y = X W^T + b  =>  dX = G W ,  dW = G_f^T X_f ,  db = sum over rows of G_f
+        dx = (g @ weight).reshape(x.shape) if needs[0] else None
+        dw = g.T @ _rows(x) if needs[1] else None
+        db = g.sum(axis=0) if (ctx.has_bias and needs[2]) else None
+        return dx, dw, db
