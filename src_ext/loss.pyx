@@ -6,6 +6,8 @@ import numpy as np
 from cython cimport floating
 from libc.math cimport exp, log
 
+from rnn_common cimport exp_
+
 
 cdef Py_ssize_t _first_bad_target(const long long[::1] target, long long ignore_index,
                                   Py_ssize_t n_classes) noexcept nogil:
@@ -22,30 +24,57 @@ cdef Py_ssize_t _first_bad_target(const long long[::1] target, long long ignore_
 cdef void _xent_forward(const floating[:, ::1] x, const long long[::1] target,
                         long long ignore_index, floating[::1] loss,
                         floating[:, ::1] probs) noexcept nogil:
+    # Float rows are done in float (exp_ is the branch-free polynomial exp of rnn_common, so
+    # the exp loop vectorises; double rows keep libm's exp); the max and the sum use four partial results to break the
+    # dependency chain, and the sum is accumulated in double.
     cdef Py_ssize_t n, c, n_rows = x.shape[0], n_classes = x.shape[1]
-    cdef double m, s, e, lse
+    cdef Py_ssize_t n4 = n_classes - n_classes % 4
+    cdef floating m, m0, m1, m2, m3, inv
+    cdef double s, s0, s1, s2, s3, lse
+    cdef const floating* xr
+    cdef floating* pr
     for n in range(n_rows):
+        xr = &x[n, 0]
+        pr = &probs[n, 0]
         # (1) m = max_c x_c                       (shift: exp never overflows)
-        m = x[n, 0]
-        for c in range(1, n_classes):
-            if x[n, c] > m:
-                m = x[n, c]
+        m0 = m1 = m2 = m3 = xr[0]
+        for c in range(0, n4, 4):
+            m0 = xr[c] if xr[c] > m0 else m0
+            m1 = xr[c + 1] if xr[c + 1] > m1 else m1
+            m2 = xr[c + 2] if xr[c + 2] > m2 else m2
+            m3 = xr[c + 3] if xr[c + 3] > m3 else m3
+        for c in range(n4, n_classes):
+            m0 = xr[c] if xr[c] > m0 else m0
+        m = m0 if m0 > m1 else m1
+        m2 = m2 if m2 > m3 else m3
+        m = m if m > m2 else m2
         # (2) s = sum_c exp(x_c - m)
-        s = 0.0
-        for c in range(n_classes):
-            e = exp(x[n, c] - m)
-            probs[n, c] = <floating>e
-            s += e
+        if floating is float:
+            for c in range(n_classes):
+                pr[c] = exp_(xr[c] - m)
+        else:
+            for c in range(n_classes):
+                pr[c] = exp(xr[c] - m)
+        s0 = s1 = s2 = s3 = 0.0
+        for c in range(0, n4, 4):
+            s0 += pr[c]
+            s1 += pr[c + 1]
+            s2 += pr[c + 2]
+            s3 += pr[c + 3]
+        for c in range(n4, n_classes):
+            s0 += pr[c]
+        s = (s0 + s1) + (s2 + s3)
         # (3) lse = m + log(s)                    (log-sum-exp)
         lse = m + log(s)
         # (4) p_c = exp(x_c - m) / s
+        inv = <floating>(1.0 / s)
         for c in range(n_classes):
-            probs[n, c] = <floating>(probs[n, c] / s)
+            pr[c] = pr[c] * inv
         # (5) loss = lse - x_t ; 0 for rows whose target == ignore_index.
         if target[n] == ignore_index:
             loss[n] = 0
         else:
-            loss[n] = <floating>(lse - x[n, target[n]])
+            loss[n] = <floating>(lse - xr[target[n]])
 
 
 cdef void _xent_backward(const floating[:, ::1] probs, const long long[::1] target,
