@@ -197,17 +197,37 @@ class Adam(Optimizer):
                 grad = grad + wd * p.data
         # 1. m = beta1 m + (1 - beta1) g   (written as m += (1 - beta1)(g - m), as torch's lerp)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m += (1 - beta1) * (grad - m)
+        bc1, bc2_sqrt = 1 - beta1 ** t, math.sqrt(1 - beta2 ** t)
+        if grad.dtype != m.dtype:  # a gradient set by hand in another dtype: plain numpy
+            m += (1 - beta1) * (grad - m)
+            # 2. v = beta2 v + (1 - beta2) g^2
+            v *= beta2
+            v += (1 - beta2) * (grad * grad)
+            # 3. bias corrections; p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
+            if group["amsgrad"]:
+                np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+                v = state["max_exp_avg_sq"]
+            p.data -= (lr / bc1) * (m / (np.sqrt(v) / bc2_sqrt + eps))
+            return
+        # the same arithmetic in place, through one scratch array (no other temporaries)
+        tmp = np.subtract(grad, m)
+        tmp *= 1 - beta1
+        m += tmp
         # 2. v = beta2 v + (1 - beta2) g^2
         v *= beta2
-        v += (1 - beta2) * (grad * grad)
+        np.multiply(grad, grad, out=tmp)
+        tmp *= 1 - beta2
+        v += tmp
         # 3. bias corrections; p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
-        bc1, bc2_sqrt = 1 - beta1 ** t, math.sqrt(1 - beta2 ** t)
         if group["amsgrad"]:
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
-        denom = np.sqrt(v) / bc2_sqrt + eps
-        p.data -= (lr / bc1) * (m / denom)
+        denom = np.sqrt(v, out=tmp)
+        denom /= bc2_sqrt
+        denom += eps
+        np.divide(m, denom, out=tmp)
+        tmp *= lr / bc1
+        p.data -= tmp
 
 
 class AdamW(Adam):
