@@ -33,6 +33,11 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     # 1. one norm per gradient, 2. the norm of those norms (the same as over all elements)
     if math.isinf(norm_type):
         total = max(float(np.abs(p.grad).max()) if p.grad.size else 0.0 for p in params)
+    elif norm_type == 2.0:
+        # sqrt(r . r) on the raveled float64 gradient: what np.linalg.norm does, minus its checks
+        per = [math.sqrt(float(np.dot(r, r)))
+               for r in (p.grad.ravel().astype(np.float64) for p in params)]
+        total = float(np.linalg.norm(np.array(per), ord=2))
     else:
         per = np.array([np.linalg.norm(p.grad.ravel().astype(np.float64), ord=norm_type)
                         for p in params])
@@ -42,8 +47,9 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
                            f"gradients is {total}; pass error_if_nonfinite=False to clip anyway")
     # 3. scale in place (always, by a factor of at most 1)
     coef = min(max_norm / (total + 1e-6), 1.0)
-    for p in params:
-        p.grad *= p.grad.dtype.type(coef)
+    if coef != 1.0:  # a factor of exactly 1 leaves every element as it is
+        for p in params:
+            p.grad *= p.grad.dtype.type(coef)
     return total
 
 
