@@ -25,8 +25,8 @@ cdef void _xent_forward(const floating[:, ::1] x, const long long[::1] target,
                         long long ignore_index, floating[::1] loss,
                         floating[:, ::1] probs) noexcept nogil:
     # Float rows are done in float (exp_ is the branch-free polynomial exp of rnn_common, so
-    # the exp loop vectorises; double rows keep libm's exp); the max and the sum use four partial results to break the
-    # dependency chain, and the sum is accumulated in double.
+    # the exp loop vectorises; double rows keep libm's exp). The max and the sum use four
+    # partial results to break the dependency chain; the sum is accumulated in double.
     cdef Py_ssize_t n, c, n_rows = x.shape[0], n_classes = x.shape[1]
     cdef Py_ssize_t n4 = n_classes - n_classes % 4
     cdef floating m, m0, m1, m2, m3, inv
