@@ -96,11 +96,13 @@ def _review_csv(path, n=160, seed=0):
             w.writerow([" ".join(words) + "<br />", "pos" if label else "neg"])
 
 
-def test_sentiment_on_tiny_csv(tmp_path, capsys):
+@pytest.mark.parametrize("cell,pooling", [("gru", "meanmax"), ("lstm", "last")])
+def test_sentiment_on_tiny_csv(tmp_path, capsys, cell, pooling):
     data = tmp_path / "tiny.csv"
     _review_csv(data)
     r = example("sentiment").main([
         "--csv", str(data), "--text-column", "review", "--label-column", "stars",
+        "--cell", cell, "--pooling", pooling,
         "--epochs", "3", "--embed", "16", "--hidden", "16", "--batch-size", "16",
         "--min-freq", "1", "--out", str(tmp_path / "out"), "--no-progress"])
     assert 0.0 <= r["test_accuracy"] <= 1.0
