@@ -2,8 +2,11 @@
 
 One step = Embedding -> one recurrent layer -> Linear -> cross_entropy -> backward ->
 clip_grad_norm_ -> Adam step (batch 32, 64 time steps, vocabulary 65, float32). The three
-implementations run interleaved in one process with the same number of threads; each figure
-is the median over ``--reps`` repetitions of ``--steps`` timed steps (after warm-up).
+implementations run interleaved in one process; each figure is the median over ``--reps``
+repetitions of ``--steps`` timed steps (after warm-up). PyTorch gets ``--threads`` threads (by
+default all cores); minigrad runs with its own default BLAS threading (one thread, see
+minigrad/threads.py) unless ``--blas-threads`` says otherwise, so minigrad never uses more
+cores than PyTorch.
 
     python benchmarks/bench_rnn.py                        # all cells, H = 64 128 256 512
     python benchmarks/bench_rnn.py --quick                # < 1 minute
@@ -33,7 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--paths", default="fused,primitive,torch",
                    help="comma list of fused, primitive, torch")
     p.add_argument("--threads", type=int, default=0,
-                   help="threads for BLAS and torch (default: the machine's cores)")
+                   help="PyTorch's threads (default: the machine's cores)")
+    p.add_argument("--blas-threads", type=int, default=0,
+                   help="minigrad's BLAS threads (default: minigrad's default, 1)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq", type=int, default=64)
     p.add_argument("--layer-only", action="store_true",
@@ -45,8 +50,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 ARGS = parse_args() if __name__ == "__main__" else None
 THREADS = (ARGS.threads if ARGS and ARGS.threads else os.cpu_count()) or 1
-for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(var, str(THREADS))  # before numpy loads its BLAS
 
 import numpy as np  # noqa: E402
 
@@ -223,6 +226,8 @@ def main(args: argparse.Namespace) -> None:
     if args.quick:
         hidden = [h for h in hidden if h in (64, 256)] or hidden[:1]
         args.reps = min(args.reps, 3)
+    if args.blas_threads:
+        minigrad.set_num_threads(args.blas_threads)
     if "torch" in paths:
         import torch
         torch.set_num_threads(THREADS)
@@ -230,7 +235,8 @@ def main(args: argparse.Namespace) -> None:
     else:
         tver = "no torch"
     print(f"# minigrad {minigrad.__version__} backend={minigrad.backend()}, numpy "
-          f"{np.__version__}, {tver}, BLAS threads {os.environ['OPENBLAS_NUM_THREADS']}, "
+          f"{np.__version__}, {tver}, minigrad BLAS threads "
+          f"{sorted(set(minigrad.get_num_threads().values()))}, "
           f"batch {args.batch}, seq {args.seq}, vocab {VOCAB}, float32, median of {args.reps}")
     if args.layer_only:
         for cell in cells:

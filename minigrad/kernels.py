@@ -81,3 +81,8 @@ else:
                   RuntimeWarning, stacklevel=2)
     _BACKEND = "numpy"
     _select(False)
+
+# after the compiled modules are loaded (they load scipy's BLAS): choose the BLAS thread count
+from minigrad import threads as _threads  # noqa: E402
+
+_threads.apply_default()
