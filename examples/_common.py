@@ -3,20 +3,12 @@ and optional matplotlib. Nothing here is part of the minigrad library."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
-# One BLAS thread unless the user chose otherwise. The recurrent loops make many small matrix
-# products (batch x hidden by hidden x gates); a multi-threaded BLAS spends more time waking
-# and synchronising its threads than computing them, up to 10x slower on a busy 2-core
-# laptop. This must run before numpy is first imported.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import HelpFormatter, seed_everything  # noqa: E402
-import numpy as np  # noqa: E402  (after _common: it sets the BLAS threads)
+import numpy as np  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 import minigrad.nn as nn  # noqa: E402
