@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -102,6 +102,30 @@ def batches(n: int, batch_size: int, rng: np.random.Generator | None = None
     order = rng.permutation(n) if rng is not None else np.arange(n)
     for i in range(0, n, batch_size):
         yield order[i:i + batch_size]
+
+
+class LazyBatches:
+    """A sized, re-iterable view that builds each batch on demand: ``make(index)`` for every
+    index array of ``index_batches``. Handy as what ``minigrad.train.fit`` iterates over:
+    its length gives the progress bar a total, and no epoch is materialised in memory."""
+
+    def __init__(self, index_batches: Sequence[np.ndarray], make: Callable[[np.ndarray], Any]):
+        self.index_batches, self.make = index_batches, make
+
+    def __len__(self) -> int:
+        return len(self.index_batches)
+
+    def __iter__(self):
+        return (self.make(idx) for idx in self.index_batches)
+
+
+def loss_plot(history: dict, path: str | Path, title: str) -> str | None:
+    """The loss curves of a ``minigrad.train.fit`` history as a PNG, or None (silently) when
+    matplotlib is not installed."""
+    if pyplot() is None:
+        return None
+    from minigrad.train import plot_history
+    return plot_history(history, path, title=title)
 
 
 def fmt_seconds(s: float) -> str:

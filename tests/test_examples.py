@@ -108,7 +108,11 @@ def test_sentiment_on_tiny_csv(tmp_path, capsys, cell, pooling):
     assert 0.0 <= r["test_accuracy"] <= 1.0
     assert r["classes"] == ["neg", "pos"]
     assert len(r["history"]["val_acc"]) == 3
+    assert len(r["history"]["val_loss"]) == 3 and all(np.isfinite(r["history"]["val_loss"]))
+    assert np.allclose(r["history"]["lr"], [3e-3, 3e-3 * 0.65, 3e-3 * 0.3])   # linear decay
     assert (tmp_path / "out" / "model.npz").exists()
+    if r["loss_plot"] is not None:   # minigrad.train.plot_history, when matplotlib is there
+        assert Path(r["loss_plot"]).exists() and Path(r["loss_plot"]).parent == tmp_path / "out"
     assert "test accuracy" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no column"):
         example("sentiment").main(["--csv", str(data), "--out", str(tmp_path / "o2")])
@@ -130,8 +134,11 @@ def test_timeseries_beats_naive_baseline(tmp_path):
                  "--out", str(tmp_path)])
     assert np.isfinite(r["test_mse"]) and np.isfinite(r["naive_mse"])
     assert r["test_mse"] < r["naive_mse"]
+    losses = r["history"]["train_loss"]   # trained through minigrad.train.fit
+    assert r["history"]["epoch"] == list(range(1, 9)) and losses[-1] < losses[0]
     if r["plot"] is not None:
         assert Path(r["plot"]).exists() and Path(r["plot"]).parent == tmp_path
+        assert Path(r["loss_plot"]).exists() and Path(r["loss_plot"]).parent == tmp_path
 
 
 def test_timeseries_from_csv_text_summary(tmp_path, capsys):
@@ -146,6 +153,7 @@ def test_timeseries_from_csv_text_summary(tmp_path, capsys):
                  "--no-plot", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert "naive last value" in out and "truth" in out and r["plot"] is None
+    assert r["loss_plot"] is None and len(r["history"]["train_loss"]) == 2
     assert "date" not in out.split("features")[1].split("\n")[0]   # text column skipped
     with pytest.raises(SystemExit, match="--target 'nope'"):
         ts.main(["--csv", str(path), "--target", "nope", "--out", str(tmp_path)])
