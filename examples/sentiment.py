@@ -228,32 +228,26 @@ def main(argv: list[str] | None = None) -> dict:
         c[1] += len(y)
         return F.cross_entropy(logits, y)
 
-    history: dict[str, list] = {"train_loss": [], "train_acc": [], "val_acc": []}
     best = {"acc": -1.0, "state": None}
     start = time.perf_counter()
 
-    def epoch_end(line: str) -> None:
-        """fit's log: after each epoch, add the accuracies and keep the best epoch's weights."""
-        if not line.startswith("epoch "):
-            print(line, flush=True)
-            return
+    def epoch_end(epoch: int, fit_history: dict) -> dict:
+        """After each epoch: the accuracies counted on the side; keep the best epoch's weights."""
         train_acc = counts["train"][0] / max(counts["train"][1], 1)
         val_acc = counts["val"][0] / counts["val"][1] if counts["val"][1] else 0.0
         counts["val"] = [0, 0]
-        history["train_acc"].append(train_acc)
-        history["val_acc"].append(val_acc)
-        print(f"{line}  accuracy: train {train_acc:.4f}, validation {val_acc:.4f}  "
-              f"({fmt_seconds(time.perf_counter() - start)} in all)", flush=True)
         if val_acc > best["acc"]:
             best["acc"], best["state"] = val_acc, model.state_dict()
+        return {"train_acc": train_acc, "val_acc": val_acc,
+                "elapsed": fmt_seconds(time.perf_counter() - start)}
 
     fit_history = fit(model, train_batches, loss_fn, opt, args.epochs,
                       val_batches if len(val_seqs) else None, scheduler=sched,
                       clip_grad_norm=args.clip, patience=args.patience, unit="reviews",
-                      progress=not args.no_progress, log=epoch_end)
-    history["train_loss"] = fit_history["train_loss"]
-    history["val_loss"] = fit_history["val_loss"]
-    history["lr"] = fit_history["lr"]
+                      progress=not args.no_progress, on_epoch_end=epoch_end,
+                      log=lambda line: print(line, flush=True))
+    history = {k: fit_history[k] for k in ("train_loss", "val_loss", "lr", "train_acc",
+                                           "val_acc")}
     best_acc = best["acc"]
     if best["state"] is not None:
         model.load_state_dict(best["state"])

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import itertools
 import sys
 import time
 from pathlib import Path
@@ -177,16 +176,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     every = max(1, args.epochs // 6)
     shown = {1, args.epochs, *range(every, args.epochs + 1, every)}
-    epoch_lines = itertools.count(1)
 
-    def log(line: str) -> None:   # fit's per-epoch lines, thinned to about seven
-        if not line.startswith("epoch ") or next(epoch_lines) in shown:
-            print(line, flush=True)
+    def report(epoch: int, history: dict) -> None:   # about seven lines, not one per epoch
+        if epoch in shown:
+            print(f"epoch {epoch}/{args.epochs}  train {history['train_loss'][-1]:.4f}  "
+                  f"{history['items_per_s'][-1]:,.0f} windows/s", flush=True)
 
     print("train loss: MSE of the standardised target")
     start = time.perf_counter()
     history = fit(model, epoch_batches, loss_fn, opt, args.epochs, unit="windows",
-                  progress=not args.no_progress, log=log)
+                  progress=not args.no_progress, log=None, on_epoch_end=report)
     model.eval()
     with mg.no_grad():
         pred = model(Xte).data.astype(np.float64)

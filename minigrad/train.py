@@ -123,6 +123,7 @@ def fit(model: Module, train_batches: Batches, loss_fn: Callable[[Module, Any], 
         resume: bool | str | os.PathLike = False, rngs: dict | None = None,
         count: Callable[[Any], int] = _default_count, unit: str = "samples",
         progress: bool = True, log: Callable[[str], Any] | None = print,
+        on_epoch_end: Callable[[int, dict], dict | None] | None = None,
         meta: dict | None = None) -> dict[str, list]:
     """Train ``model`` for up to ``epochs`` epochs (in total, counting resumed ones).
 
@@ -133,6 +134,9 @@ def fit(model: Module, train_batches: Batches, loss_fn: Callable[[Module, Any], 
     on improvement); ``resume=True`` continues from it if it exists (or give a path). ``rngs``
     names extra numpy Generators (e.g. a data shuffler) saved and restored with it; the default
     generator (dropout, init) always is. ``count(batch)`` gives the items behind ``unit``/s.
+    ``on_epoch_end(epoch, history)`` runs after each epoch's validation (epoch counts from 1);
+    a dict it returns (e.g. ``{"val_acc": 0.91}``) is appended to the history, key by key, and
+    shown in the epoch's log line.
 
     Returns the history: lists "epoch", "train_loss", "val_loss", "lr", "items_per_s",
     "seconds" (and "grad_norm" with clipping: the mean norm before clipping)."""
@@ -198,13 +202,18 @@ def fit(model: Module, train_batches: Batches, loss_fn: Callable[[Module, Any], 
                            ("seconds", seconds),
                            ("grad_norm", float(np.mean(norms)) if norms else None)):
             history[key].append(value)
+        extra = (on_epoch_end(epoch + 1, history) if on_epoch_end else None) or {}
+        for key, value in extra.items():
+            history.setdefault(key, [None] * epoch).append(value)
         monitored = history["train_loss"][-1] if val is None else val
         improved = monitored < best
         best, bad = (monitored, 0) if improved else (best, bad + 1)
         if log:
             vtext = "" if val is None else f"  val {val:.4f}"
+            etext = "".join(f"  {k} {v:.4f}" if isinstance(v, float) else f"  {k} {v}"
+                            for k, v in extra.items())
             log(f"epoch {epoch + 1}/{epochs}  train {history['train_loss'][-1]:.4f}{vtext}  "
-                f"lr {lr:.3g}  {items / seconds:,.0f} {unit}/s  {seconds:.1f}s")
+                f"lr {lr:.3g}  {items / seconds:,.0f} {unit}/s  {seconds:.1f}s{etext}")
         if path is not None:
             state = _checkpoint_state(model, optimizer, scheduler, epoch + 1, history, best,
                                       bad, rngs)

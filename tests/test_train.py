@@ -45,6 +45,24 @@ def test_fit_lowers_the_loss_and_records_history(capsys):
     assert evaluate(model, _data(1), _loss) == pytest.approx(history["val_loss"][-1])
 
 
+def test_on_epoch_end_metrics_join_history_and_log():
+    init.manual_seed(0)
+    model = _model()
+    seen, lines = [], []
+
+    def on_epoch_end(epoch, history):
+        seen.append((epoch, history["val_loss"][-1]))   # this epoch's validation is done
+        return {"val_metric": round(1.0 / epoch, 4)}
+
+    history = fit(model, _data(0), _loss, optim.Adam(model.parameters(), lr=0.05), epochs=3,
+                  val_batches=_data(1), progress=False, log=lines.append,
+                  on_epoch_end=on_epoch_end)
+    assert [e for e, _ in seen] == [1, 2, 3]
+    assert [v for _, v in seen] == history["val_loss"]
+    assert history["val_metric"] == [1.0, 0.5, 0.3333]
+    assert lines[1].startswith("epoch 2/3") and "val_metric 0.5000" in lines[1]
+
+
 def test_scheduler_is_stepped_each_epoch():
     model = _model()
     opt = optim.SGD(model.parameters(), lr=0.1)
