@@ -3,7 +3,6 @@ gradcheck in float64, agreement with an independent numpy evaluation of the lect
 parameter names/shapes/init, seeding and argument errors."""
 from __future__ import annotations
 
-import contextlib
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ import minigrad as mg
 from minigrad import Tensor
 from minigrad.nn import GRUCell, LSTMCell, RNNCell
 from minigrad.nn import rnn_cells
+from helpers import swapped
 
 CELLS = {
     "rnn_tanh": lambda i, h, **kw: RNNCell(i, h, nonlinearity="tanh", **kw),
@@ -55,19 +55,6 @@ def numpy_cell(kind: str, p: dict, x: np.ndarray, h: np.ndarray, c: np.ndarray |
     z = _sig(gate(1))
     n = np.tanh(x @ W[2 * H:].T + b[2 * H:] + r * (h @ U[2 * H:].T + bh[2 * H:]))
     return (1 - z) * n + z * h
-
-
-@contextlib.contextmanager
-def swapped(module, names, tensors):
-    """Run the module with the given tensors in place of its parameters (for gradcheck)."""
-    old = [getattr(module, n) for n in names]
-    for n, t in zip(names, tensors):
-        object.__setattr__(module, n, t)
-    try:
-        yield
-    finally:
-        for n, o in zip(names, old):
-            object.__setattr__(module, n, o)
 
 
 # ---- gradcheck -------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ lengths, truncated BPTT in chunks, dropout, recorded hidden-state gradients, err
 switch, and gradcheck in every configuration."""
 from __future__ import annotations
 
-import contextlib
 import zlib
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 import minigrad as mg
 from minigrad import Tensor, nn
 from minigrad.nn import rnn
+from helpers import swapped
 
 KINDS = ["rnn_tanh", "rnn_relu", "lstm", "lstm_peephole", "gru"]
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "lstm_peephole": 4, "gru": 3}
@@ -35,19 +35,6 @@ def states(kind: str, result):
 
 def hx_arg(kind: str, hs):
     return tuple(hs) if kind.startswith("lstm") else hs[0]
-
-
-@contextlib.contextmanager
-def swapped(module, names, tensors):
-    """Run the module with the given tensors in place of its parameters (for gradcheck)."""
-    old = [getattr(module, n) for n in names]
-    for n, t in zip(names, tensors):
-        object.__setattr__(module, n, t)
-    try:
-        yield
-    finally:
-        for n, o in zip(names, old):
-            object.__setattr__(module, n, o)
 
 
 # ---- shapes -------------------------------------------------------------------------------------
