@@ -158,7 +158,8 @@ class _RNNBase(Module):
                              f"expected input_size={self.input_size}")
         if x.dtype != self.dtype:
             raise TypeError(f"{name}: input dtype {x.dtype} differs from the parameters' "
-                            f"dtype {self.dtype}; convert one of them")
+                            f"dtype {self.dtype}; convert one of them "
+                            "(x.float() or layer.double())")
         if x.ndim == 2:
             x = x.reshape(x.shape[0], 1, x.shape[1])
             unbatched = True

@@ -137,7 +137,8 @@ class _CellBase(Module):
                              f"({self.input_size},), got {x.shape}")
         if x.dtype != self.dtype:
             raise TypeError(f"{name}: input dtype {x.dtype} differs from the parameters' "
-                            f"dtype {self.dtype}; convert one of them")
+                            f"dtype {self.dtype}; convert one of them "
+                            "(x.float() or layer.double())")
         return (x.reshape(1, self.input_size), True) if x.ndim == 1 else (x, False)
 
     def _state(self, s: Tensor | None, x: Tensor, unbatched: bool, what: str) -> Tensor:
