@@ -3,10 +3,10 @@
 One step = Embedding -> one recurrent layer -> Linear -> cross_entropy -> backward ->
 clip_grad_norm_ -> Adam step (batch 32, 64 time steps, vocabulary 65, float32). The three
 implementations run interleaved in one process; each figure is the median over ``--reps``
-repetitions of ``--steps`` timed steps (after warm-up). PyTorch gets ``--threads`` threads (by
-default all cores); minigrad runs with its own default BLAS threading (one thread, see
-minigrad/threads.py) unless ``--blas-threads`` says otherwise, so minigrad never uses more
-cores than PyTorch.
+repetitions of ``--steps`` timed steps (after warm-up). Both libraries get the same number of
+threads, ``--threads`` (default: all cores): ``torch.set_num_threads(n)`` and
+``minigrad.set_num_threads(n)`` (the fused kernels' workers; minigrad's BLAS stays at its
+default of one thread per worker, see minigrad/threads.py).
 
     python benchmarks/bench_rnn.py                        # all cells, H = 64 128 256 512
     python benchmarks/bench_rnn.py --quick                # < 1 minute
@@ -36,9 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--paths", default="fused,primitive,torch",
                    help="comma list of fused, primitive, torch")
     p.add_argument("--threads", type=int, default=0,
-                   help="PyTorch's threads (default: the machine's cores)")
+                   help="threads for both libraries (default: the machine's cores)")
     p.add_argument("--blas-threads", type=int, default=0,
-                   help="minigrad's BLAS threads (default: minigrad's default, 1)")
+                   help="minigrad's BLAS threads, for experiments (default: 1)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq", type=int, default=64)
     p.add_argument("--layer-only", action="store_true",
@@ -226,8 +226,9 @@ def main(args: argparse.Namespace) -> None:
     if args.quick:
         hidden = [h for h in hidden if h in (64, 256)] or hidden[:1]
         args.reps = min(args.reps, 3)
+    minigrad.set_num_threads(THREADS)
     if args.blas_threads:
-        minigrad.set_num_threads(args.blas_threads)
+        minigrad.set_blas_threads(args.blas_threads)
     if "torch" in paths:
         import torch
         torch.set_num_threads(THREADS)
@@ -235,8 +236,8 @@ def main(args: argparse.Namespace) -> None:
     else:
         tver = "no torch"
     print(f"# minigrad {minigrad.__version__} backend={minigrad.backend()}, numpy "
-          f"{np.__version__}, {tver}, minigrad BLAS threads "
-          f"{sorted(set(minigrad.get_num_threads().values()))}, "
+          f"{np.__version__}, {tver}, minigrad {minigrad.get_num_threads()} threads (BLAS "
+          f"{sorted(set(minigrad.threads.get_blas_threads().values()))}), "
           f"batch {args.batch}, seq {args.seq}, vocab {VOCAB}, float32, median of {args.reps}")
     if args.layer_only:
         for cell in cells:

@@ -8,7 +8,7 @@ from minigrad.gradcheck import GradcheckError, gradcheck
 from minigrad.kernels import backend
 from minigrad.ops.shape import concat, split, stack
 from minigrad.tensor import Tensor, tensor
-from minigrad.threads import get_num_threads, set_num_threads
+from minigrad.threads import get_num_threads, set_blas_threads, set_num_threads
 
 __version__ = "0.1.0"
 
@@ -17,7 +17,7 @@ _SUBMODULES = ("nn", "optim", "functional", "data", "viz", "io", "train", "kerne
 
 __all__ = [
     "Tensor", "tensor", "Function", "Context", "no_grad", "enable_grad", "is_grad_enabled",
-    "set_grad_enabled", "set_num_threads", "get_num_threads", "gradcheck", "GradcheckError",
+    "set_grad_enabled", "set_num_threads", "get_num_threads", "set_blas_threads", "gradcheck", "GradcheckError",
     "backend", "concat", "stack", "split",
     *_LAZY, *_SUBMODULES,
 ]

@@ -1,23 +1,69 @@
-"""How many threads the BLAS libraries under minigrad use.
+"""How many threads minigrad uses: its own kernel workers, and the BLAS libraries under it.
 
-The fused recurrent kernels call BLAS once per time step on small matrices (batch x hidden),
-where waking a thread pool costs more than it saves; and numpy and scipy each bring their own
-OpenBLAS pool, whose idle threads spin and starve each other on a small machine. Measured on a
-2-core machine (benchmarks/RESULTS.md), one BLAS thread is faster for a whole LSTM training step
-at every hidden size up to 256 and equal at 512. So minigrad starts with one BLAS thread unless
-you chose otherwise: set MINIGRAD_NUM_THREADS, or OPENBLAS_NUM_THREADS / OMP_NUM_THREADS (then
-minigrad leaves the libraries as they are), or call ``set_num_threads(n)`` at any time.
+Kernel workers. The fused recurrent kernels split the batch into contiguous row ranges, one per
+worker (OpenMP threads, started by the compiled code): rows of a batch never interact in an RNN,
+so each worker runs the whole time loop on its own rows, with no synchronisation per step. The
+matrix products before and after the loop are split the same way. The number of workers is
+``set_num_threads(n)``, or MINIGRAD_NUM_THREADS, or OMP_NUM_THREADS, else the cores this process
+may run on; never more than the batch has rows.
+
+BLAS threads. Inside the kernels each worker calls BLAS on its own small matrices, where a BLAS
+thread pool would only get in the way (and numpy and scipy each bring their own OpenBLAS pool,
+whose idle threads spin and starve each other on a small machine). So minigrad starts the BLAS
+libraries with one thread each, unless you set OPENBLAS_NUM_THREADS, OMP_NUM_THREADS or
+MKL_NUM_THREADS yourself (then they are left as they are); ``set_blas_threads(n)`` changes them
+at any time. Measurements: benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 
 import os
 
-try:  # optional at run time: without it minigrad leaves the thread counts alone
+try:  # optional at run time: without it minigrad leaves the BLAS thread counts alone
     from threadpoolctl import ThreadpoolController
 except ImportError:  # pragma: no cover - threadpoolctl is a declared dependency
     ThreadpoolController = None
 
-_USER_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_USER_BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_workers = 1  # set by apply_default() at import, then by set_num_threads()
+
+
+def _positive_int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what}: expected a positive int, got {value!r}")
+    return value
+
+
+def _env_count(name: str) -> int | None:
+    text = os.environ.get(name)
+    if not text:
+        return None
+    try:
+        return _positive_int(int(text), name)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive int, got {text!r}") from None
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells, else all)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def set_num_threads(n: int) -> None:
+    """Split the fused recurrent kernels' work across ``n`` worker threads (as torch's)."""
+    global _workers
+    _workers = _positive_int(n, "set_num_threads")
+
+
+def get_num_threads() -> int:
+    """The number of worker threads the fused recurrent kernels use."""
+    return _workers
+
+
+def kernel_workers(batch: int) -> int:
+    """Workers for a batch of ``batch`` rows: at most one per row, at least one."""
+    return max(1, min(_workers, batch))
 
 
 def _blas_controller():
@@ -26,17 +72,16 @@ def _blas_controller():
     return ThreadpoolController().select(user_api="blas")
 
 
-def set_num_threads(n: int) -> None:
+def set_blas_threads(n: int) -> None:
     """Use ``n`` threads in every BLAS library loaded in this process (numpy's and scipy's)."""
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    _positive_int(n, "set_blas_threads")
     controller = _blas_controller()
     if controller is None:
-        raise RuntimeError("set_num_threads needs threadpoolctl: pip install threadpoolctl")
+        raise RuntimeError("set_blas_threads needs threadpoolctl: pip install threadpoolctl")
     controller.limit(limits=n)
 
 
-def get_num_threads() -> dict[str, int]:
+def get_blas_threads() -> dict[str, int]:
     """BLAS library file name -> its thread count, for every BLAS loaded in this process."""
     controller = _blas_controller()
     if controller is None:
@@ -45,14 +90,9 @@ def get_num_threads() -> dict[str, int]:
 
 
 def apply_default() -> None:
-    """At import: MINIGRAD_NUM_THREADS if set, else 1 unless the user set a BLAS variable."""
-    requested = os.environ.get("MINIGRAD_NUM_THREADS")
-    if requested:
-        try:
-            count = int(requested)
-        except ValueError:
-            raise ValueError(f"MINIGRAD_NUM_THREADS must be a positive int, got "
-                             f"{requested!r}") from None
-        set_num_threads(count)
-    elif not any(os.environ.get(var) for var in _USER_VARS) and ThreadpoolController is not None:
-        set_num_threads(1)
+    """At import: the worker count from the environment or the cores; BLAS at one thread unless
+    the user set a BLAS variable."""
+    global _workers
+    _workers = _env_count("MINIGRAD_NUM_THREADS") or _env_count("OMP_NUM_THREADS") or usable_cores()
+    if not any(os.environ.get(var) for var in _USER_BLAS_VARS) and ThreadpoolController is not None:
+        set_blas_threads(1)

@@ -9,12 +9,15 @@ single GEMMs outside the time loop (rnn_common.project / after_loop); everything
 import numpy as np
 
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport after_loop, matmul_nn, matmul_nt, pooled, project, sigmoid, tanh_
+from rnn_common cimport (after_loop, matmul_nn, matmul_nt, pooled, project, share, sigmoid,
+                         tanh_)
 
 from minigrad._reference_rnn import _fold, check_backward, check_forward
+from minigrad.threads import kernel_workers
 
 _POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
 
@@ -22,8 +25,10 @@ _POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
 cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
                         const floating[::1] b_hn, const int64_t[::1] lengths, bint reverse,
                         floating[:, ::1] gh, floating[:, :, ::1] hn_buf,
-                        floating[:, :, ::1] hbuf, floating[:, :, ::1] out) noexcept nogil:
-    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], H = hbuf.shape[2]
+                        floating[:, :, ::1] hbuf, floating[:, :, ::1] out, Py_ssize_t b0,
+                        Py_ssize_t b1) noexcept nogil:
+    # batch rows [b0, b1) only: rows never interact, so workers can run disjoint row ranges
+    cdef Py_ssize_t T = gates.shape[0], H = hbuf.shape[2]
     cdef Py_ssize_t s, t, b, j, prev, cur
     cdef floating *a
     cdef floating *q
@@ -35,8 +40,9 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
         t = T - 1 - s if reverse else s
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
         # (2) recurrent product, the only GEMM inside the loop
-        matmul_nt(<int>B, <int>(3 * H), <int>H, &hbuf[prev, 0, 0], &w_hh[0, 0], 0, &gh[0, 0])
-        for b in range(B):
+        matmul_nt(<int>(b1 - b0), <int>(3 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0], 0,
+                  &gh[b0, 0])
+        for b in range(b0, b1):
             a, q, hp, hc = &gates[t, b, 0], &gh[b, 0], &hbuf[prev, b, 0], &hbuf[cur, b, 0]
             hn, y = &hn_buf[t, b, 0], &out[t, b, 0]
             if t >= lengths[b]:  # inactive row: carry the state, output zero
@@ -65,11 +71,13 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                          const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
                          floating[:, ::1] dh, floating[:, ::1] dh_next,
                          floating[:, :, ::1] dgx, floating[:, :, ::1] dgh,
-                         floating[:, :, ::1] dh_seq) noexcept nogil:
-    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], H = dh.shape[1]
+                         floating[:, :, ::1] dh_seq, Py_ssize_t b0,
+                         Py_ssize_t b1) noexcept nogil:
+    # batch rows [b0, b1) only (see _forward_loop)
+    cdef Py_ssize_t T = gates.shape[0], H = dh.shape[1]
     cdef Py_ssize_t s, t, b, j, prev
-    cdef floating *dh_p = &dh[0, 0]
-    cdef floating *dn_p = &dh_next[0, 0]
+    cdef floating *dh_p = &dh[b0, 0]
+    cdef floating *dn_p = &dh_next[b0, 0]
     cdef const floating *a
     cdef const floating *hn
     cdef const floating *hp
@@ -82,8 +90,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     for s in range(T):
         t = s if reverse else T - 1 - s
         prev = t + 1 if reverse else t
-        for b in range(B):
-            dhb, dnb = dh_p + b * H, dn_p + b * H
+        for b in range(b0, b1):
+            dhb, dnb = dh_p + (b - b0) * H, dn_p + (b - b0) * H
             gx, gq, ds = &dgx[t, b, 0], &dgh[t, b, 0], &dh_seq[t, b, 0]
             if t >= lengths[b]:  # inactive row: dh passes through unchanged
                 memcpy(dnb, dhb, H * sizeof(floating))
@@ -110,10 +118,10 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
             for j in range(H):
                 dnb[j] = ds[j] * a[H + j]
         # (7) dh_{t-1} = dh_t z + dGh_t @ W_hh (GEMM in the loop); inactive rows carry dh
-        matmul_nn(<int>B, <int>H, <int>(3 * H), &dgh[t, 0, 0], &w_hh[0, 0], 1, dn_p)
+        matmul_nn(<int>(b1 - b0), <int>H, <int>(3 * H), &dgh[t, b0, 0], &w_hh[0, 0], 1, dn_p)
         dh_p, dn_p = dn_p, dh_p
-    if dh_p != &dh[0, 0]:
-        memcpy(&dh[0, 0], dh_p, B * H * sizeof(floating))
+    if dh_p != &dh[b0, 0]:
+        memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
 
 
 cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
@@ -121,10 +129,15 @@ cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                       const floating[:, ::1] w_hh, const floating[::1] b_hn,
                       const int64_t[::1] lengths, bint reverse, floating[:, ::1] gh,
                       floating[:, :, ::1] hn_buf, floating[:, :, ::1] hbuf,
-                      floating[:, :, ::1] out) except -1:
+                      floating[:, :, ::1] out, int workers) except -1:
+    cdef int w
+    cdef Py_ssize_t B = x.shape[1]
     with nogil:
-        project(x, w_ih, bias, gates)
-        _forward_loop(gates, w_hh, b_hn, lengths, reverse, gh, hn_buf, hbuf, out)
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            project(x, w_ih, bias, gates, w, workers)
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            _forward_loop(gates, w_hh, b_hn, lengths, reverse, gh, hn_buf, hbuf, out,
+                          share(B, w, workers), share(B, w + 1, workers))
     return 0
 
 
@@ -135,13 +148,18 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                        floating[:, ::1] dh, floating[:, ::1] dh_next,
                        floating[:, :, ::1] dgx, floating[:, :, ::1] dgh,
                        floating[:, :, ::1] dh_seq, floating[:, :, ::1] dx,
-                       floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, tuple needs) except -1:
+                       floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, tuple needs,
+                       int workers) except -1:
     cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
+    cdef int w
+    cdef Py_ssize_t B = x.shape[1]
     with nogil:
-        _backward_loop(grad_out, gates, hn_buf, hbuf, w_hh, lengths, reverse, dh, dh_next,
-                       dgx, dgh, dh_seq)
-        after_loop(dgx, dgh, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
-                   dx, dw_ih, dw_hh, n_dx, n_ih, n_hh)
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            _backward_loop(grad_out, gates, hn_buf, hbuf, w_hh, lengths, reverse, dh, dh_next,
+                           dgx, dgh, dh_seq, share(B, w, workers), share(B, w + 1, workers))
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            after_loop(dgx, dgh, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
+                       dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, w, workers)
     return 0
 
 
@@ -162,13 +180,14 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
     hbuf = pooled(_POOL, (T + 1, B, H), dt, np.empty)
     hbuf[T if reverse else 0] = h0
     gh = np.empty((B, 3 * H), dt)
+    workers = kernel_workers(B)
     if T and B and H:
         if dt == np.float32:
             _run_forward[float](x, w_ih, bias, gates, w_hh, b_hn, L, bool(reverse), gh, hn_buf,
-                                hbuf, out)
+                                hbuf, out, workers)
         else:
             _run_forward[double](x, w_ih, bias, gates, w_hh, b_hn, L, bool(reverse), gh, hn_buf,
-                                 hbuf, out)
+                                 hbuf, out, workers)
     return out, hbuf[0 if reverse else T].copy(), (gates, hn_buf, hbuf)
 
 
@@ -187,14 +206,15 @@ def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, need
     dw_ih = pooled(_POOL, (3 * H, I), dt, np.empty) if needs[1] else None
     dw_hh = pooled(_POOL, (3 * H, H), dt, np.empty) if needs[2] else None
     dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
+    workers = kernel_workers(B)
     if T and B and H:
         if dt == np.float32:
             _run_backward[float](grad_out, gates, hn_buf, hbuf, x, w_ih, w_hh, L, bool(reverse),
-                                 dh, dh_next, dgx, dgh, dh_seq, dx, dw_ih, dw_hh, needs)
+                                 dh, dh_next, dgx, dgh, dh_seq, dx, dw_ih, dw_hh, needs, workers)
         else:
             _run_backward[double](grad_out, gates, hn_buf, hbuf, x, w_ih, w_hh, L,
                                   bool(reverse), dh, dh_next, dgx, dgh, dh_seq, dx, dw_ih, dw_hh,
-                                  needs)
+                                  needs, workers)
     else:
         for arr in (dgx, dgh, dh_seq, dx, dw_ih, dw_hh):
             if arr is not None:

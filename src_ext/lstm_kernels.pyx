@@ -8,12 +8,15 @@ single GEMMs outside the time loop (rnn_common.project / after_loop); everything
 import numpy as np
 
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport after_loop, matmul_nn, matmul_nt, pooled, project, sigmoid, tanh_
+from rnn_common cimport (after_loop, matmul_nn, matmul_nt, pooled, project, share, sigmoid,
+                         tanh_)
 
 from minigrad._reference_rnn import _fold, check_backward, check_forward
+from minigrad.threads import kernel_workers
 
 _POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
 
@@ -21,8 +24,10 @@ _POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
 cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
                         const floating[:, ::1] peep, const int64_t[::1] lengths,
                         bint reverse, floating[:, :, ::1] hbuf, floating[:, :, ::1] cbuf,
-                        floating[:, :, ::1] tanh_c, floating[:, :, ::1] out) noexcept nogil:
-    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], H = hbuf.shape[2]
+                        floating[:, :, ::1] tanh_c, floating[:, :, ::1] out, Py_ssize_t b0,
+                        Py_ssize_t b1) noexcept nogil:
+    # batch rows [b0, b1) only: rows never interact, so workers can run disjoint row ranges
+    cdef Py_ssize_t T = gates.shape[0], H = hbuf.shape[2]
     cdef Py_ssize_t s, t, b, j, prev, cur
     cdef floating *a
     cdef floating *hp
@@ -38,9 +43,9 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
         t = T - 1 - s if reverse else s
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
         # (2) recurrent product, the only GEMM inside the loop: a_t += h_{t-1} @ W_hh^T
-        matmul_nt(<int>B, <int>(4 * H), <int>H, &hbuf[prev, 0, 0], &w_hh[0, 0], 1,
-                  &gates[t, 0, 0])
-        for b in range(B):
+        matmul_nt(<int>(b1 - b0), <int>(4 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0], 1,
+                  &gates[t, b0, 0])
+        for b in range(b0, b1):
             a, hp, cp = &gates[t, b, 0], &hbuf[prev, b, 0], &cbuf[prev, b, 0]
             hc, cc, tc, y = &hbuf[cur, b, 0], &cbuf[cur, b, 0], &tanh_c[t, b, 0], &out[t, b, 0]
             if t >= lengths[b]:  # inactive row: carry the state, output zero
@@ -79,11 +84,13 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                          floating[:, ::1] dh,
                          floating[:, ::1] dh_next, floating[:, ::1] dc,
                          floating[:, :, ::1] dgates, floating[:, ::1] dpeep,
-                         floating[:, :, ::1] dh_seq) noexcept nogil:
-    cdef Py_ssize_t T = gates.shape[0], B = gates.shape[1], H = dh.shape[1]
+                         floating[:, :, ::1] dh_seq, Py_ssize_t b0,
+                         Py_ssize_t b1) noexcept nogil:
+    # batch rows [b0, b1) only (see _forward_loop); dpeep is this worker's own (3, H) sum
+    cdef Py_ssize_t T = gates.shape[0], H = dh.shape[1]
     cdef Py_ssize_t s, t, b, j, prev, cur
-    cdef floating *dh_p = &dh[0, 0]
-    cdef floating *dn_p = &dh_next[0, 0]
+    cdef floating *dh_p = &dh[b0, 0]
+    cdef floating *dn_p = &dh_next[b0, 0]
     cdef const floating *a
     cdef const floating *cp
     cdef const floating *cc
@@ -103,8 +110,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     for s in range(T):
         t = s if reverse else T - 1 - s
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
-        for b in range(B):
-            dhb, dnb, dcb = dh_p + b * H, dn_p + b * H, &dc[b, 0]
+        for b in range(b0, b1):
+            dhb, dnb, dcb = dh_p + (b - b0) * H, dn_p + (b - b0) * H, &dc[b, 0]
             dg, ds = &dgates[t, b, 0], &dh_seq[t, b, 0]
             if t >= lengths[b]:  # inactive row: dh and dc pass through unchanged
                 memcpy(dnb, dhb, H * sizeof(floating))
@@ -144,10 +151,11 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                     q2[j] += dg[3 * H + j] * cc[j]
             memset(dnb, 0, H * sizeof(floating))
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
-        matmul_nn(<int>B, <int>H, <int>(4 * H), &dgates[t, 0, 0], &w_hh[0, 0], 1, dn_p)
+        matmul_nn(<int>(b1 - b0), <int>H, <int>(4 * H), &dgates[t, b0, 0], &w_hh[0, 0], 1,
+                  dn_p)
         dh_p, dn_p = dn_p, dh_p
-    if dh_p != &dh[0, 0]:
-        memcpy(&dh[0, 0], dh_p, B * H * sizeof(floating))
+    if dh_p != &dh[b0, 0]:
+        memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
 
 
 cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
@@ -155,10 +163,15 @@ cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                       const floating[:, ::1] w_hh, const floating[:, ::1] peep,
                       const int64_t[::1] lengths, bint reverse, floating[:, :, ::1] hbuf,
                       floating[:, :, ::1] cbuf, floating[:, :, ::1] tanh_c,
-                      floating[:, :, ::1] out) except -1:
+                      floating[:, :, ::1] out, int workers) except -1:
+    cdef int w
+    cdef Py_ssize_t B = x.shape[1]
     with nogil:
-        project(x, w_ih, bias, gates)
-        _forward_loop(gates, w_hh, peep, lengths, reverse, hbuf, cbuf, tanh_c, out)
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            project(x, w_ih, bias, gates, w, workers)
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            _forward_loop(gates, w_hh, peep, lengths, reverse, hbuf, cbuf, tanh_c, out,
+                          share(B, w, workers), share(B, w + 1, workers))
     return 0
 
 
@@ -169,15 +182,21 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                        const floating[:, ::1] peep, bint has_peep, const int64_t[::1] lengths,
                        bint reverse, floating[:, ::1] dh, floating[:, ::1] dh_next,
                        floating[:, ::1] dc,
-                       floating[:, :, ::1] dgates, floating[:, ::1] dpeep,
+                       floating[:, :, ::1] dgates, floating[:, :, ::1] dpeep,
                        floating[:, :, ::1] dh_seq, floating[:, :, ::1] dx,
-                       floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, tuple needs) except -1:
+                       floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, tuple needs,
+                       int workers) except -1:
     cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
+    cdef int w
+    cdef Py_ssize_t B = x.shape[1]
     with nogil:
-        _backward_loop(grad_out, gates, cbuf, tanh_c, w_hh, peep, has_peep, lengths, reverse,
-                       dh, dh_next, dc, dgates, dpeep, dh_seq)
-        after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
-                   dx, dw_ih, dw_hh, n_dx, n_ih, n_hh)
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            _backward_loop(grad_out, gates, cbuf, tanh_c, w_hh, peep, has_peep, lengths,
+                           reverse, dh, dh_next, dc, dgates, dpeep[w], dh_seq,
+                           share(B, w, workers), share(B, w + 1, workers))
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0],
+                       <int>dh.shape[1], dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, w, workers)
     return 0
 
 
@@ -197,13 +216,14 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
     tanh_c, out = pooled(_POOL, (T, B, H), dt, np.empty), pooled(_POOL, (T, B, H), dt, np.empty)
     hbuf[T if reverse else 0], cbuf[T if reverse else 0] = h0, c0
     peep = w_peep if w_peep is not None else np.zeros((3, H), dt)
+    workers = kernel_workers(B)
     if T and B and H:
         if dt == np.float32:
             _run_forward[float](x, w_ih, bias, gates, w_hh, peep, L, bool(reverse), hbuf, cbuf,
-                                tanh_c, out)
+                                tanh_c, out, workers)
         else:
             _run_forward[double](x, w_ih, bias, gates, w_hh, peep, L, bool(reverse), hbuf, cbuf,
-                                 tanh_c, out)
+                                 tanh_c, out, workers)
     last = 0 if reverse else T
     return out, hbuf[last].copy(), cbuf[last].copy(), (gates, hbuf, cbuf, tanh_c)
 
@@ -223,20 +243,21 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     dw_ih = pooled(_POOL, (4 * H, I), dt, np.empty) if needs[1] else None
     dw_hh = pooled(_POOL, (4 * H, H), dt, np.empty) if needs[2] else None
     peep = w_peep if w_peep is not None else np.zeros((3, H), dt)
-    dpeep = np.zeros((3, H), dt)
+    workers = kernel_workers(B)
+    dpeep = np.zeros((workers, 3, H), dt)  # one partial sum per worker
     dh, dc, dh_next = grad_hn.copy(), grad_cn.copy(), np.empty((B, H), dt)
     if T and B and H:
         if dt == np.float32:
             _run_backward[float](grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep,
                                  w_peep is not None, L, bool(reverse), dh, dh_next, dc, dgates,
-                                 dpeep, dh_seq, dx, dw_ih, dw_hh, needs)
+                                 dpeep, dh_seq, dx, dw_ih, dw_hh, needs, workers)
         else:
             _run_backward[double](grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep,
                                   w_peep is not None, L, bool(reverse), dh, dh_next, dc, dgates,
-                                  dpeep, dh_seq, dx, dw_ih, dw_hh, needs)
+                                  dpeep, dh_seq, dx, dw_ih, dw_hh, needs, workers)
     else:
         for arr in (dgates, dh_seq, dx, dw_ih, dw_hh):
             if arr is not None:
                 arr.fill(0)
     return (dx, dh, dc, dw_ih, dw_hh, dgates.sum(axis=(0, 1)),
-            dpeep if w_peep is not None else None, dh_seq)
+            dpeep.sum(axis=0) if w_peep is not None else None, dh_seq)

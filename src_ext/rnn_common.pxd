@@ -99,42 +99,59 @@ cdef inline void matmul_nn(int m, int n, int k, const floating* a, const floatin
     _gemm(b"N", b"N", n, m, k, <floating>1, b, n, a, k, beta, c, n)
 
 
-cdef inline void matmul_tn(int m, int n, int k, const floating* a, const floating* b,
-                           floating beta, floating* c) noexcept nogil:
-    """C (m, n) = A (k, m)^T @ B (k, n) + beta * C, all row-major and contiguous."""
-    _gemm(b"N", b"T", n, m, k, <floating>1, b, n, a, m, beta, c, n)
+cdef inline void matmul_tn(int m, int n, int k, const floating* a, int lda,
+                           const floating* b, floating beta, floating* c) noexcept nogil:
+    """C (m, n) = A (k, m)^T @ B (k, n) + beta * C, all row-major; A's rows are ``lda`` apart
+    (lda = m for a contiguous A; more when A is a column block of a wider matrix)."""
+    _gemm(b"N", b"T", n, m, k, <floating>1, b, n, a, lda, beta, c, n)
+
+
+cdef inline Py_ssize_t share(Py_ssize_t n, Py_ssize_t w, Py_ssize_t workers) noexcept nogil:
+    """First index of worker w's share when n items are split into ``workers`` contiguous,
+    near-equal parts: worker w owns [share(n, w, workers), share(n, w + 1, workers))."""
+    return n * w // workers
 
 
 cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
-                         const floating[::1] bias, floating[:, :, ::1] gates) noexcept nogil:
-    """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step."""
+                         const floating[::1] bias, floating[:, :, ::1] gates, Py_ssize_t w,
+                         Py_ssize_t workers) noexcept nogil:
+    """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step.
+
+    Worker w of ``workers`` computes its share of the T*B rows (all of them when workers = 1)."""
     cdef Py_ssize_t rows = x.shape[0] * x.shape[1], I = x.shape[2], GH = gates.shape[2], r
+    cdef Py_ssize_t r0 = share(rows, w, workers), r1 = share(rows, w + 1, workers)
     # (1) input projection for every time step: ONE matrix product (T*B, I) @ (I, G*H)
-    for r in range(rows):
+    for r in range(r0, r1):
         memcpy(&gates[0, 0, 0] + r * GH, &bias[0], GH * sizeof(floating))
-    if I > 0:
-        matmul_nt(<int>rows, <int>GH, <int>I, &x[0, 0, 0], &w_ih[0, 0], 1, &gates[0, 0, 0])
+    if I > 0 and r1 > r0:
+        matmul_nt(<int>(r1 - r0), <int>GH, <int>I, &x[0, 0, 0] + r0 * I, &w_ih[0, 0], 1,
+                  &gates[0, 0, 0] + r0 * GH)
 
 
 cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, ::1] dgh,
                             const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                             const floating* h_prev, int H, floating[:, :, ::1] dx,
                             floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, bint need_dx,
-                            bint need_dw_ih, bint need_dw_hh) noexcept nogil:
+                            bint need_dw_ih, bint need_dw_hh, Py_ssize_t w,
+                            Py_ssize_t workers) noexcept nogil:
     """(8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev.
 
     dgx / dgh: gradients of the input-side / hidden-side pre-activations (the same array
     except for the GRU); h_prev points at the (T, B, H) states each step read. Arrays that
-    are not needed may be None."""
+    are not needed may be None. Worker w of ``workers`` computes its share of the rows of dX
+    and of the gate rows of dW_ih and dW_hh."""
     cdef int rows = <int>(x.shape[0] * x.shape[1]), I = <int>x.shape[2]
     cdef int GH = <int>dgx.shape[2]
+    cdef int r0 = <int>share(rows, w, workers), r1 = <int>share(rows, w + 1, workers)
+    cdef int g0 = <int>share(GH, w, workers), g1 = <int>share(GH, w + 1, workers)
     # (8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev
-    if need_dx and I > 0:
-        matmul_nn(rows, I, GH, &dgx[0, 0, 0], &w_ih[0, 0], 0, &dx[0, 0, 0])
-    if need_dw_ih and I > 0:
-        matmul_tn(GH, I, rows, &dgx[0, 0, 0], &x[0, 0, 0], 0, &dw_ih[0, 0])
-    if need_dw_hh:
-        matmul_tn(GH, H, rows, &dgh[0, 0, 0], h_prev, 0, &dw_hh[0, 0])
+    if need_dx and I > 0 and r1 > r0:
+        matmul_nn(r1 - r0, I, GH, &dgx[0, 0, 0] + r0 * GH, &w_ih[0, 0], 0,
+                  &dx[0, 0, 0] + r0 * I)
+    if need_dw_ih and I > 0 and g1 > g0:
+        matmul_tn(g1 - g0, I, rows, &dgx[0, 0, 0] + g0, GH, &x[0, 0, 0], 0, &dw_ih[g0, 0])
+    if need_dw_hh and g1 > g0:
+        matmul_tn(g1 - g0, H, rows, &dgh[0, 0, 0] + g0, GH, h_prev, 0, &dw_hh[g0, 0])
 
 
 cdef inline object pooled(dict pool, tuple shape, object dtype, object empty):

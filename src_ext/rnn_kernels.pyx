@@ -8,20 +8,24 @@ single GEMMs outside the time loop (rnn_common.project / after_loop); everything
 import numpy as np
 
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport after_loop, matmul_nn, matmul_nt, pooled, project, tanh_
+from rnn_common cimport after_loop, matmul_nn, matmul_nt, pooled, project, share, tanh_
 
 from minigrad._reference_rnn import _fold, check_backward, check_forward
+from minigrad.threads import kernel_workers
 
 _POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
 
 
 cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
                         const int64_t[::1] lengths, bint reverse, bint relu,
-                        floating[:, :, ::1] hbuf, floating[:, :, ::1] out) noexcept nogil:
-    cdef Py_ssize_t T = pre.shape[0], B = pre.shape[1], H = hbuf.shape[2]
+                        floating[:, :, ::1] hbuf, floating[:, :, ::1] out, Py_ssize_t b0,
+                        Py_ssize_t b1) noexcept nogil:
+    # batch rows [b0, b1) only: rows never interact, so workers can run disjoint row ranges
+    cdef Py_ssize_t T = pre.shape[0], H = hbuf.shape[2]
     cdef Py_ssize_t s, t, b, j, prev, cur
     cdef floating *a
     cdef floating *hp
@@ -31,8 +35,9 @@ cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
         t = T - 1 - s if reverse else s
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
         # (2) recurrent product, the only GEMM inside the loop: pre_t += h_{t-1} @ W_hh^T
-        matmul_nt(<int>B, <int>H, <int>H, &hbuf[prev, 0, 0], &w_hh[0, 0], 1, &pre[t, 0, 0])
-        for b in range(B):
+        matmul_nt(<int>(b1 - b0), <int>H, <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0], 1,
+                  &pre[t, b0, 0])
+        for b in range(b0, b1):
             a, hp, hc, y = &pre[t, b, 0], &hbuf[prev, b, 0], &hbuf[cur, b, 0], &out[t, b, 0]
             if t >= lengths[b]:  # inactive row: carry the state, output zero
                 memcpy(hc, hp, H * sizeof(floating))
@@ -51,11 +56,13 @@ cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
 cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] hbuf,
                          const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
                          bint relu, floating[:, ::1] dh, floating[:, ::1] dh_next,
-                         floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq) noexcept nogil:
-    cdef Py_ssize_t T = grad_out.shape[0], B = grad_out.shape[1], H = dh.shape[1]
+                         floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq, Py_ssize_t b0,
+                         Py_ssize_t b1) noexcept nogil:
+    # batch rows [b0, b1) only (see _forward_loop)
+    cdef Py_ssize_t T = grad_out.shape[0], H = dh.shape[1]
     cdef Py_ssize_t s, t, b, j, cur
-    cdef floating *dh_p = &dh[0, 0]
-    cdef floating *dn_p = &dh_next[0, 0]
+    cdef floating *dh_p = &dh[b0, 0]
+    cdef floating *dn_p = &dh_next[b0, 0]
     cdef const floating *h
     cdef const floating *go
     cdef floating *dg
@@ -65,8 +72,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     for s in range(T):
         t = s if reverse else T - 1 - s
         cur = t if reverse else t + 1
-        for b in range(B):
-            dhb, dnb, dg, ds = dh_p + b * H, dn_p + b * H, &dgates[t, b, 0], &dh_seq[t, b, 0]
+        for b in range(b0, b1):
+            dhb, dnb, dg, ds = dh_p + (b - b0) * H, dn_p + (b - b0) * H, &dgates[t, b, 0], &dh_seq[t, b, 0]
             if t >= lengths[b]:  # inactive row: dh passes through unchanged
                 memcpy(dnb, dhb, H * sizeof(floating))
                 memset(dg, 0, H * sizeof(floating))
@@ -85,19 +92,25 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                     dg[j] = ds[j] * (1 - h[j] * h[j])
             memset(dnb, 0, H * sizeof(floating))
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
-        matmul_nn(<int>B, <int>H, <int>H, &dgates[t, 0, 0], &w_hh[0, 0], 1, dn_p)
+        matmul_nn(<int>(b1 - b0), <int>H, <int>H, &dgates[t, b0, 0], &w_hh[0, 0], 1, dn_p)
         dh_p, dn_p = dn_p, dh_p
-    if dh_p != &dh[0, 0]:
-        memcpy(&dh[0, 0], dh_p, B * H * sizeof(floating))
+    if dh_p != &dh[b0, 0]:
+        memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
 
 
 cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                       const floating[::1] bias, floating[:, :, ::1] pre,
                       const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
-                      bint relu, floating[:, :, ::1] hbuf, floating[:, :, ::1] out) except -1:
+                      bint relu, floating[:, :, ::1] hbuf, floating[:, :, ::1] out,
+                      int workers) except -1:
+    cdef int w
+    cdef Py_ssize_t B = x.shape[1]
     with nogil:
-        project(x, w_ih, bias, pre)
-        _forward_loop(pre, w_hh, lengths, reverse, relu, hbuf, out)
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            project(x, w_ih, bias, pre, w, workers)
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            _forward_loop(pre, w_hh, lengths, reverse, relu, hbuf, out, share(B, w, workers),
+                          share(B, w + 1, workers))
     return 0
 
 
@@ -107,13 +120,17 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                        bint relu, floating[:, ::1] dh, floating[:, ::1] dh_next,
                        floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq,
                        floating[:, :, ::1] dx, floating[:, ::1] dw_ih, floating[:, ::1] dw_hh,
-                       tuple needs) except -1:
+                       tuple needs, int workers) except -1:
     cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
+    cdef int w
+    cdef Py_ssize_t B = x.shape[1]
     with nogil:
-        _backward_loop(grad_out, hbuf, w_hh, lengths, reverse, relu, dh, dh_next, dgates,
-                       dh_seq)
-        after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
-                   dx, dw_ih, dw_hh, n_dx, n_ih, n_hh)
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            _backward_loop(grad_out, hbuf, w_hh, lengths, reverse, relu, dh, dh_next, dgates,
+                           dh_seq, share(B, w, workers), share(B, w + 1, workers))
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0],
+                       <int>dh.shape[1], dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, w, workers)
     return 0
 
 
@@ -129,13 +146,14 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
     pre = pooled(_POOL, (T, B, H), dt, np.empty)
     hbuf, out = pooled(_POOL, (T + 1, B, H), dt, np.empty), pooled(_POOL, (T, B, H), dt, np.empty)
     hbuf[T if reverse else 0] = h0
+    workers = kernel_workers(B)
     if T and B and H:
         if dt == np.float32:
             _run_forward[float](x, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
-                                out)
+                                out, workers)
         else:
             _run_forward[double](x, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
-                                 out)
+                                 out, workers)
     return out, hbuf[0 if reverse else T].copy(), (hbuf,)
 
 
@@ -152,13 +170,14 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     dw_ih = pooled(_POOL, (H, I), dt, np.empty) if needs[1] else None
     dw_hh = pooled(_POOL, (H, H), dt, np.empty) if needs[2] else None
     dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
+    workers = kernel_workers(B)
     if T and B and H:
         if dt == np.float32:
             _run_backward[float](grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu), dh,
-                                 dh_next, dgates, dh_seq, dx, dw_ih, dw_hh, needs)
+                                 dh_next, dgates, dh_seq, dx, dw_ih, dw_hh, needs, workers)
         else:
             _run_backward[double](grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu),
-                                  dh, dh_next, dgates, dh_seq, dx, dw_ih, dw_hh, needs)
+                                  dh, dh_next, dgates, dh_seq, dx, dw_ih, dw_hh, needs, workers)
     else:
         for arr in (dgates, dh_seq, dx, dw_ih, dw_hh):
             if arr is not None:

@@ -86,6 +86,32 @@ def test_compiled_equals_twin(cell, reverse, dtype, T, B, I, H, lens, bias, seed
         np.testing.assert_allclose(u, v, rtol=TOL[dtype], atol=TOL[dtype], err_msg=f"output {k}")
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("cell", CELLS)
+@given(T=st.integers(1, 6), B=st.integers(1, 7), H=st.integers(1, 5),
+       lens=st.one_of(st.none(), st.lists(st.floats(0, 1), min_size=7, max_size=7)),
+       reverse=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_worker_threads_split_the_batch_and_equal_the_twin(cell, workers, T, B, H, lens,
+                                                           reverse, dtype, seed):
+    """Several workers (each a share of the batch rows, and of the products' rows) give what
+    the single-threaded twin gives, including splits that leave a worker a single row."""
+    a, g = make_args(cell, T, B, 3, H, dtype, seed)
+    lengths = None if lens is None else np.array([round(f * T) for f in lens[:B]], np.int64)
+    before = mg.get_num_threads()
+    mg.set_num_threads(workers)
+    try:
+        got = run_kernels(compiled(cell), cell, a, g, lengths, reverse)
+    finally:
+        mg.set_num_threads(before)
+    want = run_kernels(_reference_rnn, cell, a, g, lengths, reverse)
+    for k, (u, v) in enumerate(zip(got, want)):
+        if v is None:
+            assert u is None, f"output {k}"
+            continue
+        np.testing.assert_allclose(u, v, rtol=TOL[dtype], atol=TOL[dtype], err_msg=f"output {k}")
+
+
 @pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
 def test_needs_skip_unneeded_products(cell):
     a, g = make_args(cell, 3, 2, 2, 3, np.float64, 0)

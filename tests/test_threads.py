@@ -1,5 +1,6 @@
-"""BLAS thread policy: one thread by default, the user's choice respected, set_num_threads works.
-Each case runs in a fresh interpreter with a controlled environment."""
+"""Thread policy: kernel workers default to the usable cores (or the user's variables), BLAS
+starts at one thread unless the user chose, and the setters work. Each environment case runs in
+a fresh interpreter."""
 import json
 import os
 import subprocess
@@ -7,38 +8,82 @@ import sys
 
 import pytest
 
-pytest.importorskip("threadpoolctl")
+import minigrad
+from minigrad import threads
 
 _PROBE = ("import json, minigrad, minigrad.kernels; "
-          "print(json.dumps(sorted(set(minigrad.get_num_threads().values()))))")
+          "print(json.dumps([minigrad.get_num_threads(), "
+          "sorted(set(minigrad.threads.get_blas_threads().values()))]))")
 _VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MINIGRAD_NUM_THREADS")
 
 
-def _thread_counts(code: str = _PROBE, **env: str) -> list[int]:
+def _counts(**env: str):
+    """(kernel workers, sorted distinct BLAS thread counts) in a fresh interpreter."""
     clean = {k: v for k, v in os.environ.items() if k not in _VARS}
     clean.update(env)
+    out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
+                         env=clean, timeout=120)
+    assert out.returncode == 0, out.stderr
+    workers, blas = json.loads(out.stdout.strip().splitlines()[-1])
+    return workers, blas
+
+
+needs_threadpoolctl = pytest.mark.skipif(
+    threads.ThreadpoolController is None, reason="BLAS thread control needs threadpoolctl")
+
+
+@needs_threadpoolctl
+def test_default_workers_are_the_cores_and_blas_is_one_thread():
+    assert _counts() == (threads.usable_cores(), [1])
+
+
+@needs_threadpoolctl
+def test_minigrad_num_threads_sets_the_workers_not_blas():
+    assert _counts(MINIGRAD_NUM_THREADS="3") == (3, [1])
+
+
+@needs_threadpoolctl
+def test_omp_num_threads_sets_the_workers_and_leaves_blas_alone():
+    assert _counts(OMP_NUM_THREADS="2") == (2, [2])
+
+
+@needs_threadpoolctl
+def test_a_user_blas_variable_is_left_alone():
+    workers, blas = _counts(OPENBLAS_NUM_THREADS="2")
+    assert (workers, blas) == (threads.usable_cores(), [2])
+
+
+def test_bad_environment_value_names_the_variable():
+    clean = {k: v for k, v in os.environ.items() if k not in _VARS}
+    clean["MINIGRAD_NUM_THREADS"] = "many"
+    out = subprocess.run([sys.executable, "-c", "import minigrad.kernels"], capture_output=True,
+                         text=True, env=clean, timeout=120)
+    assert out.returncode != 0 and "MINIGRAD_NUM_THREADS" in out.stderr
+
+
+def test_set_num_threads_and_kernel_workers():
+    before = minigrad.get_num_threads()
+    try:
+        minigrad.set_num_threads(3)
+        assert minigrad.get_num_threads() == 3
+        assert threads.kernel_workers(32) == 3
+        assert threads.kernel_workers(2) == 2  # never more workers than batch rows
+        assert threads.kernel_workers(0) == 1
+    finally:
+        minigrad.set_num_threads(before)
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="set_num_threads"):
+            minigrad.set_num_threads(bad)
+
+
+@needs_threadpoolctl
+def test_set_blas_threads_changes_every_blas():
+    code = ("import json, minigrad; minigrad.set_blas_threads(2); "
+            "print(json.dumps(sorted(set(minigrad.threads.get_blas_threads().values()))))")
+    clean = {k: v for k, v in os.environ.items() if k not in _VARS}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=clean, timeout=120)
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def test_default_is_one_blas_thread():
-    assert _thread_counts() == [1]
-
-
-def test_minigrad_num_threads_variable():
-    assert _thread_counts(MINIGRAD_NUM_THREADS="2") == [2]
-
-
-def test_a_user_blas_variable_is_left_alone():
-    assert _thread_counts(OPENBLAS_NUM_THREADS="2") == [2]
-
-
-def test_set_num_threads_changes_every_blas_and_rejects_nonsense():
-    code = ("import json, minigrad; minigrad.set_num_threads(2); "
-            "print(json.dumps(sorted(set(minigrad.get_num_threads().values()))))")
-    assert _thread_counts(code) == [2]
-    import minigrad
-    with pytest.raises(ValueError, match="set_num_threads"):
-        minigrad.set_num_threads(0)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [2]
+    with pytest.raises(ValueError, match="set_blas_threads"):
+        minigrad.set_blas_threads(0)
