@@ -101,8 +101,9 @@ def softmax_xent_forward(logits: np.ndarray, target: np.ndarray,
 
 
 def softmax_xent_backward(probs: np.ndarray, target: np.ndarray, ignore_index: int,
-                          grad_rows: np.ndarray) -> np.ndarray:
-    """d logits of loss_n = lse(x_n) - x_n[t_n], each row scaled by grad_rows[n].
+                          grad_rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """d logits of loss_n = lse(x_n) - x_n[t_n], each row scaled by grad_rows[n]; written into
+    ``out`` when given (which may be ``probs`` itself).
 
     (6) d loss / d x_c = p_c - [c == t]
     (7) dx = grad_rows[n] * (p - onehot(t)) ; 0 for ignored rows."""
@@ -113,8 +114,18 @@ def softmax_xent_backward(probs: np.ndarray, target: np.ndarray, ignore_index: i
                          f"array of shape {target.shape}, got "
                          f"{getattr(grad_rows, 'dtype', type(grad_rows).__name__)} with shape "
                          f"{getattr(grad_rows, 'shape', None)}")
+    if out is None:
+        out = np.empty_like(probs)
+    elif not isinstance(out, np.ndarray) or out.dtype != probs.dtype or \
+            out.shape != probs.shape or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"softmax_xent_backward: out must be a writeable C-contiguous "
+                         f"{probs.dtype} array of shape {probs.shape}, got "
+                         f"{getattr(out, 'dtype', type(out).__name__)} with shape "
+                         f"{getattr(out, 'shape', None)}")
     keep = target != ignore_index
-    dx = probs.copy()
+    dx = out
+    if dx is not probs:
+        dx[...] = probs
     rows = np.flatnonzero(keep)
     dx[rows, target[rows]] -= 1
     dx *= np.where(keep, grad_rows, 0)[:, None]

@@ -108,6 +108,7 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                 replaced = hook(grads_out[index])
                 if replaced is not None:
                     grads_out[index] = replaced
+        ctx.saved_reusable = not retain_graph
         grads_in = ctx.fn.backward(ctx, *grads_out)
         if isinstance(grads_in, list):
             grads_in = tuple(grads_in)

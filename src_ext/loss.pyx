@@ -1,12 +1,14 @@
 # cython: language_level=3
 """Fused softmax cross-entropy kernels over rows of (N, C) logits (twins in
-minigrad/_reference.py, derivation steps numbered identically)."""
+minigrad/_reference.py, derivation steps numbered identically).
+
+The forward pass is two compiled row loops around one call of numpy's exp: numpy picks the
+widest SIMD exp the CPU has at run time (AVX-512 / AVX2), while this extension is compiled
+for the baseline instruction set, so the exp of all N*C shifted logits is fastest there."""
 import numpy as np
 
 from cython cimport floating
-from libc.math cimport exp, log
-
-from rnn_common cimport exp_
+from libc.math cimport log
 
 
 cdef Py_ssize_t _first_bad_target(const long long[::1] target, long long ignore_index,
@@ -21,21 +23,17 @@ cdef Py_ssize_t _first_bad_target(const long long[::1] target, long long ignore_
     return -1
 
 
-cdef void _xent_forward(const floating[:, ::1] x, const long long[::1] target,
-                        long long ignore_index, floating[::1] loss,
-                        floating[:, ::1] probs) noexcept nogil:
-    # Float rows are done in float (exp_ is the branch-free polynomial exp of rnn_common, so
-    # the exp loop vectorises; double rows keep libm's exp). The max and the sum use four
-    # partial results to break the dependency chain; the sum is accumulated in double.
+cdef void _shift_by_row_max(const floating[:, ::1] x, floating[::1] row_max,
+                            floating[:, ::1] z) noexcept nogil:
+    # Four partial maxima break the dependency chain of the comparisons.
     cdef Py_ssize_t n, c, n_rows = x.shape[0], n_classes = x.shape[1]
     cdef Py_ssize_t n4 = n_classes - n_classes % 4
-    cdef floating m, m0, m1, m2, m3, inv
-    cdef double s, s0, s1, s2, s3, lse
+    cdef floating m, m0, m1, m2, m3
     cdef const floating* xr
-    cdef floating* pr
+    cdef floating* zr
     for n in range(n_rows):
         xr = &x[n, 0]
-        pr = &probs[n, 0]
+        zr = &z[n, 0]
         # (1) m = max_c x_c                       (shift: exp never overflows)
         m0 = m1 = m2 = m3 = xr[0]
         for c in range(0, n4, 4):
@@ -48,13 +46,23 @@ cdef void _xent_forward(const floating[:, ::1] x, const long long[::1] target,
         m = m0 if m0 > m1 else m1
         m2 = m2 if m2 > m3 else m3
         m = m if m > m2 else m2
+        row_max[n] = m
+        for c in range(n_classes):
+            zr[c] = xr[c] - m
+
+
+cdef void _normalise_rows(const floating[:, ::1] x, const long long[::1] target,
+                          long long ignore_index, const floating[::1] row_max,
+                          floating[::1] loss, floating[:, ::1] probs) noexcept nogil:
+    # probs holds exp(x - m) on entry. The sum uses four partial sums in double.
+    cdef Py_ssize_t n, c, n_rows = x.shape[0], n_classes = x.shape[1]
+    cdef Py_ssize_t n4 = n_classes - n_classes % 4
+    cdef floating inv
+    cdef double s, s0, s1, s2, s3, lse
+    cdef floating* pr
+    for n in range(n_rows):
+        pr = &probs[n, 0]
         # (2) s = sum_c exp(x_c - m)
-        if floating is float:
-            for c in range(n_classes):
-                pr[c] = exp_(xr[c] - m)
-        else:
-            for c in range(n_classes):
-                pr[c] = exp(xr[c] - m)
         s0 = s1 = s2 = s3 = 0.0
         for c in range(0, n4, 4):
             s0 += pr[c]
@@ -65,7 +73,7 @@ cdef void _xent_forward(const floating[:, ::1] x, const long long[::1] target,
             s0 += pr[c]
         s = (s0 + s1) + (s2 + s3)
         # (3) lse = m + log(s)                    (log-sum-exp)
-        lse = m + log(s)
+        lse = row_max[n] + log(s)
         # (4) p_c = exp(x_c - m) / s
         inv = <floating>(1.0 / s)
         for c in range(n_classes):
@@ -74,14 +82,15 @@ cdef void _xent_forward(const floating[:, ::1] x, const long long[::1] target,
         if target[n] == ignore_index:
             loss[n] = 0
         else:
-            loss[n] = <floating>(lse - xr[target[n]])
+            loss[n] = <floating>(lse - x[n, target[n]])
 
 
 cdef void _xent_backward(const floating[:, ::1] probs, const long long[::1] target,
                          long long ignore_index, const floating[::1] grad_rows,
                          floating[:, ::1] dx) noexcept nogil:
-    cdef Py_ssize_t n, c, n_rows = probs.shape[0], n_classes = probs.shape[1]
-    cdef floating g
+    # dx may be probs itself: each element is read before it is written.
+    cdef Py_ssize_t n, c, t, n_rows = probs.shape[0], n_classes = probs.shape[1]
+    cdef floating g, p_t
     for n in range(n_rows):
         if target[n] == ignore_index:
             for c in range(n_classes):
@@ -90,9 +99,11 @@ cdef void _xent_backward(const floating[:, ::1] probs, const long long[::1] targ
         # (6) d loss / d x_c = p_c - [c == t]
         # (7) dx = grad_rows[n] * (p - onehot(t)) ; 0 for ignored rows.
         g = grad_rows[n]
+        t = target[n]
+        p_t = probs[n, t]
         for c in range(n_classes):
             dx[n, c] = g * probs[n, c]
-        dx[n, target[n]] = g * (probs[n, target[n]] - 1)
+        dx[n, t] = g * (p_t - 1)
 
 
 def _check(name, logits, target, ignore_index):
@@ -126,27 +137,39 @@ def softmax_xent_forward(logits, target, long long ignore_index):
     if logits.shape[1] == 0:
         raise ValueError(f"softmax_xent_forward: logits {logits.shape} have no classes")
     loss = np.empty(logits.shape[0], dtype=logits.dtype)
+    row_max = np.empty(logits.shape[0], dtype=logits.dtype)
     probs = np.empty_like(logits)
     cdef const float[:, ::1] xf
     cdef const double[:, ::1] xd
-    cdef float[::1] lf
-    cdef double[::1] ld
+    cdef float[::1] mf, lf
+    cdef double[::1] md, ld
     cdef float[:, ::1] pf
     cdef double[:, ::1] pd
     cdef const long long[::1] t = target
-    if logits.dtype == np.float32:
-        xf, lf, pf = logits, loss, probs
+    cdef bint single = logits.dtype == np.float32
+    if single:
+        xf, mf, lf, pf = logits, row_max, loss, probs
         with nogil:
-            _xent_forward(xf, t, ignore_index, lf, pf)
+            _shift_by_row_max(xf, mf, pf)
     else:
-        xd, ld, pd = logits, loss, probs
+        xd, md, ld, pd = logits, row_max, loss, probs
         with nogil:
-            _xent_forward(xd, t, ignore_index, ld, pd)
+            _shift_by_row_max(xd, md, pd)
+    np.exp(probs, out=probs)  # exp(x_c - m), in place
+    if single:
+        with nogil:
+            _normalise_rows(xf, t, ignore_index, mf, lf, pf)
+    else:
+        with nogil:
+            _normalise_rows(xd, t, ignore_index, md, ld, pd)
     return loss, probs
 
 
-def softmax_xent_backward(probs, target, long long ignore_index, grad_rows):
-    """d logits (N, C) = grad_rows[:, None] * (probs - onehot(target)), 0 on ignored rows."""
+def softmax_xent_backward(probs, target, long long ignore_index, grad_rows, out=None):
+    """d logits (N, C) = grad_rows[:, None] * (probs - onehot(target)), 0 on ignored rows.
+
+    Written into ``out`` when given (an (N, C) C-contiguous array of probs' dtype; it may be
+    ``probs`` itself, to reuse its memory once the probabilities are no longer needed)."""
     _check("softmax_xent_backward", probs, target, ignore_index)
     if not isinstance(grad_rows, np.ndarray) or grad_rows.dtype != probs.dtype or \
             grad_rows.shape != target.shape or not grad_rows.flags.c_contiguous:
@@ -154,7 +177,14 @@ def softmax_xent_backward(probs, target, long long ignore_index, grad_rows):
                          f"array of shape {target.shape}, got "
                          f"{getattr(grad_rows, 'dtype', type(grad_rows).__name__)} with shape "
                          f"{getattr(grad_rows, 'shape', None)}")
-    dx = np.empty_like(probs)
+    if out is None:
+        out = np.empty_like(probs)
+    elif not isinstance(out, np.ndarray) or out.dtype != probs.dtype or \
+            out.shape != probs.shape or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"softmax_xent_backward: out must be a writeable C-contiguous "
+                         f"{probs.dtype} array of shape {probs.shape}, got "
+                         f"{getattr(out, 'dtype', type(out).__name__)} with shape "
+                         f"{getattr(out, 'shape', None)}")
     cdef const float[:, ::1] pf
     cdef const double[:, ::1] pd
     cdef const float[::1] gf
@@ -163,11 +193,11 @@ def softmax_xent_backward(probs, target, long long ignore_index, grad_rows):
     cdef double[:, ::1] dd
     cdef const long long[::1] t = target
     if probs.dtype == np.float32:
-        pf, gf, df = probs, grad_rows, dx
+        pf, gf, df = probs, grad_rows, out
         with nogil:
             _xent_backward(pf, t, ignore_index, gf, df)
     else:
-        pd, gd, dd = probs, grad_rows, dx
+        pd, gd, dd = probs, grad_rows, out
         with nogil:
             _xent_backward(pd, t, ignore_index, gd, dd)
-    return dx
+    return out

@@ -109,6 +109,40 @@ def test_retain_graph_keeps_saved_arrays_and_second_backward_without_it_fails():
         y.backward()
 
 
+def test_saved_reusable_is_set_only_when_the_graph_is_freed_after_backward():
+    seen = []
+
+    class Spy(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2.0
+
+        @staticmethod
+        def backward(ctx, grad):
+            seen.append(ctx.saved_reusable)
+            return grad * 2.0
+
+    x = leaf([1.0, 2.0])
+    y = Spy.apply(x).sum()
+    assert y.grad_fn.parents[0].grad_fn.saved_reusable is False
+    y.backward(retain_graph=True)
+    y.backward()
+    assert seen == [False, True]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_backward_twice_with_retain_graph_gives_the_same_gradient(dtype):
+    # the loss writes its logits gradient over its saved probabilities only on the last use
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((3, 4, 5)).astype(dtype), requires_grad=True)
+    loss = mg.functional.cross_entropy(x * 1.0, rng.integers(0, 5, (3, 4)))
+    loss.backward(retain_graph=True)
+    first = x.grad.copy()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    np.testing.assert_allclose(x.grad, 3 * first, rtol=1e-6)
+
+
 def test_saved_tensors_of_a_freed_node_raise_a_clear_error():
     x = leaf([0.1])
     y = SaveFresh.apply(x)

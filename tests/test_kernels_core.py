@@ -65,8 +65,16 @@ def test_softmax_xent_matches_twin(dtype, seed, n, c, scale):
                                atol=TOL[dtype]["atol"] * max(scale, 1.0))
     assert np.all(np.isfinite(loss_c)) and np.all(loss_c[t == -100] == 0)
     g = rng.standard_normal(n).astype(dtype)
-    assert_same(ext_loss.softmax_xent_backward(probs_c, t, -100, g),
-                ref.softmax_xent_backward(probs_r, t, -100, g), dtype)
+    dx_c = ext_loss.softmax_xent_backward(probs_c, t, -100, g)
+    assert_same(dx_c, ref.softmax_xent_backward(probs_r, t, -100, g), dtype)
+    # written into out, and in place over probs (each element read before it is written)
+    for kernel, probs in ((ext_loss, probs_c), (ref, probs_r)):
+        out = np.full_like(probs, np.nan)
+        assert kernel.softmax_xent_backward(probs, t, -100, g, out) is out
+        assert_same(out, dx_c, dtype)
+        scratch = probs.copy()
+        assert kernel.softmax_xent_backward(scratch, t, -100, g, scratch) is scratch
+        assert_same(scratch, dx_c, dtype)
 
 
 def _bad_inputs(dtype):
@@ -97,6 +105,10 @@ def _bad_inputs(dtype):
         ("softmax_xent_backward", (x, t, -100, np.ones(4, dtype=wrong))),
         ("softmax_xent_backward", (x, t, -100, np.ones(3, dtype=dtype))),
         ("softmax_xent_backward", (x[:, ::-1], t, -100, np.ones(4, dtype=dtype))),
+        ("softmax_xent_backward", (x, t, -100, np.ones(4, dtype=dtype), x[:3])),   # out shape
+        ("softmax_xent_backward", (x, t, -100, np.ones(4, dtype=dtype), x.astype(wrong))),
+        ("softmax_xent_backward", (x, t, -100, np.ones(4, dtype=dtype),
+                                   np.asfortranarray(np.zeros((4, 3), dtype)))),  # out layout
     ]
 
 

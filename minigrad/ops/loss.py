@@ -79,8 +79,10 @@ class CrossEntropy(Function):
         # 1. d loss / d loss_row: 1/count ('mean'), 1 ('sum'), grad itself ('none')
         rows = _grad_per_element(grad, ctx.shape[:-1], ctx.reduction, ctx.count)
         rows = np.ascontiguousarray(rows.reshape(-1), dtype=probs.dtype)
-        # 2. d loss_row / d logits = softmax - onehot(target)   (in the kernel)
-        dx = kernels.softmax_xent_backward(probs, flat_t, ctx.ignore_index, rows)
+        # 2. d loss_row / d logits = softmax - onehot(target)   (in the kernel; written over
+        #    probs when this graph is not kept, which saves allocating N x C fresh pages)
+        dx = kernels.softmax_xent_backward(probs, flat_t, ctx.ignore_index, rows,
+                                           probs if ctx.saved_reusable else None)
         return dx.reshape(ctx.shape), None
 
 
