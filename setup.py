@@ -35,7 +35,7 @@ extensions = [
     Extension(
         f"minigrad._ext.{os.path.splitext(os.path.basename(path))[0]}",
         [path],
-        include_dirs=[numpy.get_include()],
+        include_dirs=[numpy.get_include(), "src_ext"],
         extra_compile_args=COMPILE_ARGS + OPENMP_ARGS,
         extra_link_args=OPENMP_ARGS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],

@@ -13,8 +13,8 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, matmul_nn, matmul_nt, pooled, project, share, sigmoid,
-                         tanh_)
+from rnn_common cimport (after_loop, packed_weights, pooled, project, share, sigmoid, step_nn,
+                         step_nt, tanh_)
 
 from minigrad._reference_rnn import _fold, check_backward, check_forward
 from minigrad.threads import kernel_workers
@@ -26,7 +26,7 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
                         const floating[::1] b_hn, const int64_t[::1] lengths, bint reverse,
                         floating[:, ::1] gh, floating[:, :, ::1] hn_buf,
                         floating[:, :, ::1] hbuf, floating[:, :, ::1] out, Py_ssize_t b0,
-                        Py_ssize_t b1) noexcept nogil:
+                        Py_ssize_t b1, const float* w_packed, float* scratch) noexcept nogil:
     # batch rows [b0, b1) only: rows never interact, so workers can run disjoint row ranges
     cdef Py_ssize_t T = gates.shape[0], H = hbuf.shape[2]
     cdef Py_ssize_t s, t, b, j, prev, cur
@@ -40,8 +40,8 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
         t = T - 1 - s if reverse else s
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
         # (2) recurrent product, the only GEMM inside the loop
-        matmul_nt(<int>(b1 - b0), <int>(3 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0], 0,
-                  &gh[b0, 0])
+        step_nt(<int>(b1 - b0), <int>(3 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0], w_packed,
+                scratch, 0, &gh[b0, 0])
         for b in range(b0, b1):
             a, q, hp, hc = &gates[t, b, 0], &gh[b, 0], &hbuf[prev, b, 0], &hbuf[cur, b, 0]
             hn, y = &hn_buf[t, b, 0], &out[t, b, 0]
@@ -71,8 +71,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                          const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
                          floating[:, ::1] dh, floating[:, ::1] dh_next,
                          floating[:, :, ::1] dgx, floating[:, :, ::1] dgh,
-                         floating[:, :, ::1] dh_seq, Py_ssize_t b0,
-                         Py_ssize_t b1) noexcept nogil:
+                         floating[:, :, ::1] dh_seq, Py_ssize_t b0, Py_ssize_t b1,
+                         const float* w_packed, float* scratch) noexcept nogil:
     # batch rows [b0, b1) only (see _forward_loop)
     cdef Py_ssize_t T = gates.shape[0], H = dh.shape[1]
     cdef Py_ssize_t s, t, b, j, prev
@@ -118,7 +118,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
             for j in range(H):
                 dnb[j] = ds[j] * a[H + j]
         # (7) dh_{t-1} = dh_t z + dGh_t @ W_hh (GEMM in the loop); inactive rows carry dh
-        matmul_nn(<int>(b1 - b0), <int>H, <int>(3 * H), &dgh[t, b0, 0], &w_hh[0, 0], 1, dn_p)
+        step_nn(<int>(b1 - b0), <int>H, <int>(3 * H), &dgh[t, b0, 0], &w_hh[0, 0], w_packed,
+                scratch, 1, dn_p)
         dh_p, dn_p = dn_p, dh_p
     if dh_p != &dh[b0, 0]:
         memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
@@ -129,7 +130,8 @@ cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                       const floating[:, ::1] w_hh, const floating[::1] b_hn,
                       const int64_t[::1] lengths, bint reverse, floating[:, ::1] gh,
                       floating[:, :, ::1] hn_buf, floating[:, :, ::1] hbuf,
-                      floating[:, :, ::1] out, int workers) except -1:
+                      floating[:, :, ::1] out, float[::1] w_packed, float[:, ::1] scratch,
+                      bint packed, int workers) except -1:
     cdef int w
     cdef Py_ssize_t B = x.shape[1]
     with nogil:
@@ -137,7 +139,8 @@ cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
             project(x, w_ih, bias, gates, w, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(gates, w_hh, b_hn, lengths, reverse, gh, hn_buf, hbuf, out,
-                          share(B, w, workers), share(B, w + 1, workers))
+                          share(B, w, workers), share(B, w + 1, workers),
+                          &w_packed[0] if packed else NULL, &scratch[w, 0])
     return 0
 
 
@@ -149,6 +152,7 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                        floating[:, :, ::1] dgx, floating[:, :, ::1] dgh,
                        floating[:, :, ::1] dh_seq, floating[:, :, ::1] dx,
                        floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, tuple needs,
+                       float[::1] w_packed, float[:, ::1] scratch, bint packed,
                        int workers) except -1:
     cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
     cdef int w
@@ -156,7 +160,8 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward_loop(grad_out, gates, hn_buf, hbuf, w_hh, lengths, reverse, dh, dh_next,
-                           dgx, dgh, dh_seq, share(B, w, workers), share(B, w + 1, workers))
+                           dgx, dgh, dh_seq, share(B, w, workers), share(B, w + 1, workers),
+                           &w_packed[0] if packed else NULL, &scratch[w, 0])
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             after_loop(dgx, dgh, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
                        dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, w, workers)
@@ -181,13 +186,14 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
     hbuf[T if reverse else 0] = h0
     gh = np.empty((B, 3 * H), dt)
     workers = kernel_workers(B)
+    w_packed, scratch, packed = packed_weights(w_hh, True, workers, B)
     if T and B and H:
         if dt == np.float32:
             _run_forward[float](x, w_ih, bias, gates, w_hh, b_hn, L, bool(reverse), gh, hn_buf,
-                                hbuf, out, workers)
+                                hbuf, out, w_packed, scratch, packed, workers)
         else:
             _run_forward[double](x, w_ih, bias, gates, w_hh, b_hn, L, bool(reverse), gh, hn_buf,
-                                 hbuf, out, workers)
+                                 hbuf, out, w_packed, scratch, packed, workers)
     return out, hbuf[0 if reverse else T].copy(), (gates, hn_buf, hbuf)
 
 
@@ -207,14 +213,16 @@ def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, need
     dw_hh = pooled(_POOL, (3 * H, H), dt, np.empty) if needs[2] else None
     dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
     workers = kernel_workers(B)
+    w_packed, scratch, packed = packed_weights(w_hh, False, workers, B)
     if T and B and H:
         if dt == np.float32:
             _run_backward[float](grad_out, gates, hn_buf, hbuf, x, w_ih, w_hh, L, bool(reverse),
-                                 dh, dh_next, dgx, dgh, dh_seq, dx, dw_ih, dw_hh, needs, workers)
+                                 dh, dh_next, dgx, dgh, dh_seq, dx, dw_ih, dw_hh, needs,
+                                 w_packed, scratch, packed, workers)
         else:
             _run_backward[double](grad_out, gates, hn_buf, hbuf, x, w_ih, w_hh, L,
                                   bool(reverse), dh, dh_next, dgx, dgh, dh_seq, dx, dw_ih, dw_hh,
-                                  needs, workers)
+                                  needs, w_packed, scratch, packed, workers)
     else:
         for arr in (dgx, dgh, dh_seq, dx, dw_ih, dw_hh):
             if arr is not None:

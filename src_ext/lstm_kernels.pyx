@@ -12,8 +12,8 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, matmul_nn, matmul_nt, pooled, project, share, sigmoid,
-                         tanh_)
+from rnn_common cimport (after_loop, packed_weights, pooled, project, share, sigmoid, step_nn,
+                         step_nt, tanh_)
 
 from minigrad._reference_rnn import _fold, check_backward, check_forward
 from minigrad.threads import kernel_workers
@@ -25,7 +25,7 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
                         const floating[:, ::1] peep, const int64_t[::1] lengths,
                         bint reverse, floating[:, :, ::1] hbuf, floating[:, :, ::1] cbuf,
                         floating[:, :, ::1] tanh_c, floating[:, :, ::1] out, Py_ssize_t b0,
-                        Py_ssize_t b1) noexcept nogil:
+                        Py_ssize_t b1, const float* w_packed, float* scratch) noexcept nogil:
     # batch rows [b0, b1) only: rows never interact, so workers can run disjoint row ranges
     cdef Py_ssize_t T = gates.shape[0], H = hbuf.shape[2]
     cdef Py_ssize_t s, t, b, j, prev, cur
@@ -43,8 +43,8 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
         t = T - 1 - s if reverse else s
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
         # (2) recurrent product, the only GEMM inside the loop: a_t += h_{t-1} @ W_hh^T
-        matmul_nt(<int>(b1 - b0), <int>(4 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0], 1,
-                  &gates[t, b0, 0])
+        step_nt(<int>(b1 - b0), <int>(4 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0], w_packed,
+                scratch, 1, &gates[t, b0, 0])
         for b in range(b0, b1):
             a, hp, cp = &gates[t, b, 0], &hbuf[prev, b, 0], &cbuf[prev, b, 0]
             hc, cc, tc, y = &hbuf[cur, b, 0], &cbuf[cur, b, 0], &tanh_c[t, b, 0], &out[t, b, 0]
@@ -84,8 +84,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                          floating[:, ::1] dh,
                          floating[:, ::1] dh_next, floating[:, ::1] dc,
                          floating[:, :, ::1] dgates, floating[:, ::1] dpeep,
-                         floating[:, :, ::1] dh_seq, Py_ssize_t b0,
-                         Py_ssize_t b1) noexcept nogil:
+                         floating[:, :, ::1] dh_seq, Py_ssize_t b0, Py_ssize_t b1,
+                         const float* w_packed, float* scratch) noexcept nogil:
     # batch rows [b0, b1) only (see _forward_loop); dpeep is this worker's own (3, H) sum
     cdef Py_ssize_t T = gates.shape[0], H = dh.shape[1]
     cdef Py_ssize_t s, t, b, j, prev, cur
@@ -151,8 +151,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                     q2[j] += dg[3 * H + j] * cc[j]
             memset(dnb, 0, H * sizeof(floating))
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
-        matmul_nn(<int>(b1 - b0), <int>H, <int>(4 * H), &dgates[t, b0, 0], &w_hh[0, 0], 1,
-                  dn_p)
+        step_nn(<int>(b1 - b0), <int>H, <int>(4 * H), &dgates[t, b0, 0], &w_hh[0, 0], w_packed,
+                scratch, 1, dn_p)
         dh_p, dn_p = dn_p, dh_p
     if dh_p != &dh[b0, 0]:
         memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
@@ -163,7 +163,8 @@ cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                       const floating[:, ::1] w_hh, const floating[:, ::1] peep,
                       const int64_t[::1] lengths, bint reverse, floating[:, :, ::1] hbuf,
                       floating[:, :, ::1] cbuf, floating[:, :, ::1] tanh_c,
-                      floating[:, :, ::1] out, int workers) except -1:
+                      floating[:, :, ::1] out, float[::1] w_packed, float[:, ::1] scratch,
+                      bint packed, int workers) except -1:
     cdef int w
     cdef Py_ssize_t B = x.shape[1]
     with nogil:
@@ -171,7 +172,8 @@ cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
             project(x, w_ih, bias, gates, w, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(gates, w_hh, peep, lengths, reverse, hbuf, cbuf, tanh_c, out,
-                          share(B, w, workers), share(B, w + 1, workers))
+                          share(B, w, workers), share(B, w + 1, workers),
+                          &w_packed[0] if packed else NULL, &scratch[w, 0])
     return 0
 
 
@@ -185,6 +187,7 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                        floating[:, :, ::1] dgates, floating[:, :, ::1] dpeep,
                        floating[:, :, ::1] dh_seq, floating[:, :, ::1] dx,
                        floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, tuple needs,
+                       float[::1] w_packed, float[:, ::1] scratch, bint packed,
                        int workers) except -1:
     cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
     cdef int w
@@ -193,7 +196,8 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward_loop(grad_out, gates, cbuf, tanh_c, w_hh, peep, has_peep, lengths,
                            reverse, dh, dh_next, dc, dgates, dpeep[w], dh_seq,
-                           share(B, w, workers), share(B, w + 1, workers))
+                           share(B, w, workers), share(B, w + 1, workers),
+                           &w_packed[0] if packed else NULL, &scratch[w, 0])
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0],
                        <int>dh.shape[1], dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, w, workers)
@@ -217,13 +221,14 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
     hbuf[T if reverse else 0], cbuf[T if reverse else 0] = h0, c0
     peep = w_peep if w_peep is not None else np.zeros((3, H), dt)
     workers = kernel_workers(B)
+    w_packed, scratch, packed = packed_weights(w_hh, True, workers, B)
     if T and B and H:
         if dt == np.float32:
             _run_forward[float](x, w_ih, bias, gates, w_hh, peep, L, bool(reverse), hbuf, cbuf,
-                                tanh_c, out, workers)
+                                tanh_c, out, w_packed, scratch, packed, workers)
         else:
             _run_forward[double](x, w_ih, bias, gates, w_hh, peep, L, bool(reverse), hbuf, cbuf,
-                                 tanh_c, out, workers)
+                                 tanh_c, out, w_packed, scratch, packed, workers)
     last = 0 if reverse else T
     return out, hbuf[last].copy(), cbuf[last].copy(), (gates, hbuf, cbuf, tanh_c)
 
@@ -246,15 +251,18 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     workers = kernel_workers(B)
     dpeep = np.zeros((workers, 3, H), dt)  # one partial sum per worker
     dh, dc, dh_next = grad_hn.copy(), grad_cn.copy(), np.empty((B, H), dt)
+    w_packed, scratch, packed = packed_weights(w_hh, False, workers, B)
     if T and B and H:
         if dt == np.float32:
             _run_backward[float](grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep,
                                  w_peep is not None, L, bool(reverse), dh, dh_next, dc, dgates,
-                                 dpeep, dh_seq, dx, dw_ih, dw_hh, needs, workers)
+                                 dpeep, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, scratch,
+                                 packed, workers)
         else:
             _run_backward[double](grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep,
                                   w_peep is not None, L, bool(reverse), dh, dh_next, dc, dgates,
-                                  dpeep, dh_seq, dx, dw_ih, dw_hh, needs, workers)
+                                  dpeep, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, scratch,
+                                  packed, workers)
     else:
         for arr in (dgates, dh_seq, dx, dw_ih, dw_hh):
             if arr is not None:

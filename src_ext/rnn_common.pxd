@@ -77,6 +77,18 @@ cdef extern from *:
     double mg_exp(double x) nogil
 
 
+cdef extern from "mg_gemm.h" nogil:
+    # float32 products with W_hh packed once per sequence (see the header for why and how)
+    long mg_packed_a_size(int M, int K)
+    long mg_packed_b_size(int K, int N)
+    void mg_pack_a(int M, int K, const float* a, int lda, float* ap)
+    void mg_pack_bt(int N, int K, const float* w, float* bp)
+    void mg_pack_bn(int K, int N, const float* w, float* bp)
+    void mg_gemm_packed(int M, int N, int K, const float* ap, const float* bp, float* c,
+                        int ldc, int accumulate)
+    int mg_packed_gemm_available()
+
+
 cdef inline void _gemm(char* ta, char* tb, int m, int n, int k, floating alpha,
                        const floating* a, int lda, const floating* b, int ldb, floating beta,
                        floating* c, int ldc) noexcept nogil:
@@ -104,6 +116,70 @@ cdef inline void matmul_tn(int m, int n, int k, const floating* a, int lda,
     """C (m, n) = A (k, m)^T @ B (k, n) + beta * C, all row-major; A's rows are ``lda`` apart
     (lda = m for a contiguous A; more when A is a column block of a wider matrix)."""
     _gemm(b"N", b"T", n, m, k, <floating>1, b, n, a, lda, beta, c, n)
+
+
+cdef inline void step_nt(int m, int n, int k, const floating* a, const floating* w,
+                         const float* w_packed, float* scratch, floating beta,
+                         floating* c) noexcept nogil:
+    """The per-step product C (m, n) = A (m, k) @ W (n, k)^T + beta * C (beta 0 or 1).
+
+    float32 with w_packed (W packed by packed_weights(w, True, ...)): the packed AVX-512 tile,
+    A packed into this worker's scratch; otherwise BLAS."""
+    if floating is float:
+        if w_packed != NULL:
+            mg_pack_a(m, k, a, k, scratch)
+            mg_gemm_packed(m, n, k, scratch, w_packed, c, n, beta != 0)
+            return
+    matmul_nt(m, n, k, a, w, beta, c)
+
+
+cdef inline void step_nn(int m, int n, int k, const floating* a, const floating* w,
+                         const float* w_packed, float* scratch, floating beta,
+                         floating* c) noexcept nogil:
+    """The per-step product C (m, n) = A (m, k) @ W (k, n) + beta * C (beta 0 or 1); W packed
+    by packed_weights(w, False, ...) as in step_nt."""
+    if floating is float:
+        if w_packed != NULL:
+            mg_pack_a(m, k, a, k, scratch)
+            mg_gemm_packed(m, n, k, scratch, w_packed, c, n, beta != 0)
+            return
+    matmul_nn(m, n, k, a, w, beta, c)
+
+
+cdef inline object _aligned_floats(Py_ssize_t n):
+    """A float32 array of n elements starting on a 64-byte boundary (one cache line)."""
+    import numpy as np
+    buf = np.empty(n + 16, np.float32)
+    start = (-buf.ctypes.data // 4) % 16
+    return buf[start:start + n]
+
+
+cdef inline tuple packed_weights(object w_hh, bint transposed, int workers, Py_ssize_t batch):
+    """(packed W_hh, per-worker scratch (workers, n), True) for the step products of a float32
+    layer when the packed tile can run here (AVX-512; MINIGRAD_PACKED_GEMM=0 turns it off);
+    else small placeholders and False (the loops then call BLAS).
+
+    transposed: pack B = W_hh^T for the forward h W_hh^T (K = H), else B = W_hh for the
+    backward dG W_hh (K = G*H). Each worker packs at most ceil(batch / workers) rows of A."""
+    import os
+    import numpy as np
+    cdef int GH = w_hh.shape[0], H = w_hh.shape[1]
+    cdef int K = H if transposed else GH, N = GH if transposed else H
+    cdef Py_ssize_t rows = (batch + workers - 1) // workers, a_size
+    if (w_hh.dtype != np.float32 or K == 0 or N == 0 or rows == 0
+            or os.environ.get("MINIGRAD_PACKED_GEMM", "1") == "0"
+            or not mg_packed_gemm_available()):
+        return np.zeros(1, np.float32), np.zeros((workers, 1), np.float32), False
+    packed = _aligned_floats(mg_packed_b_size(K, N))
+    cdef const float[:, ::1] w = w_hh
+    cdef float[::1] b = packed
+    if transposed:
+        mg_pack_bt(N, K, &w[0, 0], &b[0])
+    else:
+        mg_pack_bn(K, N, &w[0, 0], &b[0])
+    a_size = (mg_packed_a_size(<int>rows, K) + 15) // 16 * 16  # whole cache lines per worker
+    scratch = _aligned_floats(workers * a_size).reshape(workers, a_size)
+    return packed, scratch, True
 
 
 cdef inline Py_ssize_t share(Py_ssize_t n, Py_ssize_t w, Py_ssize_t workers) noexcept nogil:

@@ -12,7 +12,8 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport after_loop, matmul_nn, matmul_nt, pooled, project, share, tanh_
+from rnn_common cimport (after_loop, mg_packed_gemm_available, packed_weights, pooled, project,
+                         share, step_nn, step_nt, tanh_)
 
 from minigrad._reference_rnn import _fold, check_backward, check_forward
 from minigrad.threads import kernel_workers
@@ -20,10 +21,17 @@ from minigrad.threads import kernel_workers
 _POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
 
 
+def packed_gemm_in_use():
+    """True when float32 layers use the packed AVX-512 step products (src_ext/mg_gemm.h):
+    the CPU has AVX-512 and MINIGRAD_PACKED_GEMM is not 0. Otherwise the steps call BLAS."""
+    import os
+    return bool(mg_packed_gemm_available()) and os.environ.get("MINIGRAD_PACKED_GEMM", "1") != "0"
+
+
 cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
                         const int64_t[::1] lengths, bint reverse, bint relu,
                         floating[:, :, ::1] hbuf, floating[:, :, ::1] out, Py_ssize_t b0,
-                        Py_ssize_t b1) noexcept nogil:
+                        Py_ssize_t b1, const float* w_packed, float* scratch) noexcept nogil:
     # batch rows [b0, b1) only: rows never interact, so workers can run disjoint row ranges
     cdef Py_ssize_t T = pre.shape[0], H = hbuf.shape[2]
     cdef Py_ssize_t s, t, b, j, prev, cur
@@ -35,8 +43,8 @@ cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
         t = T - 1 - s if reverse else s
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
         # (2) recurrent product, the only GEMM inside the loop: pre_t += h_{t-1} @ W_hh^T
-        matmul_nt(<int>(b1 - b0), <int>H, <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0], 1,
-                  &pre[t, b0, 0])
+        step_nt(<int>(b1 - b0), <int>H, <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0], w_packed,
+                scratch, 1, &pre[t, b0, 0])
         for b in range(b0, b1):
             a, hp, hc, y = &pre[t, b, 0], &hbuf[prev, b, 0], &hbuf[cur, b, 0], &out[t, b, 0]
             if t >= lengths[b]:  # inactive row: carry the state, output zero
@@ -57,7 +65,7 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                          const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
                          bint relu, floating[:, ::1] dh, floating[:, ::1] dh_next,
                          floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq, Py_ssize_t b0,
-                         Py_ssize_t b1) noexcept nogil:
+                         Py_ssize_t b1, const float* w_packed, float* scratch) noexcept nogil:
     # batch rows [b0, b1) only (see _forward_loop)
     cdef Py_ssize_t T = grad_out.shape[0], H = dh.shape[1]
     cdef Py_ssize_t s, t, b, j, cur
@@ -92,7 +100,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                     dg[j] = ds[j] * (1 - h[j] * h[j])
             memset(dnb, 0, H * sizeof(floating))
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
-        matmul_nn(<int>(b1 - b0), <int>H, <int>H, &dgates[t, b0, 0], &w_hh[0, 0], 1, dn_p)
+        step_nn(<int>(b1 - b0), <int>H, <int>H, &dgates[t, b0, 0], &w_hh[0, 0], w_packed,
+                scratch, 1, dn_p)
         dh_p, dn_p = dn_p, dh_p
     if dh_p != &dh[b0, 0]:
         memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
@@ -102,6 +111,7 @@ cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                       const floating[::1] bias, floating[:, :, ::1] pre,
                       const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
                       bint relu, floating[:, :, ::1] hbuf, floating[:, :, ::1] out,
+                      float[::1] w_packed, float[:, ::1] scratch, bint packed,
                       int workers) except -1:
     cdef int w
     cdef Py_ssize_t B = x.shape[1]
@@ -110,7 +120,8 @@ cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
             project(x, w_ih, bias, pre, w, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(pre, w_hh, lengths, reverse, relu, hbuf, out, share(B, w, workers),
-                          share(B, w + 1, workers))
+                          share(B, w + 1, workers), &w_packed[0] if packed else NULL,
+                          &scratch[w, 0])
     return 0
 
 
@@ -120,14 +131,16 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                        bint relu, floating[:, ::1] dh, floating[:, ::1] dh_next,
                        floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq,
                        floating[:, :, ::1] dx, floating[:, ::1] dw_ih, floating[:, ::1] dw_hh,
-                       tuple needs, int workers) except -1:
+                       tuple needs, float[::1] w_packed, float[:, ::1] scratch, bint packed,
+                       int workers) except -1:
     cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
     cdef int w
     cdef Py_ssize_t B = x.shape[1]
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward_loop(grad_out, hbuf, w_hh, lengths, reverse, relu, dh, dh_next, dgates,
-                           dh_seq, share(B, w, workers), share(B, w + 1, workers))
+                           dh_seq, share(B, w, workers), share(B, w + 1, workers),
+                           &w_packed[0] if packed else NULL, &scratch[w, 0])
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0],
                        <int>dh.shape[1], dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, w, workers)
@@ -147,13 +160,14 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
     hbuf, out = pooled(_POOL, (T + 1, B, H), dt, np.empty), pooled(_POOL, (T, B, H), dt, np.empty)
     hbuf[T if reverse else 0] = h0
     workers = kernel_workers(B)
+    w_packed, scratch, packed = packed_weights(w_hh, True, workers, B)
     if T and B and H:
         if dt == np.float32:
             _run_forward[float](x, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
-                                out, workers)
+                                out, w_packed, scratch, packed, workers)
         else:
             _run_forward[double](x, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
-                                 out, workers)
+                                 out, w_packed, scratch, packed, workers)
     return out, hbuf[0 if reverse else T].copy(), (hbuf,)
 
 
@@ -171,13 +185,16 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     dw_hh = pooled(_POOL, (H, H), dt, np.empty) if needs[2] else None
     dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
     workers = kernel_workers(B)
+    w_packed, scratch, packed = packed_weights(w_hh, False, workers, B)
     if T and B and H:
         if dt == np.float32:
             _run_backward[float](grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu), dh,
-                                 dh_next, dgates, dh_seq, dx, dw_ih, dw_hh, needs, workers)
+                                 dh_next, dgates, dh_seq, dx, dw_ih, dw_hh, needs, w_packed,
+                                 scratch, packed, workers)
         else:
             _run_backward[double](grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu),
-                                  dh, dh_next, dgates, dh_seq, dx, dw_ih, dw_hh, needs, workers)
+                                  dh, dh_next, dgates, dh_seq, dx, dw_ih, dw_hh, needs, w_packed,
+                                  scratch, packed, workers)
     else:
         for arr in (dgates, dh_seq, dx, dw_ih, dw_hh):
             if arr is not None:

@@ -12,6 +12,9 @@
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -110,6 +113,50 @@ def test_worker_threads_split_the_batch_and_equal_the_twin(cell, workers, T, B, 
             assert u is None, f"output {k}"
             continue
         np.testing.assert_allclose(u, v, rtol=TOL[dtype], atol=TOL[dtype], err_msg=f"output {k}")
+
+
+def _cpu_has_avx512() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return " avx512f" in f.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _cpu_has_avx512(), reason="the packed step products need AVX-512")
+def test_packed_step_products_are_used_on_avx512():
+    assert compiled("rnn_tanh").packed_gemm_in_use()
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_float32_wide_layers_equal_the_twin(cell):
+    """Sizes that leave partial 8-row and 32-column tiles in the step products, two workers."""
+    a, g = make_args(cell, 5, 19, 6, 37, np.float32, 3)
+    lengths = np.array([5, 0, 3] + [4] * 16, np.int64)
+    before = mg.get_num_threads()
+    mg.set_num_threads(2)
+    try:
+        got = run_kernels(compiled(cell), cell, a, g, lengths, False)
+    finally:
+        mg.set_num_threads(before)
+    want = run_kernels(_reference_rnn, cell, a, g, lengths, False)
+    for k, (u, v) in enumerate(zip(got, want)):
+        if v is not None:
+            np.testing.assert_allclose(u, v, rtol=2e-5, atol=2e-5, err_msg=f"output {k}")
+
+
+def test_blas_step_products_equal_the_twin_too():
+    """With MINIGRAD_PACKED_GEMM=0 the float32 steps go through BLAS: same results."""
+    code = (
+        "import numpy as np, sys; sys.path.insert(0, 'tests');"
+        "import test_recurrent_kernels as t; import minigrad._reference_rnn as ref;"
+        "assert not t.compiled('rnn_tanh').packed_gemm_in_use();"
+        "[t.test_float32_wide_layers_equal_the_twin(c) for c in t.CELLS]; print('ok')")
+    env = dict(os.environ, MINIGRAD_PACKED_GEMM="0")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=root, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr
 
 
 @pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
