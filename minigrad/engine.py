@@ -136,13 +136,16 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
 
 def _input_grad(ctx, parent, g) -> np.ndarray:
     """The gradient a backward rule returned, summed to the input's shape and dtype."""
+    data = parent.data
+    if type(g) is np.ndarray and g.shape == data.shape:  # the usual case: nothing to reduce
+        return g if g.dtype == data.dtype else g.astype(data.dtype)
     g = np.asarray(g)
-    shape = parent.data.shape
+    shape = data.shape
     tail = g.shape[g.ndim - len(shape):] if len(shape) else ()
     if g.ndim < len(shape) or any(n != m and n != 1 for n, m in zip(shape, tail)):
         raise RuntimeError(f"{ctx.op}.backward returned a gradient of shape {g.shape} for an "
                            f"input of shape {shape}")
-    return unbroadcast(g, shape).astype(parent.data.dtype, copy=False)
+    return unbroadcast(g, shape).astype(data.dtype, copy=False)
 
 
 def _accumulate_leaf(leaf, g: np.ndarray) -> None:

@@ -37,6 +37,19 @@ def test_linear_gradients_match_central_differences(n, fan_in, fan_out, bias, se
     _check_grads(lambda: layer(x).tanh(), [x, *layer.parameters()], seed)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0, 3), (4, 3), (5, 2, 3)])
+def test_linear_bias_gradient_is_the_sum_over_all_leading_rows(dtype, shape):
+    rng = np.random.default_rng(0)
+    layer = Linear(3, 2, dtype=dtype, rng=rng)
+    x = Tensor(rng.standard_normal(shape).astype(dtype), requires_grad=True)
+    g = rng.standard_normal(shape[:-1] + (2,)).astype(dtype)
+    layer(x).backward(g)
+    want = g.reshape(-1, 2).sum(axis=0, dtype=np.float64)
+    assert layer.bias.grad.dtype == dtype and layer.bias.grad.shape == (2,)
+    np.testing.assert_allclose(layer.bias.grad, want, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 class _WrongDouble(mg.Function):
     """y = 2x with a deliberately wrong backward (forgets the factor 2)."""
 

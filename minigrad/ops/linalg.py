@@ -101,5 +101,11 @@ class Linear(Function):
         # 2. y = X W^T + b  =>  dX = G W ,  dW = G_f^T X_f ,  db = sum over rows of G_f
         dx = (g @ weight).reshape(x.shape) if needs[0] else None
         dw = g.T @ _rows(x) if needs[1] else None
-        db = g.sum(axis=0) if (ctx.has_bias and needs[2]) else None
+        db = _column_sums(g) if (ctx.has_bias and needs[2]) else None
         return dx, dw, db
+
+
+def _column_sums(g: np.ndarray) -> np.ndarray:
+    """g.sum(axis=0) of a (R, N) matrix as the product 1^T g: one BLAS matrix-vector call,
+    several times faster than numpy's axis-0 sum (which adds the rows one by one)."""
+    return np.ones(g.shape[0], dtype=g.dtype) @ g

@@ -60,14 +60,17 @@ class CrossEntropy(Function):
                              f"{logits.shape[:-1]}")
         n_classes = logits.shape[-1]
         flat_t = np.ascontiguousarray(target.reshape(-1), dtype=np.int64)
-        bad = (flat_t != ignore_index) & ((flat_t < 0) | (flat_t >= n_classes))
-        if bad.any():
-            raise ValueError(f"cross_entropy: target value {int(flat_t[bad][0])} is out of range "
-                             f"for {n_classes} classes (logits {logits.shape}, target "
-                             f"{target.shape}, ignore_index={ignore_index})")
+        kept = flat_t != ignore_index
+        # the min / max test is cheap; the mask that finds the culprit only runs when it fails
+        if flat_t.size and (flat_t.min() < 0 or flat_t.max() >= n_classes):
+            bad = kept & ((flat_t < 0) | (flat_t >= n_classes))
+            if bad.any():
+                raise ValueError(f"cross_entropy: target value {int(flat_t[bad][0])} is out of "
+                                 f"range for {n_classes} classes (logits {logits.shape}, target "
+                                 f"{target.shape}, ignore_index={ignore_index})")
         x = np.ascontiguousarray(logits.reshape(-1, n_classes))
         loss_rows, probs = kernels.softmax_xent_forward(x, flat_t, int(ignore_index))
-        count = int((flat_t != ignore_index).sum())
+        count = int(np.count_nonzero(kept))
         ctx.save_for_backward(probs, flat_t)
         ctx.count, ctx.ignore_index, ctx.reduction = count, int(ignore_index), reduction
         ctx.shape = logits.shape
@@ -77,8 +80,11 @@ class CrossEntropy(Function):
     def backward(ctx, grad):
         probs, flat_t = ctx.saved_tensors
         # 1. d loss / d loss_row: 1/count ('mean'), 1 ('sum'), grad itself ('none')
-        rows = _grad_per_element(grad, ctx.shape[:-1], ctx.reduction, ctx.count)
-        rows = np.ascontiguousarray(rows.reshape(-1), dtype=probs.dtype)
+        if ctx.reduction == "none":
+            rows = np.ascontiguousarray(grad.reshape(-1), dtype=probs.dtype)
+        else:
+            scale = grad if ctx.reduction == "sum" else grad / ctx.count if ctx.count else 0
+            rows = np.full(flat_t.shape, scale, dtype=probs.dtype)
         # 2. d loss_row / d logits = softmax - onehot(target)   (in the kernel; written over
         #    probs when this graph is not kept, which saves allocating N x C fresh pages)
         dx = kernels.softmax_xent_backward(probs, flat_t, ctx.ignore_index, rows,
