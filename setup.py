@@ -6,9 +6,14 @@ MINIGRAD_CYTHON_DEBUG=1 to turn bounds and wraparound checks on (slow, for debug
 The recurrent kernels split their work across threads with OpenMP (cython.parallel.prange).
 It is on where the compiler is known to take -fopenmp (gcc on Linux); MINIGRAD_OPENMP=1 forces
 it on elsewhere, MINIGRAD_OPENMP=0 off. Without it the same code runs on one thread.
+
+src_ext/*_avx512.pyx are the recurrent kernels again, compiled with -march=x86-64-v4 so that
+their gate loops use AVX-512; minigrad.kernels loads them only on CPUs that can run them. They
+are built on x86-64 Linux (MINIGRAD_AVX512=0 skips them, =1 forces them elsewhere).
 """
 import glob
 import os
+import platform
 import sys
 
 import numpy
@@ -30,17 +35,27 @@ COMPILER_DIRECTIVES = {
 COMPILE_ARGS = ["-O0", "-g"] if DEBUG else ["-O3"]
 OPENMP = os.environ.get("MINIGRAD_OPENMP", "1" if sys.platform.startswith("linux") else "0") == "1"
 OPENMP_ARGS = ["-fopenmp"] if OPENMP else []
+AVX512 = os.environ.get("MINIGRAD_AVX512", "1" if sys.platform.startswith("linux") and
+                        platform.machine() in ("x86_64", "AMD64") else "0") == "1"
+AVX512_ARGS = ["-march=x86-64-v4", "-mprefer-vector-width=512"]
+
+
+def sources() -> list[str]:
+    paths = sorted(glob.glob(os.path.join("src_ext", "*.pyx")))
+    return [p for p in paths if AVX512 or not p.endswith("_avx512.pyx")]
+
 
 extensions = [
     Extension(
         f"minigrad._ext.{os.path.splitext(os.path.basename(path))[0]}",
         [path],
         include_dirs=[numpy.get_include(), "src_ext"],
-        extra_compile_args=COMPILE_ARGS + OPENMP_ARGS,
+        extra_compile_args=COMPILE_ARGS + OPENMP_ARGS
+        + (AVX512_ARGS if path.endswith("_avx512.pyx") else []),
         extra_link_args=OPENMP_ARGS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
-    for path in sorted(glob.glob(os.path.join("src_ext", "*.pyx")))
+    for path in sources()
 ]
 
 setup(

@@ -2,6 +2,10 @@
 
 ``backend()`` says which is in use. Set ``MINIGRAD_REQUIRE_EXT=1`` to make a missing extension
 an ImportError (CI does), or ``MINIGRAD_BACKEND=numpy`` to force the numpy twins.
+
+The recurrent kernels also come compiled for AVX-512 (``<name>_avx512``, built on x86-64 Linux):
+on a CPU that can run them they are used instead (``variant()`` says which; set
+``MINIGRAD_AVX512=0`` to keep the portable build).
 """
 from __future__ import annotations
 
@@ -22,12 +26,28 @@ _MODULES: dict[str, tuple[object, tuple[str, ...]]] = {
     "gru_kernels": (_reference_rnn, ("gru_forward", "gru_backward")),
 }
 
+# modules that also exist as <name>_avx512 (the same .pyx compiled with -march=x86-64-v4)
+_AVX512_BUILDS = ("rnn_kernels", "lstm_kernels", "gru_kernels")
+
 _compiled: dict[str, object] = {}
 _import_error: Exception | None = None
+_VARIANT = "portable"
+
+
+def _avx512_module(module_name: str):
+    """The AVX-512 build of a module when this CPU runs it and it was built, else None."""
+    if module_name not in _AVX512_BUILDS or os.environ.get("MINIGRAD_AVX512") == "0":
+        return None
+    try:
+        if not importlib.import_module("minigrad._ext.rnn_kernels").cpu_is_x86_64_v4():
+            return None
+        return importlib.import_module(f"minigrad._ext.{module_name}_avx512")
+    except ImportError:  # not built on this platform
+        return None
 
 
 def _load_compiled() -> None:
-    global _import_error
+    global _import_error, _VARIANT
     for module_name, (_twins, names) in _MODULES.items():
         try:
             module = importlib.import_module(f"minigrad._ext.{module_name}")
@@ -35,8 +55,16 @@ def _load_compiled() -> None:
             _import_error = exc
             _compiled.clear()
             return
+        fast = _avx512_module(module_name)
+        if fast is not None:
+            module, _VARIANT = fast, "avx512"
         for name in names:
             _compiled[name] = getattr(module, name)
+
+
+def variant() -> str:
+    """'avx512' when the recurrent kernels run their AVX-512 build, else 'portable'."""
+    return _VARIANT if _BACKEND == "compiled" else "numpy"
 
 
 def _select(use_compiled: bool) -> None:

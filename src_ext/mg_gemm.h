@@ -78,6 +78,12 @@ static int mg_packed_gemm_available(void) {
     return __builtin_cpu_supports("avx512f");
 }
 
+/* can this CPU run code compiled with -march=x86-64-v4 (AVX-512 F/BW/CD/DQ/VL, AVX2, FMA...)? */
+static int mg_cpu_is_x86_64_v4(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("x86-64-v4") != 0;
+}
+
 /* one 8 x 32 tile: acc = Ap (K x 8) . Bp (K x 32); then C (+)= acc on its mr x nr corner */
 __attribute__((target("avx512f,fma")))
 static void mg_tile(int K, const float* ap, const float* bp, float* c, int ldc, int mr, int nr,
@@ -126,6 +132,7 @@ static void mg_gemm_packed(int M, int N, int K, const float* ap, const float* bp
 #else  /* no AVX-512 tile on this compiler or architecture: the kernels use BLAS */
 
 static int mg_packed_gemm_available(void) { return 0; }
+static int mg_cpu_is_x86_64_v4(void) { return 0; }
 
 static void mg_gemm_packed(int M, int N, int K, const float* ap, const float* bp, float* c,
                            int ldc, int accumulate) {

@@ -87,6 +87,7 @@ cdef extern from "mg_gemm.h" nogil:
     void mg_gemm_packed(int M, int N, int K, const float* ap, const float* bp, float* c,
                         int ldc, int accumulate)
     int mg_packed_gemm_available()
+    int mg_cpu_is_x86_64_v4()
 
 
 cdef inline void _gemm(char* ta, char* tb, int m, int n, int k, floating alpha,

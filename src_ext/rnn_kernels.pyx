@@ -12,8 +12,8 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, mg_packed_gemm_available, packed_weights, pooled, project,
-                         share, step_nn, step_nt, tanh_)
+from rnn_common cimport (after_loop, mg_cpu_is_x86_64_v4, mg_packed_gemm_available,
+                         packed_weights, pooled, project, share, step_nn, step_nt, tanh_)
 
 from minigrad._reference_rnn import _fold, check_backward, check_forward
 from minigrad.threads import kernel_workers
@@ -26,6 +26,11 @@ def packed_gemm_in_use():
     the CPU has AVX-512 and MINIGRAD_PACKED_GEMM is not 0. Otherwise the steps call BLAS."""
     import os
     return bool(mg_packed_gemm_available()) and os.environ.get("MINIGRAD_PACKED_GEMM", "1") != "0"
+
+
+def cpu_is_x86_64_v4():
+    """True when this CPU can run the *_avx512 builds of the kernels (-march=x86-64-v4)."""
+    return bool(mg_cpu_is_x86_64_v4())
 
 
 cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,

@@ -31,8 +31,12 @@ MODULE = {"rnn_tanh": "rnn", "rnn_relu": "rnn", "lstm": "lstm", "lstm_peep": "ls
 TOL = {np.float32: 1e-5, np.float64: 1e-10}
 
 
-def compiled(cell: str):
-    return importlib.import_module(f"minigrad._ext.{MODULE[cell]}_kernels")
+def compiled(cell: str, build: str | None = None):
+    """The compiled kernel module for a cell: the build minigrad.kernels dispatches to (the
+    AVX-512 one on CPUs that run it), or ``build`` = '' (portable) or '_avx512'."""
+    if build is None:
+        return importlib.import_module(kernels._compiled[f"{MODULE[cell]}_forward"].__module__)
+    return importlib.import_module(f"minigrad._ext.{MODULE[cell]}_kernels{build}")
 
 
 def make_args(cell, T, B, I, H, dtype, seed, bias=True):
@@ -128,15 +132,20 @@ def test_packed_step_products_are_used_on_avx512():
     assert compiled("rnn_tanh").packed_gemm_in_use()
 
 
+@pytest.mark.parametrize("build", [None, "", "_avx512"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cell", CELLS)
-def test_float32_wide_layers_equal_the_twin(cell):
-    """Sizes that leave partial 8-row and 32-column tiles in the step products, two workers."""
-    a, g = make_args(cell, 5, 19, 6, 37, np.float32, 3)
+def test_wide_layers_equal_the_twin(cell, dtype, build):
+    """Sizes that leave partial 8-row and 32-column tiles in the step products, two workers;
+    the dispatched build, the portable build and the AVX-512 build (where this CPU runs it)."""
+    if build == "_avx512" and kernels.variant() != "avx512":
+        pytest.skip("this CPU or platform has no AVX-512 build of the kernels")
+    a, g = make_args(cell, 5, 19, 6, 37, dtype, 3)
     lengths = np.array([5, 0, 3] + [4] * 16, np.int64)
     before = mg.get_num_threads()
     mg.set_num_threads(2)
     try:
-        got = run_kernels(compiled(cell), cell, a, g, lengths, False)
+        got = run_kernels(compiled(cell, build), cell, a, g, lengths, False)
     finally:
         mg.set_num_threads(before)
     want = run_kernels(_reference_rnn, cell, a, g, lengths, False)
@@ -151,7 +160,8 @@ def test_blas_step_products_equal_the_twin_too():
         "import numpy as np, sys; sys.path.insert(0, 'tests');"
         "import test_recurrent_kernels as t; import minigrad._reference_rnn as ref;"
         "assert not t.compiled('rnn_tanh').packed_gemm_in_use();"
-        "[t.test_float32_wide_layers_equal_the_twin(c) for c in t.CELLS]; print('ok')")
+        "[t.test_wide_layers_equal_the_twin(c, np.float32, b) for c in t.CELLS "
+        "for b in (None, '')]; print('ok')")
     env = dict(os.environ, MINIGRAD_PACKED_GEMM="0")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
