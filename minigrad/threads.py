@@ -5,7 +5,7 @@ worker (OpenMP threads, started by the compiled code): rows of a batch never int
 so each worker runs the whole time loop on its own rows, with no synchronisation per step. The
 matrix products before and after the loop are split the same way. The number of workers is
 ``set_num_threads(n)``, or MINIGRAD_NUM_THREADS, or OMP_NUM_THREADS, else the cores this process
-may run on; never more than the batch has rows.
+may run on; never more than one per started block of 8 batch rows.
 
 BLAS threads. Inside the kernels each worker calls BLAS on its own small matrices, where a BLAS
 thread pool would only get in the way (and numpy and scipy each bring their own OpenBLAS pool,
@@ -61,9 +61,14 @@ def get_num_threads() -> int:
     return _workers
 
 
+ROWS_PER_TILE = 8  # the packed step product works on blocks of 8 rows (src_ext/mg_gemm.h)
+
+
 def kernel_workers(batch: int) -> int:
-    """Workers for a batch of ``batch`` rows: at most one per row, at least one."""
-    return max(1, min(_workers, batch))
+    """Workers for a batch of ``batch`` rows: at most one per started block of 8 rows (a
+    worker with fewer rows still pays for a whole block and streams all of W_hh every step),
+    at least one."""
+    return max(1, min(_workers, -(-batch // ROWS_PER_TILE)))
 
 
 def _blas_controller():

@@ -67,7 +67,8 @@ def test_set_num_threads_and_kernel_workers():
         minigrad.set_num_threads(3)
         assert minigrad.get_num_threads() == 3
         assert threads.kernel_workers(32) == 3
-        assert threads.kernel_workers(2) == 2  # never more workers than batch rows
+        assert threads.kernel_workers(9) == 2  # one worker per started block of 8 rows
+        assert threads.kernel_workers(8) == 1
         assert threads.kernel_workers(0) == 1
     finally:
         minigrad.set_num_threads(before)
