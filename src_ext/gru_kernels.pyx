@@ -30,6 +30,7 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
     # batch rows [b0, b1) only: rows never interact, so workers can run disjoint row ranges
     cdef Py_ssize_t T = gates.shape[0], H = hbuf.shape[2]
     cdef Py_ssize_t s, t, b, j, prev, cur
+    cdef floating one = 1  # `1 - x` would be computed in double: Cython writes 1.0
     cdef floating *a
     cdef floating *q
     cdef floating *hp
@@ -62,7 +63,7 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
             for j in range(H):
                 a[2 * H + j] = tanh_(a[2 * H + j] + a[j] * hn[j])
             for j in range(H):
-                hc[j] = (1 - a[H + j]) * a[2 * H + j] + a[H + j] * hp[j]
+                hc[j] = (one - a[H + j]) * a[2 * H + j] + a[H + j] * hp[j]
             memcpy(y, hc, H * sizeof(floating))
 
 
@@ -76,6 +77,7 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     # batch rows [b0, b1) only (see _forward_loop)
     cdef Py_ssize_t T = gates.shape[0], H = dh.shape[1]
     cdef Py_ssize_t s, t, b, j, prev
+    cdef floating one = 1  # `1 - x` would be computed in double: Cython writes 1.0
     cdef floating *dh_p = &dh[b0, 0]
     cdef floating *dn_p = &dh_next[b0, 0]
     cdef const floating *a
@@ -106,12 +108,12 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                 ds[j] = go[j] + dhb[j]
             # (2) dn_pre = dh_t (1 - z) (1 - n^2),  dz_pre = dh_t (h_{t-1} - n) z (1 - z)
             for j in range(H):
-                gx[2 * H + j] = ds[j] * (1 - a[H + j]) * (1 - a[2 * H + j] * a[2 * H + j])
+                gx[2 * H + j] = ds[j] * (one - a[H + j]) * (one - a[2 * H + j] * a[2 * H + j])
             for j in range(H):
-                gx[H + j] = ds[j] * (hp[j] - a[2 * H + j]) * a[H + j] * (1 - a[H + j])
+                gx[H + j] = ds[j] * (hp[j] - a[2 * H + j]) * a[H + j] * (one - a[H + j])
             # (3) dr_pre = dn_pre hn r (1 - r);  d(hn) = dn_pre r
             for j in range(H):
-                gx[j] = gx[2 * H + j] * hn[j] * a[j] * (1 - a[j])
+                gx[j] = gx[2 * H + j] * hn[j] * a[j] * (one - a[j])
             memcpy(gq, gx, 2 * H * sizeof(floating))
             for j in range(H):
                 gq[2 * H + j] = gx[2 * H + j] * a[j]

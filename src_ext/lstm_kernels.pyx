@@ -89,6 +89,7 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     # batch rows [b0, b1) only (see _forward_loop); dpeep is this worker's own (3, H) sum
     cdef Py_ssize_t T = gates.shape[0], H = dh.shape[1]
     cdef Py_ssize_t s, t, b, j, prev, cur
+    cdef floating one = 1  # `1 - x` would be computed in double: Cython writes 1.0
     cdef floating *dh_p = &dh[b0, 0]
     cdef floating *dn_p = &dh_next[b0, 0]
     cdef const floating *a
@@ -127,17 +128,17 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                 ds[j] = go[j] + dhb[j]
             # (2) do_pre = dh_t * tanh(c_t) * o * (1 - o)
             for j in range(H):
-                dg[3 * H + j] = ds[j] * tc[j] * a[3 * H + j] * (1 - a[3 * H + j])
+                dg[3 * H + j] = ds[j] * tc[j] * a[3 * H + j] * (one - a[3 * H + j])
             # (3) dc_t += dh_t * o * (1 - tanh(c_t)^2)   [+ p_o * do_pre]
             for j in range(H):
-                dcb[j] = dcb[j] + ds[j] * a[3 * H + j] * (1 - tc[j] * tc[j]) + p2[j] * dg[3 * H + j]
+                dcb[j] = dcb[j] + ds[j] * a[3 * H + j] * (one - tc[j] * tc[j]) + p2[j] * dg[3 * H + j]
             # (4) di_pre = dc_t g i(1-i), df_pre = dc_t c_{t-1} f(1-f), dg_pre = dc_t i (1-g^2)
             for j in range(H):
-                dg[j] = dcb[j] * a[2 * H + j] * a[j] * (1 - a[j])
+                dg[j] = dcb[j] * a[2 * H + j] * a[j] * (one - a[j])
             for j in range(H):
-                dg[H + j] = dcb[j] * cp[j] * a[H + j] * (1 - a[H + j])
+                dg[H + j] = dcb[j] * cp[j] * a[H + j] * (one - a[H + j])
             for j in range(H):
-                dg[2 * H + j] = dcb[j] * a[j] * (1 - a[2 * H + j] * a[2 * H + j])
+                dg[2 * H + j] = dcb[j] * a[j] * (one - a[2 * H + j] * a[2 * H + j])
             # (5) dc_{t-1} = dc_t * f   [+ p_i * di_pre + p_f * df_pre]
             for j in range(H):
                 dcb[j] = dcb[j] * a[H + j] + p0[j] * dg[j] + p1[j] * dg[H + j]

@@ -74,6 +74,7 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     # batch rows [b0, b1) only (see _forward_loop)
     cdef Py_ssize_t T = grad_out.shape[0], H = dh.shape[1]
     cdef Py_ssize_t s, t, b, j, cur
+    cdef floating one = 1  # `1 - x` would be computed in double: Cython writes 1.0
     cdef floating *dh_p = &dh[b0, 0]
     cdef floating *dn_p = &dh_next[b0, 0]
     cdef const floating *h
@@ -102,7 +103,7 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                     dg[j] = ds[j] if h[j] > 0 else 0
             else:
                 for j in range(H):
-                    dg[j] = ds[j] * (1 - h[j] * h[j])
+                    dg[j] = ds[j] * (one - h[j] * h[j])
             memset(dnb, 0, H * sizeof(floating))
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
         step_nn(<int>(b1 - b0), <int>H, <int>H, &dgates[t, b0, 0], &w_hh[0, 0], w_packed,
