@@ -36,6 +36,58 @@ def _check_pair(name: str, y: np.ndarray, g: np.ndarray) -> None:
                          f"{g.shape})")
 
 
+def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray,
+                exp_avg_sq: np.ndarray, beta1: float, beta2: float, eps: float,
+                step_size: float, bc2_sqrt: float) -> None:
+    """One Adam step in place on param, exp_avg (m) and exp_avg_sq (v); step_size is
+    lr / (1 - beta1^t) and bc2_sqrt is sqrt(1 - beta2^t). One scratch array, no others.
+
+    (1) m = beta1 m + (1 - beta1) g, as m += (1 - beta1) (g - m)
+    (2) v = beta2 v + (1 - beta2) g^2
+    (3) p -= step_size * m / (sqrt(v) / sqrt(bc2) + eps), step_size = lr / bc1"""
+    _check_adam(param, grad, exp_avg, exp_avg_sq)
+    m, v = exp_avg, exp_avg_sq
+    tmp = np.subtract(grad, m)
+    tmp *= 1 - beta1
+    m += tmp
+    v *= beta2
+    np.multiply(grad, grad, out=tmp)
+    tmp *= 1 - beta2
+    v += tmp
+    denom = np.sqrt(v, out=tmp)
+    denom /= bc2_sqrt
+    denom += eps
+    np.divide(m, denom, out=tmp)
+    tmp *= step_size
+    param -= tmp
+
+
+def _check_adam(param, grad, exp_avg, exp_avg_sq) -> None:
+    """The same checks as the compiled wrapper."""
+    arrays = (param, grad, exp_avg, exp_avg_sq)
+    if all(type(a) is np.ndarray for a in arrays) and param.dtype in (np.float32, np.float64) \
+            and all(a.dtype == param.dtype and a.shape == param.shape and a.flags.c_contiguous
+                    for a in arrays) and param.flags.writeable and exp_avg.flags.writeable \
+            and exp_avg_sq.flags.writeable:
+        return  # the usual case, tested at once; the messages below name the defect
+    named = {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+    for what, a in named.items():
+        if not isinstance(a, np.ndarray):
+            raise ValueError(f"adam_update: {what} must be an ndarray, got {type(a).__name__}")
+    if param.dtype not in (np.float32, np.float64) or \
+            any(a.dtype != param.dtype for a in arrays):
+        raise ValueError("adam_update: all arrays must share dtype float32 or float64, got "
+                         + ", ".join(f"{k} {a.dtype}" for k, a in named.items()))
+    if any(a.shape != param.shape for a in arrays):
+        raise ValueError("adam_update: all arrays must have one shape, got "
+                         + ", ".join(f"{k} {a.shape}" for k, a in named.items()))
+    for what, a in named.items():
+        if not a.flags.c_contiguous or (what != "grad" and not a.flags.writeable):
+            raise ValueError(f"adam_update: {what} of shape {a.shape} must be C-contiguous"
+                             + ("" if what == "grad" else " and writeable"))
+
+
+
 # ---- embedding (twin of src_ext/embedding.pyx) -------------------------------------------------
 
 def embedding_backward(indices: np.ndarray, grad: np.ndarray,

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from minigrad import kernels
 from minigrad.tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "LRScheduler", "StepLR",
@@ -198,6 +199,11 @@ class Adam(Optimizer):
         # 1. m = beta1 m + (1 - beta1) g   (written as m += (1 - beta1)(g - m), as torch's lerp)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         bc1, bc2_sqrt = 1 - beta1 ** t, math.sqrt(1 - beta2 ** t)
+        fused = getattr(kernels, "adam_update", None)  # once registered in minigrad.kernels
+        if fused is not None and not group["amsgrad"] and _same_layout(p.data, grad, m, v):
+            # steps 1-3 in one pass over the four arrays
+            fused(p.data, grad, m, v, beta1, beta2, eps, lr / bc1, bc2_sqrt)
+            return
         if grad.dtype != m.dtype:  # a gradient set by hand in another dtype: plain numpy
             m += (1 - beta1) * (grad - m)
             # 2. v = beta2 v + (1 - beta2) g^2
@@ -228,6 +234,13 @@ class Adam(Optimizer):
         np.divide(m, denom, out=tmp)
         tmp *= lr / bc1
         p.data -= tmp
+
+
+def _same_layout(*arrays: np.ndarray) -> bool:
+    """True when the arrays share one float dtype and shape and all are C-contiguous."""
+    first = arrays[0]
+    return all(a.dtype == first.dtype and a.shape == first.shape and a.flags.c_contiguous
+               for a in arrays)
 
 
 class AdamW(Adam):

@@ -77,6 +77,26 @@ def test_softmax_xent_matches_twin(dtype, seed, n, c, scale):
         assert_same(scratch, dx_c, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(seed=st.integers(0, 2**32 - 1), shape=st.sampled_from([(0,), (7,), (3, 5), (2, 3, 4)]),
+       step=st.integers(1, 50))
+def test_adam_update_matches_twin(dtype, seed, shape, step):
+    rng = np.random.default_rng(seed)
+    p = rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    m = (rng.standard_normal(shape) * 0.1).astype(dtype)
+    v = (rng.random(shape) * 0.01).astype(dtype)
+    args = (0.9, 0.999, 1e-8, 1e-3 / (1 - 0.9 ** step), np.sqrt(1 - 0.999 ** step))
+    compiled, twin = [a.copy() for a in (p, m, v)], [a.copy() for a in (p, m, v)]
+    assert ext_elementwise.adam_update(compiled[0], g, *compiled[1:], *args) is None
+    ref.adam_update(twin[0], g, *twin[1:], *args)
+    for got, want in zip(compiled, twin):
+        assert_same(got, want, dtype)
+
+
+ADAM = (0.9, 0.999, 1e-8, 1e-3, 0.1)  # beta1, beta2, eps, step_size, bc2_sqrt
+
+
 def _bad_inputs(dtype):
     """(kernel name, args) pairs each with exactly one defect."""
     y = np.ones((4, 6), dtype=dtype)
@@ -95,6 +115,10 @@ def _bad_inputs(dtype):
         ("embedding_backward", (idx[:3], y, 3)),                          # N mismatch
         ("embedding_backward", (idx, y, 2)),                              # index 2 >= 2
         ("embedding_backward", (idx - 1, y, 3)),                          # index -1
+        ("adam_update", (y, y, y, y[:, ::2].copy()) + ADAM),             # shapes differ
+        ("adam_update", (y, y.astype(wrong), y, y) + ADAM),               # mixed dtypes
+        ("adam_update", (y, y, np.asfortranarray(y), y) + ADAM),          # non-contiguous
+        ("adam_update", (y.astype(np.int64),) * 4 + ADAM),                # integer
         ("softmax_xent_forward", (np.asfortranarray(y), t, -100)),        # non-contiguous
         ("softmax_xent_forward", (x, t.astype(np.int32), -100)),          # int32 target
         ("softmax_xent_forward", (x, t.astype(dtype), -100)),             # float target
@@ -116,6 +140,7 @@ def _bad_inputs(dtype):
 @pytest.mark.parametrize("impl", ["compiled", "reference"])
 def test_bad_inputs_are_rejected_with_the_kernel_name(dtype, impl):
     modules = {"tanh_backward": ext_elementwise, "sigmoid_backward": ext_elementwise,
+               "adam_update": ext_elementwise,
                "embedding_backward": ext_embedding, "softmax_xent_forward": ext_loss,
                "softmax_xent_backward": ext_loss}
     for name, args in _bad_inputs(dtype):
@@ -158,7 +183,7 @@ def _steps(text: str) -> set[str]:
 
 
 @pytest.mark.parametrize("pyx, names", [
-    ("elementwise.pyx", ["tanh_backward", "sigmoid_backward"]),
+    ("elementwise.pyx", ["tanh_backward", "sigmoid_backward", "adam_update"]),
     ("embedding.pyx", ["embedding_backward"]),
     ("loss.pyx", ["softmax_xent_forward", "softmax_xent_backward"]),
 ])

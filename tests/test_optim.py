@@ -257,3 +257,24 @@ def test_clip_grad_value():
     a.grad = np.array([-5.0, 0.2, 9.0])
     utils.clip_grad_value_([a], 1.0)
     np.testing.assert_array_equal(a.grad, [-1.0, 0.2, 1.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_fused_kernel_and_plain_numpy_give_the_same_parameters(dtype, monkeypatch):
+    # the fused pass (compiled when built) against the numpy path that amsgrad / odd grads take
+    ext = pytest.importorskip("minigrad._ext.elementwise")
+    from minigrad import kernels
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal((5, 4)).astype(dtype)
+    grads = [rng.standard_normal((5, 4)).astype(dtype) for _ in range(6)]
+    monkeypatch.setattr(kernels, "adam_update", ext.adam_update, raising=False)
+    results = []
+    for layout in ("fused", "plain"):
+        p = Parameter(start.copy(), dtype=dtype)
+        opt = optim.Adam([p], lr=0.01, weight_decay=0.01)
+        for g in grads:
+            # a Fortran-ordered gradient takes the plain numpy path
+            p.grad = g.copy() if layout == "fused" else np.asfortranarray(g)
+            opt.step()
+        results.append(p.data)
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6 if dtype == np.float32 else 1e-14)
