@@ -34,9 +34,10 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     if math.isinf(norm_type):
         total = max(float(np.abs(p.grad).max()) if p.grad.size else 0.0 for p in params)
     elif norm_type == 2.0:
-        # sqrt(r . r) on the raveled float64 gradient: what np.linalg.norm does, minus its checks
-        per = [math.sqrt(float(np.dot(r, r)))
-               for r in (p.grad.ravel().astype(np.float64) for p in params)]
+        # sqrt(r . r) on the raveled float64 gradient: what np.linalg.norm does, minus its checks;
+        # every gradient is widened (exactly) into one scratch buffer instead of a fresh array
+        scratch = np.empty(max(p.grad.size for p in params), dtype=np.float64)
+        per = [math.sqrt(float(np.dot(r, r))) for r in (_widen(p.grad, scratch) for p in params)]
         total = float(np.linalg.norm(np.array(per), ord=2))
     else:
         per = np.array([np.linalg.norm(p.grad.ravel().astype(np.float64), ord=norm_type)
@@ -51,6 +52,13 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
         for p in params:
             p.grad *= p.grad.dtype.type(coef)
     return total
+
+
+def _widen(grad: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """``grad`` raveled into the front of the float64 ``scratch`` (a view of it)."""
+    r = scratch[:grad.size]
+    np.copyto(r, grad.reshape(-1))
+    return r
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
