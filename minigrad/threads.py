@@ -64,6 +64,18 @@ def get_num_threads() -> int:
 ROWS_PER_TILE = 8  # the packed step product works on blocks of 8 rows (src_ext/mg_gemm.h)
 
 
+def _one_worker_in_forked_child() -> None:
+    # GNU OpenMP cannot start a thread team in a child forked after the parent used one (the
+    # child hangs), so a forked child (multiprocessing's default on Linux) runs the kernels on
+    # one thread. Processes started with "spawn" or "forkserver" keep the normal default.
+    global _workers
+    _workers = 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_one_worker_in_forked_child)
+
+
 def kernel_workers(batch: int) -> int:
     """Workers for a batch of ``batch`` rows: at most one per started block of 8 rows (a
     worker with fewer rows still pays for a whole block and streams all of W_hh every step),

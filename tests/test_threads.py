@@ -88,3 +88,33 @@ def test_set_blas_threads_changes_every_blas():
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [2]
     with pytest.raises(ValueError, match="set_blas_threads"):
         minigrad.set_blas_threads(0)
+
+
+_FORK_SCRIPT = """
+import multiprocessing as mp
+import numpy as np
+import minigrad as mg
+import minigrad.nn as nn
+
+def run(_=None):
+    mg.manual_seed(0)
+    lstm = nn.LSTM(8, 16)
+    x = mg.Tensor(np.ones((5, 32, 8), np.float32), requires_grad=True)
+    out = lstm(x)[0]
+    out.sum().backward()
+    return float(out.data.sum()), mg.get_num_threads()
+
+mg.set_num_threads(2)
+parent = run()
+with mp.get_context("fork").Pool(2) as pool:
+    children = pool.map(run, range(2))
+assert all(abs(c[0] - parent[0]) < 1e-4 and c[1] == 1 for c in children), (parent, children)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_children_run_the_kernels_on_one_thread_instead_of_hanging():
+    out = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr
