@@ -32,7 +32,8 @@ COMPILER_DIRECTIVES = {
     "embedsignature": True,
 }
 
-COMPILE_ARGS = ["-O0", "-g"] if DEBUG else ["-O3"]
+# -fno-math-errno: sqrt and friends need not set errno, so their loops vectorise
+COMPILE_ARGS = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
 OPENMP = os.environ.get("MINIGRAD_OPENMP", "1" if sys.platform.startswith("linux") else "0") == "1"
 OPENMP_ARGS = ["-fopenmp"] if OPENMP else []
 AVX512 = os.environ.get("MINIGRAD_AVX512", "1" if sys.platform.startswith("linux") and

@@ -18,7 +18,7 @@ from minigrad import _reference, _reference_rnn
 # compiled module minigrad._ext.<name> -> (the module holding the numpy twins, kernel names).
 # Every kernel name must exist in both, with the same signature. Register a new .pyx here.
 _MODULES: dict[str, tuple[object, tuple[str, ...]]] = {
-    "elementwise": (_reference, ("tanh_backward", "sigmoid_backward")),
+    "elementwise": (_reference, ("tanh_backward", "sigmoid_backward", "adam_update")),
     "embedding": (_reference, ("embedding_backward",)),
     "loss": (_reference, ("softmax_xent_forward", "softmax_xent_backward")),
     "rnn_kernels": (_reference_rnn, ("rnn_forward", "rnn_backward")),

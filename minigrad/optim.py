@@ -199,10 +199,9 @@ class Adam(Optimizer):
         # 1. m = beta1 m + (1 - beta1) g   (written as m += (1 - beta1)(g - m), as torch's lerp)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         bc1, bc2_sqrt = 1 - beta1 ** t, math.sqrt(1 - beta2 ** t)
-        fused = getattr(kernels, "adam_update", None)  # once registered in minigrad.kernels
-        if fused is not None and not group["amsgrad"] and _same_layout(p.data, grad, m, v):
-            # steps 1-3 in one pass over the four arrays
-            fused(p.data, grad, m, v, beta1, beta2, eps, lr / bc1, bc2_sqrt)
+        if not group["amsgrad"] and _same_layout(p.data, grad, m, v):
+            # steps 1-3 in one pass over the four arrays (kernels.adam_update)
+            kernels.adam_update(p.data, grad, m, v, beta1, beta2, eps, lr / bc1, bc2_sqrt)
             return
         if grad.dtype != m.dtype:  # a gradient set by hand in another dtype: plain numpy
             m += (1 - beta1) * (grad - m)

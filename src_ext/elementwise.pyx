@@ -1,5 +1,4 @@
 # cython: language_level=3
-# distutils: extra_compile_args = -fno-math-errno
 """Fused elementwise kernels (twins in minigrad/_reference.py): the backward of tanh and
 sigmoid, and Adam's update of one parameter in one pass over its four arrays."""
 import numpy as np
