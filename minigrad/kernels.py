@@ -114,3 +114,7 @@ else:
 from minigrad import threads as _threads  # noqa: E402
 
 _threads.apply_default()
+
+from minigrad import memory as _memory  # noqa: E402
+
+_memory.tune_heap()
