@@ -52,6 +52,7 @@ ARGS = parse_args() if __name__ == "__main__" else None
 THREADS = (ARGS.threads if ARGS and ARGS.threads else os.cpu_count()) or 1
 
 import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import minigrad  # noqa: E402
@@ -211,10 +212,13 @@ def matmul_report(cell: str, hidden: int, args) -> None:
     big = rng.standard_normal((T * B, H)).astype(f32)
     reps = max(3, args.reps)
     t_layer = statistics.median(time_steps(ours, [()], 5) for _ in range(reps))
-    t_small = statistics.median(time_steps(lambda: a @ wt, [()], 200) for _ in range(reps))
-    t_big = statistics.median(time_steps(lambda: big @ wt, [()], 20) for _ in range(reps))
-    print(f"  GEMM throughput, {cell} H={H}: fused layer fwd+bwd {flops / t_layer / 1e9:.1f} "
-          f"GFLOP/s ({t_layer * 1e3:.1f} ms); numpy matmul ({B},{H})x({H},{G * H}) "
+    # numpy's matmul with as many BLAS threads as the layer has workers (the same cores)
+    with threadpool_limits(limits=minigrad.get_num_threads(), user_api="blas"):
+        t_small = statistics.median(time_steps(lambda: a @ wt, [()], 200) for _ in range(reps))
+        t_big = statistics.median(time_steps(lambda: big @ wt, [()], 20) for _ in range(reps))
+    print(f"  GEMM throughput, {cell} H={H}, {minigrad.get_num_threads()} threads: fused layer "
+          f"fwd+bwd {flops / t_layer / 1e9:.1f} GFLOP/s ({t_layer * 1e3:.1f} ms); numpy matmul "
+          f"({B},{H})x({H},{G * H}) "
           f"{2 * B * H * G * H / t_small / 1e9:.1f} GFLOP/s, ({T * B},{H})x({H},{G * H}) "
           f"{2 * T * B * H * G * H / t_big / 1e9:.1f} GFLOP/s")
 
