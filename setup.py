@@ -4,17 +4,21 @@ All Cython compiler directives live in COMPILER_DIRECTIVES below. Set
 MINIGRAD_CYTHON_DEBUG=1 to turn bounds and wraparound checks on (slow, for debugging).
 
 The recurrent kernels split their work across threads with OpenMP (cython.parallel.prange).
-It is on where the compiler is known to take -fopenmp (gcc on Linux); MINIGRAD_OPENMP=1 forces
-it on elsewhere, MINIGRAD_OPENMP=0 off. Without it the same code runs on one thread.
+It is on on Linux when the compiler takes -fopenmp; MINIGRAD_OPENMP=1 asks for it elsewhere,
+MINIGRAD_OPENMP=0 turns it off. Without it the same code runs on one thread.
 
 src_ext/*_avx512.pyx are the recurrent kernels again, compiled with -march=x86-64-v4 so that
 their gate loops use AVX-512; minigrad.kernels loads them only on CPUs that can run them. They
-are built on x86-64 Linux (MINIGRAD_AVX512=0 skips them, =1 forces them elsewhere).
+are built on x86-64 Linux when the compiler takes -march=x86-64-v4 (MINIGRAD_AVX512=0 skips
+them, =1 asks for them elsewhere).
 """
 import glob
 import os
 import platform
+import subprocess
 import sys
+import sysconfig
+import tempfile
 
 import numpy
 from Cython.Build import cythonize
@@ -34,11 +38,35 @@ COMPILER_DIRECTIVES = {
 
 # -fno-math-errno: sqrt and friends need not set errno, so their loops vectorise
 COMPILE_ARGS = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
-OPENMP = os.environ.get("MINIGRAD_OPENMP", "1" if sys.platform.startswith("linux") else "0") == "1"
-OPENMP_ARGS = ["-fopenmp"] if OPENMP else []
-AVX512 = os.environ.get("MINIGRAD_AVX512", "1" if sys.platform.startswith("linux") and
-                        platform.machine() in ("x86_64", "AMD64") else "0") == "1"
+
+
+def compiler_accepts(flags: list[str]) -> bool:
+    """Does the C compiler Python was built with compile and link a small program with these
+    flags? (gcc < 11 has no -march=x86-64-v4; some compilers have no OpenMP.)"""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write("int main(void) { return 0; }\n")
+        try:
+            done = subprocess.run(cc + flags + [src, "-o", os.path.join(tmp, "probe")],
+                                  capture_output=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return done.returncode == 0
+
+
+def wanted(variable: str, default: bool) -> bool:
+    value = os.environ.get(variable)
+    return default if value is None else value == "1"
+
+
+LINUX = sys.platform.startswith("linux")
+OPENMP_ARGS = (["-fopenmp"] if wanted("MINIGRAD_OPENMP", LINUX) and compiler_accepts(["-fopenmp"])
+               else [])
 AVX512_ARGS = ["-march=x86-64-v4", "-mprefer-vector-width=512"]
+AVX512 = (wanted("MINIGRAD_AVX512", LINUX and platform.machine() in ("x86_64", "AMD64"))
+          and compiler_accepts(AVX512_ARGS))
 
 
 def sources() -> list[str]:
