@@ -17,8 +17,8 @@ _SUBMODULES = ("nn", "optim", "functional", "data", "viz", "io", "train", "kerne
 
 __all__ = [
     "Tensor", "tensor", "Function", "Context", "no_grad", "enable_grad", "is_grad_enabled",
-    "set_grad_enabled", "set_num_threads", "get_num_threads", "set_blas_threads", "gradcheck", "GradcheckError",
-    "backend", "concat", "stack", "split",
+    "set_grad_enabled", "set_num_threads", "get_num_threads", "set_blas_threads", "gradcheck",
+    "GradcheckError", "backend", "concat", "stack", "split",
     *_LAZY, *_SUBMODULES,
 ]
 

@@ -110,6 +110,8 @@ def apply_default() -> None:
     """At import: the worker count from the environment or the cores; BLAS at one thread unless
     the user set a BLAS variable."""
     global _workers
-    _workers = _env_count("MINIGRAD_NUM_THREADS") or _env_count("OMP_NUM_THREADS") or usable_cores()
-    if not any(os.environ.get(var) for var in _USER_BLAS_VARS) and ThreadpoolController is not None:
+    _workers = (_env_count("MINIGRAD_NUM_THREADS") or _env_count("OMP_NUM_THREADS")
+                or usable_cores())
+    user_chose_blas = any(os.environ.get(var) for var in _USER_BLAS_VARS)
+    if not user_chose_blas and ThreadpoolController is not None:
         set_blas_threads(1)

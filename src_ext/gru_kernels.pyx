@@ -13,8 +13,8 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, packed_weights, pooled, project, share, sigmoid, step_nn,
-                         step_nt, tanh_)
+from rnn_common cimport (after_loop, packed_weights, pooled, project, share, sigmoid,
+                         step_product, tanh_)
 
 from minigrad._reference_rnn import _fold, check_backward, check_forward
 from minigrad.threads import kernel_workers
@@ -41,8 +41,8 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
         t = T - 1 - s if reverse else s
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
         # (2) recurrent product, the only GEMM inside the loop
-        step_nt(<int>(b1 - b0), <int>(3 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0], w_packed,
-                scratch, 0, &gh[b0, 0])
+        step_product(True, <int>(b1 - b0), <int>(3 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0],
+                     w_packed, scratch, 0, &gh[b0, 0])
         for b in range(b0, b1):
             a, q, hp, hc = &gates[t, b, 0], &gh[b, 0], &hbuf[prev, b, 0], &hbuf[cur, b, 0]
             hn, y = &hn_buf[t, b, 0], &out[t, b, 0]
@@ -101,7 +101,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                 memset(gq, 0, 3 * H * sizeof(floating))
                 memset(ds, 0, H * sizeof(floating))
                 continue
-            a, hn, hp, go = &gates[t, b, 0], &hn_buf[t, b, 0], &hbuf[prev, b, 0], &grad_out[t, b, 0]
+            a, hn = &gates[t, b, 0], &hn_buf[t, b, 0]
+            hp, go = &hbuf[prev, b, 0], &grad_out[t, b, 0]
             # short branch-free loops over one row, so that gcc vectorises them
             # (1) dh_t = dout_t + dh carried from step t+1
             for j in range(H):
@@ -120,8 +121,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
             for j in range(H):
                 dnb[j] = ds[j] * a[H + j]
         # (7) dh_{t-1} = dh_t z + dGh_t @ W_hh (GEMM in the loop); inactive rows carry dh
-        step_nn(<int>(b1 - b0), <int>H, <int>(3 * H), &dgh[t, b0, 0], &w_hh[0, 0], w_packed,
-                scratch, 1, dn_p)
+        step_product(False, <int>(b1 - b0), <int>H, <int>(3 * H), &dgh[t, b0, 0], &w_hh[0, 0],
+                     w_packed, scratch, 1, dn_p)
         dh_p, dn_p = dn_p, dh_p
     if dh_p != &dh[b0, 0]:
         memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))

@@ -12,8 +12,8 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, packed_weights, pooled, project, share, sigmoid, step_nn,
-                         step_nt, tanh_)
+from rnn_common cimport (after_loop, packed_weights, pooled, project, share, sigmoid,
+                         step_product, tanh_)
 
 from minigrad._reference_rnn import _fold, check_backward, check_forward
 from minigrad.threads import kernel_workers
@@ -43,8 +43,8 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
         t = T - 1 - s if reverse else s
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
         # (2) recurrent product, the only GEMM inside the loop: a_t += h_{t-1} @ W_hh^T
-        step_nt(<int>(b1 - b0), <int>(4 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0], w_packed,
-                scratch, 1, &gates[t, b0, 0])
+        step_product(True, <int>(b1 - b0), <int>(4 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0],
+                     w_packed, scratch, 1, &gates[t, b0, 0])
         for b in range(b0, b1):
             a, hp, cp = &gates[t, b, 0], &hbuf[prev, b, 0], &cbuf[prev, b, 0]
             hc, cc, tc, y = &hbuf[cur, b, 0], &cbuf[cur, b, 0], &tanh_c[t, b, 0], &out[t, b, 0]
@@ -131,7 +131,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                 dg[3 * H + j] = ds[j] * tc[j] * a[3 * H + j] * (one - a[3 * H + j])
             # (3) dc_t += dh_t * o * (1 - tanh(c_t)^2)   [+ p_o * do_pre]
             for j in range(H):
-                dcb[j] = dcb[j] + ds[j] * a[3 * H + j] * (one - tc[j] * tc[j]) + p2[j] * dg[3 * H + j]
+                dcb[j] = (dcb[j] + ds[j] * a[3 * H + j] * (one - tc[j] * tc[j])
+                          + p2[j] * dg[3 * H + j])
             # (4) di_pre = dc_t g i(1-i), df_pre = dc_t c_{t-1} f(1-f), dg_pre = dc_t i (1-g^2)
             for j in range(H):
                 dg[j] = dcb[j] * a[2 * H + j] * a[j] * (one - a[j])
@@ -152,8 +153,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                     q2[j] += dg[3 * H + j] * cc[j]
             memset(dnb, 0, H * sizeof(floating))
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
-        step_nn(<int>(b1 - b0), <int>H, <int>(4 * H), &dgates[t, b0, 0], &w_hh[0, 0], w_packed,
-                scratch, 1, dn_p)
+        step_product(False, <int>(b1 - b0), <int>H, <int>(4 * H), &dgates[t, b0, 0], &w_hh[0, 0],
+                     w_packed, scratch, 1, dn_p)
         dh_p, dn_p = dn_p, dh_p
     if dh_p != &dh[b0, 0]:
         memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))

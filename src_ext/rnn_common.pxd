@@ -119,32 +119,23 @@ cdef inline void matmul_tn(int m, int n, int k, const floating* a, int lda,
     _gemm(b"N", b"T", n, m, k, <floating>1, b, n, a, lda, beta, c, n)
 
 
-cdef inline void step_nt(int m, int n, int k, const floating* a, const floating* w,
-                         const float* w_packed, float* scratch, floating beta,
-                         floating* c) noexcept nogil:
-    """The per-step product C (m, n) = A (m, k) @ W (n, k)^T + beta * C (beta 0 or 1).
+cdef inline void step_product(bint w_transposed, int m, int n, int k, const floating* a,
+                              const floating* w, const float* w_packed, float* scratch,
+                              floating beta, floating* c) noexcept nogil:
+    """The per-step product C (m, n) = A (m, k) @ op(W) + beta * C, beta 0 or 1, where op(W) is
+    W^T for a W of (n, k) (the forward h W_hh^T) or W for a W of (k, n) (the backward dG W_hh).
 
-    float32 with w_packed (W packed by packed_weights(w, True, ...)): the packed AVX-512 tile,
-    A packed into this worker's scratch; otherwise BLAS."""
+    float32 with w_packed (W packed by packed_weights(w, w_transposed, ...)): the packed AVX-512
+    tile, with A packed into this worker's scratch; otherwise BLAS."""
     if floating is float:
         if w_packed != NULL:
             mg_pack_a(m, k, a, k, scratch)
             mg_gemm_packed(m, n, k, scratch, w_packed, c, n, beta != 0)
             return
-    matmul_nt(m, n, k, a, w, beta, c)
-
-
-cdef inline void step_nn(int m, int n, int k, const floating* a, const floating* w,
-                         const float* w_packed, float* scratch, floating beta,
-                         floating* c) noexcept nogil:
-    """The per-step product C (m, n) = A (m, k) @ W (k, n) + beta * C (beta 0 or 1); W packed
-    by packed_weights(w, False, ...) as in step_nt."""
-    if floating is float:
-        if w_packed != NULL:
-            mg_pack_a(m, k, a, k, scratch)
-            mg_gemm_packed(m, n, k, scratch, w_packed, c, n, beta != 0)
-            return
-    matmul_nn(m, n, k, a, w, beta, c)
+    if w_transposed:
+        matmul_nt(m, n, k, a, w, beta, c)
+    else:
+        matmul_nn(m, n, k, a, w, beta, c)
 
 
 cdef inline object _aligned_floats(Py_ssize_t n):

@@ -13,7 +13,7 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
 from rnn_common cimport (after_loop, mg_cpu_is_x86_64_v4, mg_packed_gemm_available,
-                         packed_weights, pooled, project, share, step_nn, step_nt, tanh_)
+                         packed_weights, pooled, project, share, step_product, tanh_)
 
 from minigrad._reference_rnn import _fold, check_backward, check_forward
 from minigrad.threads import kernel_workers
@@ -48,8 +48,8 @@ cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
         t = T - 1 - s if reverse else s
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
         # (2) recurrent product, the only GEMM inside the loop: pre_t += h_{t-1} @ W_hh^T
-        step_nt(<int>(b1 - b0), <int>H, <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0], w_packed,
-                scratch, 1, &pre[t, b0, 0])
+        step_product(True, <int>(b1 - b0), <int>H, <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0],
+                     w_packed, scratch, 1, &pre[t, b0, 0])
         for b in range(b0, b1):
             a, hp, hc, y = &pre[t, b, 0], &hbuf[prev, b, 0], &hbuf[cur, b, 0], &out[t, b, 0]
             if t >= lengths[b]:  # inactive row: carry the state, output zero
@@ -87,7 +87,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
         t = s if reverse else T - 1 - s
         cur = t if reverse else t + 1
         for b in range(b0, b1):
-            dhb, dnb, dg, ds = dh_p + (b - b0) * H, dn_p + (b - b0) * H, &dgates[t, b, 0], &dh_seq[t, b, 0]
+            dhb, dnb = dh_p + (b - b0) * H, dn_p + (b - b0) * H
+            dg, ds = &dgates[t, b, 0], &dh_seq[t, b, 0]
             if t >= lengths[b]:  # inactive row: dh passes through unchanged
                 memcpy(dnb, dhb, H * sizeof(floating))
                 memset(dg, 0, H * sizeof(floating))
@@ -106,8 +107,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                     dg[j] = ds[j] * (one - h[j] * h[j])
             memset(dnb, 0, H * sizeof(floating))
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
-        step_nn(<int>(b1 - b0), <int>H, <int>H, &dgates[t, b0, 0], &w_hh[0, 0], w_packed,
-                scratch, 1, dn_p)
+        step_product(False, <int>(b1 - b0), <int>H, <int>H, &dgates[t, b0, 0], &w_hh[0, 0],
+                     w_packed, scratch, 1, dn_p)
         dh_p, dn_p = dn_p, dh_p
     if dh_p != &dh[b0, 0]:
         memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
