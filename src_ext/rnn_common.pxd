@@ -3,7 +3,9 @@
 
 Row-major matrix products through scipy's BLAS (scipy.linalg.cython_blas is column-major: a
 row-major (m, n) matrix is the column-major (n, m) matrix, so C = A @ B^T is computed as the
-column-major C^T = B A^T), and numerically stable activations. Everything here is nogil."""
+column-major C^T = B A^T); the per-step product with W_hh packed once (mg_gemm.h); how workers
+share the rows; the buffer pool; numerically stable activations. The nogil helpers are
+marked so; packed_weights, pooled and _aligned_floats run with the GIL, before the loops."""
 from cython cimport floating
 from cpython.list cimport PyList_GET_ITEM
 from cpython.ref cimport PyObject, _Py_REFCNT
