@@ -265,3 +265,12 @@ def test_linear_and_embedding_match_torch():
     (out * Tensor(g)).sum().backward()
     (tout * torch.tensor(g)).sum().backward()
     np.testing.assert_allclose(emb.weight.grad, temb.weight.grad.numpy(), rtol=1e-12)
+
+
+def test_linear_rejects_an_input_of_another_dtype_instead_of_upcasting():
+    layer = Linear(3, 2)  # float32 parameters
+    x = Tensor(np.ones((4, 3), np.float64))
+    with pytest.raises(TypeError, match=r"Linear\(3, 2\): input dtype float64 differs"):
+        layer(x)
+    assert layer(x.float()).dtype == np.float32
+    assert layer.double()(x).dtype == np.float64

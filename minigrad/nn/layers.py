@@ -49,6 +49,10 @@ class Linear(Module):
             raise ValueError(f"Linear({self.in_features}, {self.out_features}): input of shape "
                              f"{x.shape} has last dimension {x.shape[-1]}, expected "
                              f"{self.in_features}")
+        if x.dtype != self.weight.dtype:  # as the recurrent layers (and torch): no silent upcast
+            raise TypeError(f"Linear({self.in_features}, {self.out_features}): input dtype "
+                            f"{x.dtype} differs from the parameters' dtype {self.weight.dtype}; "
+                            "convert one of them (x.float() or layer.double())")
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
