@@ -86,6 +86,7 @@ class CharModel(nn.Module):
                  dropout: float, rng: np.random.Generator):
         super().__init__()
         self.cell = cell
+        self.rng = rng  # initial weights, then the dropout masks: its state goes in checkpoints
         self.embed = nn.Embedding(vocab_size, embed, rng=rng)
         self.rnn = CELLS[cell](embed, hidden, num_layers=layers, batch_first=True,
                                dropout=dropout, rng=rng)
@@ -243,6 +244,8 @@ def main(argv: list[str] | None = None) -> dict:
         model.load_state_dict(resume["model"])
         opt.load_state_dict(resume["optimizer"])
         batcher.load_state_dict(resume["train"]["batcher"])
+        if "rng" in resume["train"]:  # the dropout masks go on where they stopped
+            model.rng.bit_generator.state = resume["train"]["rng"]
         state, step = arrays_to_state(resume.get("hidden")), int(resume["train"]["step"])
         history = {k: list(v) for k, v in resume["history"].items()}
     n_params = sum(p.size for p in model.parameters())
@@ -261,6 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
                  "train": {"step": step, "seed": seed, "seq_len": args.seq_len,
                            "batch_size": args.batch_size, "val_fraction": args.val_fraction,
                            "lr": args.lr, "batcher": batcher.state_dict(),
+                           "rng": model.rng.bit_generator.state,
                            "text": args.text or "", "digest": digest}}, ckpt_path)
 
     stop = {"flag": False}

@@ -60,11 +60,13 @@ def test_char_lm_trains_checkpoints_and_samples(tmp_path, capsys):
     assert greedy[0] == greedy[1]
 
 
-def test_char_lm_resume_is_exact(tmp_path):
+@pytest.mark.parametrize("dropout", [[], ["--layers", "2", "--dropout", "0.3"]])
+def test_char_lm_resume_is_exact(tmp_path, dropout):
     lm = example("char_lm")
-    straight = lm.main(["--steps", "6", "--out", str(tmp_path / "a"), *TINY_LM])
-    lm.main(["--steps", "6", "--stop-after", "3", "--out", str(tmp_path / "b"), *TINY_LM])
-    resumed = lm.main(["--steps", "6", "--out", str(tmp_path / "b"), "--resume", *TINY_LM])
+    args = [*TINY_LM, *dropout]
+    straight = lm.main(["--steps", "6", "--out", str(tmp_path / "a"), *args])
+    lm.main(["--steps", "6", "--stop-after", "3", "--out", str(tmp_path / "b"), *args])
+    resumed = lm.main(["--steps", "6", "--out", str(tmp_path / "b"), "--resume", *args])
     assert resumed["history"]["train_loss"] == straight["history"]["train_loss"]
     a, b = straight["model"].state_dict(), resumed["model"].state_dict()
     assert all(np.array_equal(a[k], b[k]) for k in a)
