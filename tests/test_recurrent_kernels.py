@@ -129,6 +129,8 @@ def _cpu_has_avx512() -> bool:
 
 
 @pytest.mark.skipif(not _cpu_has_avx512(), reason="the packed step products need AVX-512")
+@pytest.mark.skipif(os.environ.get("MINIGRAD_PACKED_GEMM") == "0",
+                    reason="MINIGRAD_PACKED_GEMM=0 turns the packed step products off")
 def test_packed_step_products_are_used_on_avx512():
     assert compiled("rnn_tanh").packed_gemm_in_use()
 
