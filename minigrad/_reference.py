@@ -22,7 +22,7 @@ def sigmoid_backward(y: np.ndarray, grad: np.ndarray) -> np.ndarray:
 
 
 def _check_pair(name: str, y: np.ndarray, g: np.ndarray) -> None:
-    """The same checks as the compiled wrappers: ndarrays of one float dtype, one shape."""
+    """ndarrays of one float dtype and one shape (the compiled wrappers use these checks too)."""
     if not isinstance(y, np.ndarray) or not isinstance(g, np.ndarray):
         raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and "
                          f"{type(g).__name__}")
@@ -63,7 +63,7 @@ def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray,
 
 
 def _check_adam(param, grad, exp_avg, exp_avg_sq) -> None:
-    """The same checks as the compiled wrapper."""
+    """adam_update's checks (the twin's and the compiled wrapper's)."""
     arrays = (param, grad, exp_avg, exp_avg_sq)
     if all(type(a) is np.ndarray for a in arrays) and param.dtype in (np.float32, np.float64) \
             and all(a.dtype == param.dtype and a.shape == param.shape and a.flags.c_contiguous
@@ -159,21 +159,9 @@ def softmax_xent_backward(probs: np.ndarray, target: np.ndarray, ignore_index: i
 
     (6) d loss / d x_c = p_c - [c == t]
     (7) dx = grad_rows[n] * (p - onehot(t)) ; 0 for ignored rows."""
-    _check_xent("softmax_xent_backward", probs, target, ignore_index)
-    if not isinstance(grad_rows, np.ndarray) or grad_rows.dtype != probs.dtype or \
-            grad_rows.shape != target.shape or not grad_rows.flags.c_contiguous:
-        raise ValueError(f"softmax_xent_backward: grad_rows must be a C-contiguous {probs.dtype} "
-                         f"array of shape {target.shape}, got "
-                         f"{getattr(grad_rows, 'dtype', type(grad_rows).__name__)} with shape "
-                         f"{getattr(grad_rows, 'shape', None)}")
+    _check_xent_backward(probs, target, ignore_index, grad_rows, out)
     if out is None:
         out = np.empty_like(probs)
-    elif not isinstance(out, np.ndarray) or out.dtype != probs.dtype or \
-            out.shape != probs.shape or not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError(f"softmax_xent_backward: out must be a writeable C-contiguous "
-                         f"{probs.dtype} array of shape {probs.shape}, got "
-                         f"{getattr(out, 'dtype', type(out).__name__)} with shape "
-                         f"{getattr(out, 'shape', None)}")
     keep = target != ignore_index
     dx = out
     if dx is not probs:
@@ -182,6 +170,24 @@ def softmax_xent_backward(probs: np.ndarray, target: np.ndarray, ignore_index: i
     dx[rows, target[rows]] -= 1
     dx *= np.where(keep, grad_rows, 0)[:, None]
     return dx
+
+
+def _check_xent_backward(probs, target, ignore_index, grad_rows, out) -> None:
+    """softmax_xent_backward's checks (the twin's and the compiled wrapper's)."""
+    _check_xent("softmax_xent_backward", probs, target, ignore_index)
+    if not isinstance(grad_rows, np.ndarray) or grad_rows.dtype != probs.dtype or \
+            grad_rows.shape != target.shape or not grad_rows.flags.c_contiguous:
+        raise ValueError(f"softmax_xent_backward: grad_rows must be a C-contiguous {probs.dtype} "
+                         f"array of shape {target.shape}, got "
+                         f"{getattr(grad_rows, 'dtype', type(grad_rows).__name__)} with shape "
+                         f"{getattr(grad_rows, 'shape', None)}")
+    if out is not None and (not isinstance(out, np.ndarray) or out.dtype != probs.dtype or
+                            out.shape != probs.shape or not out.flags.c_contiguous or
+                            not out.flags.writeable):
+        raise ValueError(f"softmax_xent_backward: out must be a writeable C-contiguous "
+                         f"{probs.dtype} array of shape {probs.shape}, got "
+                         f"{getattr(out, 'dtype', type(out).__name__)} with shape "
+                         f"{getattr(out, 'shape', None)}")
 
 
 def _check_xent(name: str, logits: np.ndarray, target: np.ndarray, ignore_index: int) -> None:

@@ -6,6 +6,8 @@ import numpy as np
 from cython cimport floating
 from libc.math cimport sqrt, sqrtf
 
+from minigrad._reference import _check_adam, _check_pair  # one set of argument checks
+
 
 cdef void _tanh_backward(const floating[::1] y, const floating[::1] g,
                          floating[::1] out) noexcept nogil:
@@ -21,19 +23,6 @@ cdef void _sigmoid_backward(const floating[::1] y, const floating[::1] g,
     for i in range(y.shape[0]):
         # (1) dy/dx = y (1 - y)   (2) dx = grad * y (1 - y)
         out[i] = g[i] * y[i] * (1 - y[i])
-
-
-def _check_pair(name, y, g):
-    if not isinstance(y, np.ndarray) or not isinstance(g, np.ndarray):
-        raise ValueError(f"{name}: expected ndarrays, got {type(y).__name__} and "
-                         f"{type(g).__name__}")
-    if y.dtype != g.dtype or y.dtype not in (np.float32, np.float64):
-        raise ValueError(f"{name}: y and grad must share dtype float32 or float64, got "
-                         f"{y.dtype} and {g.dtype}")
-    if y.shape != g.shape:
-        raise ValueError(f"{name}: y has shape {y.shape} but grad has shape {g.shape}")
-    if not (y.flags.c_contiguous and g.flags.c_contiguous):
-        raise ValueError(f"{name}: y and grad must be C-contiguous (shapes {y.shape}, {g.shape})")
 
 
 def tanh_backward(y, grad):
@@ -116,27 +105,3 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, double beta1, double beta2, do
         pd, gd, md, vd = (a.reshape(-1) for a in (param, grad, exp_avg, exp_avg_sq))
         with nogil:
             _adam_update(pd, gd, md, vd, 1 - beta1, beta2, 1 - beta2, eps, step_size, bc2_sqrt)
-
-
-def _check_adam(param, grad, exp_avg, exp_avg_sq):
-    arrays = (param, grad, exp_avg, exp_avg_sq)
-    if all(type(a) is np.ndarray for a in arrays) and param.dtype in (np.float32, np.float64) \
-            and all(a.dtype == param.dtype and a.shape == param.shape and a.flags.c_contiguous
-                    for a in arrays) and param.flags.writeable and exp_avg.flags.writeable \
-            and exp_avg_sq.flags.writeable:
-        return  # the usual case, tested at once; the messages below name the defect
-    named = {"param": param, "grad": grad, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
-    for what, a in named.items():
-        if not isinstance(a, np.ndarray):
-            raise ValueError(f"adam_update: {what} must be an ndarray, got {type(a).__name__}")
-    if param.dtype not in (np.float32, np.float64) or \
-            any(a.dtype != param.dtype for a in arrays):
-        raise ValueError("adam_update: all arrays must share dtype float32 or float64, got "
-                         + ", ".join(f"{k} {a.dtype}" for k, a in named.items()))
-    if any(a.shape != param.shape for a in arrays):
-        raise ValueError("adam_update: all arrays must have one shape, got "
-                         + ", ".join(f"{k} {a.shape}" for k, a in named.items()))
-    for what, a in named.items():
-        if not a.flags.c_contiguous or (what != "grad" and not a.flags.writeable):
-            raise ValueError(f"adam_update: {what} of shape {a.shape} must be C-contiguous"
-                             + ("" if what == "grad" else " and writeable"))

@@ -5,15 +5,7 @@ import numpy as np
 
 from cython cimport floating
 
-
-cdef Py_ssize_t _first_bad_index(const long long[::1] indices,
-                                 long long num_embeddings) noexcept nogil:
-    """Position of the first index outside [0, num_embeddings), else -1."""
-    cdef Py_ssize_t i
-    for i in range(indices.shape[0]):
-        if indices[i] < 0 or indices[i] >= num_embeddings:
-            return i
-    return -1
+from minigrad._reference import _check_embedding  # one set of argument checks
 
 
 cdef void _embedding_backward(const long long[::1] indices, const floating[:, ::1] grad,
@@ -29,30 +21,11 @@ cdef void _embedding_backward(const long long[::1] indices, const floating[:, ::
 
 def embedding_backward(indices, grad, long long num_embeddings):
     """(num_embeddings, D) gradient of the weight for out = weight[indices]."""
-    name = "embedding_backward"
-    if not isinstance(indices, np.ndarray) or indices.dtype != np.int64 or indices.ndim != 1:
-        raise ValueError(f"{name}: indices must be a 1-D int64 ndarray, got "
-                         f"{getattr(indices, 'dtype', type(indices).__name__)} with shape "
-                         f"{getattr(indices, 'shape', None)}")
-    if not isinstance(grad, np.ndarray) or grad.dtype not in (np.float32, np.float64):
-        raise ValueError(f"{name}: grad must be a float32 or float64 ndarray, got "
-                         f"{getattr(grad, 'dtype', type(grad).__name__)}")
-    if grad.ndim != 2:
-        raise ValueError(f"{name}: grad must be 2-D, got shape {grad.shape}")
-    if not grad.flags.c_contiguous:
-        raise ValueError(f"{name}: grad of shape {grad.shape} must be C-contiguous")
-    if grad.shape[0] != indices.shape[0]:
-        raise ValueError(f"{name}: grad has shape {grad.shape} but indices has shape "
-                         f"{indices.shape} (need grad (N, D) with N = len(indices))")
+    _check_embedding("embedding_backward", indices, grad, num_embeddings)
     if not indices.flags.c_contiguous:
-        raise ValueError(f"{name}: indices of shape {indices.shape} must be C-contiguous")
+        raise ValueError(f"embedding_backward: indices of shape {indices.shape} must be "
+                         f"C-contiguous")
     cdef const long long[::1] idx = indices
-    cdef Py_ssize_t bad
-    with nogil:
-        bad = _first_bad_index(idx, num_embeddings)
-    if bad >= 0:
-        raise ValueError(f"{name}: index {int(indices[bad])} at position {bad} is out of range "
-                         f"for num_embeddings={num_embeddings}")
     dweight = np.zeros((num_embeddings, grad.shape[1]), dtype=grad.dtype)
     cdef const float[:, ::1] gf
     cdef const double[:, ::1] gd

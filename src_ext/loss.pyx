@@ -10,17 +10,7 @@ import numpy as np
 from cython cimport floating
 from libc.math cimport log
 
-
-cdef Py_ssize_t _first_bad_target(const long long[::1] target, long long ignore_index,
-                                  Py_ssize_t n_classes) noexcept nogil:
-    """Row of the first target outside [0, n_classes) that is not ignore_index, else -1."""
-    cdef Py_ssize_t i
-    cdef long long t
-    for i in range(target.shape[0]):
-        t = target[i]
-        if t != ignore_index and (t < 0 or t >= n_classes):
-            return i
-    return -1
+from minigrad._reference import _check_xent, _check_xent_backward  # one set of argument checks
 
 
 cdef void _shift_by_row_max(const floating[:, ::1] x, floating[::1] row_max,
@@ -106,34 +96,9 @@ cdef void _xent_backward(const floating[:, ::1] probs, const long long[::1] targ
         dx[n, t] = g * (p_t - 1)
 
 
-def _check(name, logits, target, ignore_index):
-    if not isinstance(logits, np.ndarray) or logits.dtype not in (np.float32, np.float64):
-        raise ValueError(f"{name}: logits must be a float32 or float64 ndarray, got "
-                         f"{getattr(logits, 'dtype', type(logits).__name__)}")
-    if logits.ndim != 2:
-        raise ValueError(f"{name}: logits must be 2-D, got shape {logits.shape}")
-    if not logits.flags.c_contiguous:
-        raise ValueError(f"{name}: logits of shape {logits.shape} must be C-contiguous")
-    if not isinstance(target, np.ndarray) or target.dtype != np.int64 or \
-            target.shape != logits.shape[:1] or not target.flags.c_contiguous:
-        raise ValueError(f"{name}: target must be a C-contiguous int64 array of shape "
-                         f"{logits.shape[:1]} for logits {logits.shape}, got "
-                         f"{getattr(target, 'dtype', type(target).__name__)} with shape "
-                         f"{getattr(target, 'shape', None)}")
-    cdef const long long[::1] t = target
-    cdef long long ign = ignore_index
-    cdef Py_ssize_t n_classes = logits.shape[1], row
-    with nogil:
-        row = _first_bad_target(t, ign, n_classes)
-    if row >= 0:
-        raise ValueError(f"{name}: target {int(target[row])} in row {row} is out of range for "
-                         f"{n_classes} classes (logits {logits.shape}, "
-                         f"ignore_index={ignore_index})")
-
-
 def softmax_xent_forward(logits, target, long long ignore_index):
     """(loss_rows (N,), probs (N, C)) for logits (N, C) and int64 target (N,)."""
-    _check("softmax_xent_forward", logits, target, ignore_index)
+    _check_xent("softmax_xent_forward", logits, target, ignore_index)
     if logits.shape[1] == 0:
         raise ValueError(f"softmax_xent_forward: logits {logits.shape} have no classes")
     loss = np.empty(logits.shape[0], dtype=logits.dtype)
@@ -170,21 +135,9 @@ def softmax_xent_backward(probs, target, long long ignore_index, grad_rows, out=
 
     Written into ``out`` when given (an (N, C) C-contiguous array of probs' dtype; it may be
     ``probs`` itself, to reuse its memory once the probabilities are no longer needed)."""
-    _check("softmax_xent_backward", probs, target, ignore_index)
-    if not isinstance(grad_rows, np.ndarray) or grad_rows.dtype != probs.dtype or \
-            grad_rows.shape != target.shape or not grad_rows.flags.c_contiguous:
-        raise ValueError(f"softmax_xent_backward: grad_rows must be a C-contiguous {probs.dtype} "
-                         f"array of shape {target.shape}, got "
-                         f"{getattr(grad_rows, 'dtype', type(grad_rows).__name__)} with shape "
-                         f"{getattr(grad_rows, 'shape', None)}")
+    _check_xent_backward(probs, target, ignore_index, grad_rows, out)
     if out is None:
         out = np.empty_like(probs)
-    elif not isinstance(out, np.ndarray) or out.dtype != probs.dtype or \
-            out.shape != probs.shape or not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError(f"softmax_xent_backward: out must be a writeable C-contiguous "
-                         f"{probs.dtype} array of shape {probs.shape}, got "
-                         f"{getattr(out, 'dtype', type(out).__name__)} with shape "
-                         f"{getattr(out, 'shape', None)}")
     cdef const float[:, ::1] pf
     cdef const double[:, ::1] pd
     cdef const float[::1] gf
