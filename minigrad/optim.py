@@ -203,36 +203,16 @@ class Adam(Optimizer):
             # steps 1-3 in one pass over the four arrays (kernels.adam_update)
             kernels.adam_update(p.data, grad, m, v, beta1, beta2, eps, lr / bc1, bc2_sqrt)
             return
-        if grad.dtype != m.dtype:  # a gradient set by hand in another dtype: plain numpy
-            m += (1 - beta1) * (grad - m)
-            # 2. v = beta2 v + (1 - beta2) g^2
-            v *= beta2
-            v += (1 - beta2) * (grad * grad)
-            # 3. bias corrections; p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
-            if group["amsgrad"]:
-                np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-                v = state["max_exp_avg_sq"]
-            p.data -= (lr / bc1) * (m / (np.sqrt(v) / bc2_sqrt + eps))
-            return
-        # the same arithmetic in place, through one scratch array (no other temporaries)
-        tmp = np.subtract(grad, m)
-        tmp *= 1 - beta1
-        m += tmp
+        # amsgrad, a gradient set by hand in another dtype or layout: plain numpy
+        m += (1 - beta1) * (grad - m)
         # 2. v = beta2 v + (1 - beta2) g^2
         v *= beta2
-        np.multiply(grad, grad, out=tmp)
-        tmp *= 1 - beta2
-        v += tmp
+        v += (1 - beta2) * (grad * grad)
         # 3. bias corrections; p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
         if group["amsgrad"]:
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
-        denom = np.sqrt(v, out=tmp)
-        denom /= bc2_sqrt
-        denom += eps
-        np.divide(m, denom, out=tmp)
-        tmp *= lr / bc1
-        p.data -= tmp
+        p.data -= (lr / bc1) * (m / (np.sqrt(v) / bc2_sqrt + eps))
 
 
 def _same_layout(*arrays: np.ndarray) -> bool:
