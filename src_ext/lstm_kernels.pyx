@@ -2,12 +2,8 @@
 """Fused LSTM over a whole sequence (gate order i, f, g, o; optional peepholes).
 
 Twins with the same signatures and the same numbered steps: minigrad/_reference_rnn.py
-(read that first; the layout of hbuf, lengths and reverse is explained there). (1) and (8) are
-single GEMMs outside the time loop (rnn_common.project / after_loop); everything from (1) to
-(8) runs without the GIL. Workers (OpenMP, minigrad/threads.py) each take a contiguous share of
-the batch rows through the whole time loop, and a share of the rows of each GEMM outside it. The
-one recurrent product per step is rnn_common.step_product: W_hh packed once per sequence and the
-AVX-512 tile of mg_gemm.h for float32, BLAS otherwise."""
+(read that first; the layout of hbuf, lengths and reverse is explained there). How the work is
+laid out (GEMMs outside the loop, workers, the per-step product): rnn_common.pxd."""
 import numpy as np
 
 from cython cimport floating

@@ -1,6 +1,13 @@
 # cython: language_level=3
 """Inline helpers shared by rnn_kernels.pyx, lstm_kernels.pyx and gru_kernels.pyx.
 
+How those kernels lay out the work: (1) the input projection and (8) the weight and input
+gradients are single GEMMs outside the time loop (project / after_loop); everything from (1) to
+(8) runs without the GIL. Workers (OpenMP, minigrad/threads.py) each take a contiguous share of
+the batch rows through the whole time loop, and a share of the rows of each GEMM outside it.
+The one recurrent product per step is step_product: W_hh packed once per sequence and the
+AVX-512 tile of mg_gemm.h for float32, BLAS otherwise.
+
 Row-major matrix products through scipy's BLAS (scipy.linalg.cython_blas is column-major: a
 row-major (m, n) matrix is the column-major (n, m) matrix, so C = A @ B^T is computed as the
 column-major C^T = B A^T); the per-step product with W_hh packed once (mg_gemm.h); how workers
@@ -148,6 +155,12 @@ cdef inline object _aligned_floats(Py_ssize_t n):
     return buf[start:start + n]
 
 
+cdef inline bint packed_gemm_enabled():
+    """The CPU has AVX-512 (the packed tile can run) and MINIGRAD_PACKED_GEMM is not 0."""
+    import os
+    return mg_packed_gemm_available() and os.environ.get("MINIGRAD_PACKED_GEMM", "1") != "0"
+
+
 cdef inline tuple packed_weights(object w_hh, bint transposed, int workers, Py_ssize_t batch):
     """(packed W_hh, per-worker scratch (workers, n), True) for the step products of a float32
     layer when the packed tile can run here (AVX-512; MINIGRAD_PACKED_GEMM=0 turns it off);
@@ -155,14 +168,11 @@ cdef inline tuple packed_weights(object w_hh, bint transposed, int workers, Py_s
 
     transposed: pack B = W_hh^T for the forward h W_hh^T (K = H), else B = W_hh for the
     backward dG W_hh (K = G*H). Each worker packs at most ceil(batch / workers) rows of A."""
-    import os
     import numpy as np
     cdef int GH = w_hh.shape[0], H = w_hh.shape[1]
     cdef int K = H if transposed else GH, N = GH if transposed else H
     cdef Py_ssize_t rows = (batch + workers - 1) // workers, a_size
-    if (w_hh.dtype != np.float32 or K == 0 or N == 0 or rows == 0
-            or os.environ.get("MINIGRAD_PACKED_GEMM", "1") == "0"
-            or not mg_packed_gemm_available()):
+    if w_hh.dtype != np.float32 or K == 0 or N == 0 or rows == 0 or not packed_gemm_enabled():
         return np.zeros(1, np.float32), np.zeros((workers, 1), np.float32), False
     packed = _aligned_floats(mg_packed_b_size(K, N))
     cdef const float[:, ::1] w = w_hh

@@ -2,12 +2,8 @@
 """Fused Elman RNN (tanh or relu) over a whole sequence.
 
 Twins with the same signatures and the same numbered steps: minigrad/_reference_rnn.py
-(read that first; the layout of hbuf, lengths and reverse is explained there). (1) and (8) are
-single GEMMs outside the time loop (rnn_common.project / after_loop); everything from (1) to
-(8) runs without the GIL. Workers (OpenMP, minigrad/threads.py) each take a contiguous share of
-the batch rows through the whole time loop, and a share of the rows of each GEMM outside it. The
-one recurrent product per step is rnn_common.step_product: W_hh packed once per sequence and the
-AVX-512 tile of mg_gemm.h for float32, BLAS otherwise."""
+(read that first; the layout of hbuf, lengths and reverse is explained there). How the work is
+laid out (GEMMs outside the loop, workers, the per-step product): rnn_common.pxd."""
 import numpy as np
 
 from cython cimport floating
@@ -15,8 +11,8 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, mg_cpu_is_x86_64_v4, mg_packed_gemm_available,
-                         packed_weights, pooled, project, share, step_product, tanh_)
+from rnn_common cimport (after_loop, mg_cpu_is_x86_64_v4, packed_gemm_enabled, packed_weights,
+                         pooled, project, share, step_product, tanh_)
 
 from minigrad._reference_rnn import _fold, check_backward, check_forward
 from minigrad.threads import kernel_workers
@@ -27,8 +23,7 @@ _POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
 def packed_gemm_in_use():
     """True when float32 layers use the packed AVX-512 step products (src_ext/mg_gemm.h):
     the CPU has AVX-512 and MINIGRAD_PACKED_GEMM is not 0. Otherwise the steps call BLAS."""
-    import os
-    return bool(mg_packed_gemm_available()) and os.environ.get("MINIGRAD_PACKED_GEMM", "1") != "0"
+    return packed_gemm_enabled()
 
 
 def cpu_is_x86_64_v4():
