@@ -15,7 +15,7 @@ import numpy as np
 
 import minigrad.functional as F
 from minigrad.nn import init
-from minigrad.nn.module import Module, Parameter
+from minigrad.nn.module import Module, Parameter, check_input_dtype
 from minigrad.tensor import Tensor
 
 __all__ = ["Linear", "Embedding", "Dropout", "Sequential", "ReLU", "Tanh", "Sigmoid"]
@@ -49,10 +49,8 @@ class Linear(Module):
             raise ValueError(f"Linear({self.in_features}, {self.out_features}): input of shape "
                              f"{x.shape} has last dimension {x.shape[-1]}, expected "
                              f"{self.in_features}")
-        if x.dtype != self.weight.dtype:  # as the recurrent layers (and torch): no silent upcast
-            raise TypeError(f"Linear({self.in_features}, {self.out_features}): input dtype "
-                            f"{x.dtype} differs from the parameters' dtype {self.weight.dtype}; "
-                            "convert one of them (x.float() or layer.double())")
+        check_input_dtype(f"Linear({self.in_features}, {self.out_features})", x,
+                          self.weight.dtype)
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:

@@ -179,5 +179,13 @@ class Module:
         return head + (")" if not lines else "\n" + "\n".join(lines) + "\n)")
 
 
+def check_input_dtype(name: str, x: Tensor, dtype: Any) -> None:
+    """Layers never upcast silently (as torch): an input of another dtype than the parameters
+    is a TypeError that says how to convert."""
+    if x.dtype != dtype:
+        raise TypeError(f"{name}: input dtype {x.dtype} differs from the parameters' dtype "
+                        f"{np.dtype(dtype)}; convert one of them (x.float() or layer.double())")
+
+
 def _array(value: Any) -> np.ndarray:
     return value.data if isinstance(value, Tensor) else np.asarray(value)

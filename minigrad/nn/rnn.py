@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from minigrad.nn import rnn_cells
-from minigrad.nn.module import Module
+from minigrad.nn.module import Module, check_input_dtype
 from minigrad.nn.rnn_cells import (GRUCell, LSTMCell, RNNCell, gru_step, lstm_step,
                                    manual_seed, rnn_step, uniform_parameter)
 from minigrad.ops.shape import concat, split, stack
@@ -156,10 +156,7 @@ class _RNNBase(Module):
         if x.shape[-1] != self.input_size:
             raise ValueError(f"{name}: input has {x.shape[-1]} features (shape {x.shape}), "
                              f"expected input_size={self.input_size}")
-        if x.dtype != self.dtype:
-            raise TypeError(f"{name}: input dtype {x.dtype} differs from the parameters' "
-                            f"dtype {self.dtype}; convert one of them "
-                            "(x.float() or layer.double())")
+        check_input_dtype(name, x, self.dtype)
         if x.ndim == 2:
             x = x.reshape(x.shape[0], 1, x.shape[1])
             unbatched = True

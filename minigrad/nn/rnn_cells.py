@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.nn.module import Module, Parameter
+from minigrad.nn.module import Module, Parameter, check_input_dtype
 from minigrad.ops.shape import split
 from minigrad.random import default_generator, manual_seed  # noqa: F401 (re-exported)
 from minigrad.tensor import Tensor
@@ -135,10 +135,7 @@ class _CellBase(Module):
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected input of shape (batch, {self.input_size}) or "
                              f"({self.input_size},), got {x.shape}")
-        if x.dtype != self.dtype:
-            raise TypeError(f"{name}: input dtype {x.dtype} differs from the parameters' "
-                            f"dtype {self.dtype}; convert one of them "
-                            "(x.float() or layer.double())")
+        check_input_dtype(name, x, self.dtype)
         return (x.reshape(1, self.input_size), True) if x.ndim == 1 else (x, False)
 
     def _state(self, s: Tensor | None, x: Tensor, unbatched: bool, what: str) -> Tensor:
