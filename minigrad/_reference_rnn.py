@@ -13,6 +13,9 @@ Layout: x (T, B, I) time-major, h0/c0 (B, H), weights as PyTorch lays them out
 (w_ih (G*H, I), w_hh (G*H, H)). ``lengths`` (int64 (B,) or None): row b is active at time
 position t iff t < lengths[b]; inactive rows carry their state unchanged and output zero.
 ``reverse`` walks t = T-1 .. 0, so a row starts at its own last step L_b - 1.
+``w_ih=None``: x already holds the input projection X W_ih^T (T, B, G*H), made by the caller
+(an embedding table projected once, see minigrad.ops.nn_ops.EmbeddingProjection); (1) then only
+adds the biases, and backward's dx is the gradient of that projection (dw_ih is None).
 The hidden states live in ``hbuf`` (T+1, B, H): forward direction hbuf[0] = h0 and
 hbuf[t+1] = state after time t; reverse hbuf[T] = h0 and hbuf[t] = state after time t. So
 H_prev, the state each step reads, is the contiguous slice hbuf[:T] (forward) or hbuf[1:].
@@ -48,7 +51,10 @@ def _active(t: int, lengths: np.ndarray) -> np.ndarray:
 def _project(x, w_ih, bias):
     # (1) input projection for every time step: ONE matrix product (T*B, I) @ (I, G*H)
     T, B, I = x.shape
-    a = (x.reshape(T * B, I) @ w_ih.T).reshape(T, B, w_ih.shape[0])
+    if w_ih is None:  # the caller made the projection
+        a = x.copy()
+    else:
+        a = (x.reshape(T * B, I) @ w_ih.T).reshape(T, B, w_ih.shape[0])
     if bias is not None:
         a += bias
     return a
@@ -64,8 +70,11 @@ def _after_loop(dgx, dgh, x, w_ih, h_prev, needs):
     # (8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev
     T, B, I = x.shape
     gx, gh = dgx.reshape(T * B, dgx.shape[2]), dgh.reshape(T * B, dgh.shape[2])
-    dx = (gx @ w_ih).reshape(T, B, I) if needs[0] else None
-    dw_ih = gx.T @ x.reshape(T * B, I) if needs[1] else None
+    if w_ih is None:  # x was the projection itself: dX = dG_x, and there is no W_ih
+        dx, dw_ih = (dgx.copy() if needs[0] else None), None
+    else:
+        dx = (gx @ w_ih).reshape(T, B, I) if needs[0] else None
+        dw_ih = gx.T @ x.reshape(T * B, I) if needs[1] else None
     dw_hh = gh.T @ h_prev.reshape(T * B, h_prev.shape[2]) if needs[2] else None
     return dx, dw_ih, dw_hh
 
@@ -317,7 +326,9 @@ def check_forward(name, G, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths) -
     (T, B, I), H = x.shape, w_hh.shape[1]
     arrays = {"x": x, "h0": h0, "c0": c0, "w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih,
               "b_hh": b_hh, "w_peep": w_peep}
-    expected = {"x": (T, B, I), "h0": (B, H), "c0": (B, H), "w_ih": (G * H, I),
+    # without w_ih, x is the input projection (T, B, G*H) itself
+    expected = {"x": (T, B, I if w_ih is not None else G * H), "h0": (B, H), "c0": (B, H),
+                "w_ih": (G * H, I),
                 "w_hh": (G * H, H), "b_ih": (G * H,), "b_hh": (G * H,), "w_peep": (3, H)}
     if h0 is None or (G == 4 and c0 is None):
         _fail(name, "h0 (and c0 for an LSTM) are required", arrays)

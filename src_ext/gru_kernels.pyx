@@ -135,10 +135,11 @@ cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                       floating[:, :, ::1] out, float[::1] w_packed, float[:, ::1] scratch,
                       bint packed, int workers) except -1:
     cdef int w
+    cdef bint projected = w_ih is None  # x is the projection X W_ih^T itself
     cdef Py_ssize_t B = x.shape[1]
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
-            project(x, w_ih, bias, gates, w, workers)
+            project(x, w_ih, projected, bias, gates, w, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(gates, w_hh, b_hn, lengths, reverse, gh, hn_buf, hbuf, out,
                           share(B, w, workers), share(B, w + 1, workers),
@@ -207,6 +208,9 @@ def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, need
     (T, B, I), H = x.shape, w_hh.shape[1]
     dt = x.dtype
     needs = tuple(bool(n) for n in needs)
+    dx_is_dg = needs[0] and w_ih is None  # x was the projection X W_ih^T: dX = dG_x
+    if w_ih is None:
+        needs = (False, False, needs[2])
     dgx = pooled(_POOL, (T, B, 3 * H), dt, np.empty)
     dgh = pooled(_POOL, (T, B, 3 * H), dt, np.empty)
     dh_seq = pooled(_POOL, (T, B, H), dt, np.empty)
@@ -229,4 +233,5 @@ def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, need
         for arr in (dgx, dgh, dh_seq, dx, dw_ih, dw_hh):
             if arr is not None:
                 arr.fill(0)
+    dx = dgx if dx_is_dg else dx
     return dx, dh, dw_ih, dw_hh, dgx.sum(axis=(0, 1)), dgh.sum(axis=(0, 1)), dh_seq

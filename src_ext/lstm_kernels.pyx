@@ -167,10 +167,11 @@ cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                       floating[:, :, ::1] out, float[::1] w_packed, float[:, ::1] scratch,
                       bint packed, int workers) except -1:
     cdef int w
+    cdef bint projected = w_ih is None  # x is the projection X W_ih^T itself
     cdef Py_ssize_t B = x.shape[1]
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
-            project(x, w_ih, bias, gates, w, workers)
+            project(x, w_ih, projected, bias, gates, w, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(gates, w_hh, peep, lengths, reverse, hbuf, cbuf, tanh_c, out,
                           share(B, w, workers), share(B, w + 1, workers),
@@ -243,6 +244,9 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     (T, B, I), H = x.shape, w_hh.shape[1]
     dt = x.dtype
     needs = tuple(bool(n) for n in needs)
+    dx_is_dg = needs[0] and w_ih is None  # x was the projection X W_ih^T: dX = dG_x
+    if w_ih is None:
+        needs = (False, False, needs[2])
     dgates = pooled(_POOL, (T, B, 4 * H), dt, np.empty)
     dh_seq = pooled(_POOL, (T, B, H), dt, np.empty)
     dx = pooled(_POOL, (T, B, I), dt, np.empty) if needs[0] else None
@@ -268,5 +272,6 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
         for arr in (dgates, dh_seq, dx, dw_ih, dw_hh):
             if arr is not None:
                 arr.fill(0)
+    dx = dgates if dx_is_dg else dx
     return (dx, dh, dc, dw_ih, dw_hh, dgates.sum(axis=(0, 1)),
             dpeep.sum(axis=0) if w_peep is not None else None, dh_seq)

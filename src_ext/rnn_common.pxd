@@ -193,13 +193,22 @@ cdef inline Py_ssize_t share(Py_ssize_t n, Py_ssize_t w, Py_ssize_t workers) noe
 
 
 cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
-                         const floating[::1] bias, floating[:, :, ::1] gates, Py_ssize_t w,
-                         Py_ssize_t workers) noexcept nogil:
+                         bint projected, const floating[::1] bias, floating[:, :, ::1] gates,
+                         Py_ssize_t w, Py_ssize_t workers) noexcept nogil:
     """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step.
+    ``projected`` (w_ih None): x already is X W_ih^T (T, B, G*H); only the bias is added.
 
     Worker w of ``workers`` computes its share of the T*B rows (all of them when workers = 1)."""
-    cdef Py_ssize_t rows = x.shape[0] * x.shape[1], I = x.shape[2], GH = gates.shape[2], r
+    cdef Py_ssize_t rows = x.shape[0] * x.shape[1], I = x.shape[2], GH = gates.shape[2], r, j
     cdef Py_ssize_t r0 = share(rows, w, workers), r1 = share(rows, w + 1, workers)
+    cdef floating *g
+    cdef const floating *xr
+    if projected:
+        for r in range(r0, r1):
+            g, xr = &gates[0, 0, 0] + r * GH, &x[0, 0, 0] + r * GH
+            for j in range(GH):
+                g[j] = xr[j] + bias[j]
+        return
     # (1) input projection for every time step: ONE matrix product (T*B, I) @ (I, G*H)
     for r in range(r0, r1):
         memcpy(&gates[0, 0, 0] + r * GH, &bias[0], GH * sizeof(floating))
@@ -218,7 +227,8 @@ cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, 
 
     dgx / dgh: gradients of the input-side / hidden-side pre-activations (the same array
     except for the GRU); h_prev points at the (T, B, H) states each step read. Arrays that
-    are not needed may be None. Worker w of ``workers`` computes its share of the rows of dX
+    are not needed may be None; with a caller-made projection (w_ih None) the wrapper asks for
+    neither dX nor dW_ih and hands out dgx as dX. Worker w of ``workers`` computes its share of the rows of dX
     and of the gate rows of dW_ih and dW_hh."""
     cdef int rows = <int>(x.shape[0] * x.shape[1]), I = <int>x.shape[2]
     cdef int GH = <int>dgx.shape[2]

@@ -119,10 +119,11 @@ cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                       float[::1] w_packed, float[:, ::1] scratch, bint packed,
                       int workers) except -1:
     cdef int w
+    cdef bint projected = w_ih is None  # x is the projection X W_ih^T itself
     cdef Py_ssize_t B = x.shape[1]
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
-            project(x, w_ih, bias, pre, w, workers)
+            project(x, w_ih, projected, bias, pre, w, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(pre, w_hh, lengths, reverse, relu, hbuf, out, share(B, w, workers),
                           share(B, w + 1, workers), &w_packed[0] if packed else NULL,
@@ -184,6 +185,9 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     (T, B, I), H = x.shape, w_hh.shape[1]
     dt = x.dtype
     needs = tuple(bool(n) for n in needs)
+    dx_is_dg = needs[0] and w_ih is None  # x was the projection X W_ih^T: dX = dG_x
+    if w_ih is None:
+        needs = (False, False, needs[2])
     dgates, dh_seq = pooled(_POOL, (T, B, H), dt, np.empty), pooled(_POOL, (T, B, H), dt, np.empty)
     dx = pooled(_POOL, (T, B, I), dt, np.empty) if needs[0] else None
     dw_ih = pooled(_POOL, (H, I), dt, np.empty) if needs[1] else None
@@ -204,4 +208,5 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
         for arr in (dgates, dh_seq, dx, dw_ih, dw_hh):
             if arr is not None:
                 arr.fill(0)
+    dx = dgates if dx_is_dg else dx
     return dx, dh, dw_ih, dw_hh, dgates.sum(axis=(0, 1)), dh_seq

@@ -13,6 +13,13 @@ is the one at its own last step; the reverse direction starts at each row's last
 On the primitive path this is a mask m = (t < L) of shape (B, 1) at each time position t:
     state_t = m * h_new + (1 - m) * state_{t-1},    output_t = m * h_new.
 
+An Embedding feeding a layer directly (a char model's Embedding -> LSTM) is read by the fused
+path as its table: layer 0 projects the table once, (V, E) @ W_ih^T, and looks its rows up,
+instead of projecting every token, and backward then needs no dX product (see
+``minigrad.ops.nn_ops.EmbeddingProjection``). Same numbers up to rounding; it applies when the
+table has at most half as many rows as the batch has tokens, and ``set_embedding_fold(False)``
+turns it off.
+
 ``record_hidden_grads=True`` makes backward fill ``layer.hidden_grads``: one ndarray (T, B, H)
 per (layer, direction), in h_n's order, of the total dL/dh_t (zero past a row's length).
 
@@ -32,13 +39,16 @@ from minigrad.nn import rnn_cells
 from minigrad.nn.module import Module, check_input_dtype
 from minigrad.nn.rnn_cells import (GRUCell, LSTMCell, RNNCell, gru_step, lstm_step,
                                    manual_seed, rnn_step, uniform_parameter)
+from minigrad.ops.nn_ops import EmbeddingProjection, embedding_source
 from minigrad.ops.shape import concat, split, stack
 from minigrad.tensor import Tensor
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "set_fused_default",
-           "get_fused_default", "use_fused", "fused_available", "manual_seed"]
+           "get_fused_default", "use_fused", "fused_available", "manual_seed",
+           "set_embedding_fold"]
 
 _FUSED_DEFAULT = True
+_EMBEDDING_FOLD = True
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
@@ -62,6 +72,14 @@ def use_fused(flag: bool) -> Iterator[None]:
         yield
     finally:
         set_fused_default(previous)
+
+
+def set_embedding_fold(flag: bool) -> bool:
+    """Whether fused layers read an Embedding input as its projected table (default True);
+    returns the previous setting."""
+    global _EMBEDDING_FOLD
+    previous, _EMBEDDING_FOLD = _EMBEDDING_FOLD, bool(flag)
+    return previous
 
 
 def _fused_ops():
@@ -220,6 +238,7 @@ class _RNNBase(Module):
             if lstm else [None] * len(h0)
         fused = self._use_fused()
         masks = None if lens is None or fused else _step_masks(lens, steps, self.dtype)
+        lookup = self._embedding_lookup(input, steps, batch, unbatched) if fused else None
         n_states = self.num_layers * self.num_directions
         self.hidden_grads = [np.zeros((steps, batch, self.hidden_size), dtype=self.dtype)
                              for _ in range(n_states)] if self.record_hidden_grads else None
@@ -230,8 +249,12 @@ class _RNNBase(Module):
                 i = k * self.num_directions + d
                 buf = None if self.hidden_grads is None else self.hidden_grads[i]
                 run = self._run_fused if fused else self._run_graph
-                out, h, c = run(layer_in, h0[i], c0[i], self._weights(k, d), lens, masks,
-                                d == 1, buf)
+                x_in, weights = layer_in, self._weights(k, d)
+                if k == 0 and lookup is not None:  # the projection X W_ih^T, from the table
+                    x_in = EmbeddingProjection.apply(lookup[0], lookup[1], weights[0],
+                                                     padding_idx=lookup[2])
+                    weights = (None,) + weights[1:]
+                out, h, c = run(x_in, h0[i], c0[i], weights, lens, masks, d == 1, buf)
                 outs.append(out)
                 h_n.append(h)
                 c_n.append(c)
@@ -248,6 +271,22 @@ class _RNNBase(Module):
         elif self.batch_first:
             output = output.transpose(1, 0, 2)
         return (output, (h_n, c_n)) if lstm else (output, h_n)
+
+    def _embedding_lookup(self, input: Tensor, steps: int, batch: int,
+                          unbatched: bool) -> tuple | None:
+        """(indices (T, B) time-major, table, padding_idx) when layer 0 reads ``input`` as an
+        embedding lookup (module docstring): input is an Embedding's output that backward
+        goes through, and the table has at most half as many rows as there are tokens
+        (beyond that, projecting the table costs more than it saves)."""
+        source = embedding_source(input) if _EMBEDDING_FOLD else None
+        if source is None or 2 * source[1].shape[0] > steps * batch:
+            return None
+        indices, table, padding_idx = source
+        if unbatched:
+            indices = indices.reshape(steps, 1)
+        elif self.batch_first:
+            indices = indices.T
+        return np.ascontiguousarray(indices), table, padding_idx
 
     def _drop(self, x: Tensor) -> Tensor:
         """Inverted dropout between layers (training mode only)."""

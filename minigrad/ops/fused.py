@@ -13,7 +13,9 @@ Public API (used by ``minigrad.nn.rnn``)::
     gru_sequence(x, h0, w_ih, w_hh, b_ih, b_hh, *, lengths=None, reverse=False,
                  hidden_grad_sink=None) -> (out, h_n)
 
-x is (T, B, I) time-major, h0/c0 (B, H), weights in PyTorch's layout. ``hidden_grad_sink``, if
+x is (T, B, I) time-major, h0/c0 (B, H), weights in PyTorch's layout. ``w_ih=None`` means x is
+the input projection X W_ih^T (T, B, G*H) made by the caller (``nn_ops.EmbeddingProjection``
+for an Embedding input); x's gradient is then that projection's. ``hidden_grad_sink``, if
 given, is called once during backward with the total gradient dL/dh_t, an ndarray (T, B, H).
 """
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Neural-network primitives: where (masking), dropout and embedding lookup.
+"""Neural-network primitives: where (masking), dropout, embedding lookup, and the lookup into
+an embedding table projected by a matrix (what a recurrent layer reading an Embedding needs).
 
-Embedding's backward is the compiled scatter-add kernel ``kernels.embedding_backward``.
+Both lookups' backward is the compiled scatter-add kernel ``kernels.embedding_backward``.
 """
 from __future__ import annotations
 
@@ -69,18 +70,8 @@ class Embedding(Function):
 
     @staticmethod
     def forward(ctx, indices, weight, padding_idx=None):
-        indices = np.asarray(indices)
-        if indices.dtype.kind not in "iu":
-            raise ValueError(f"embedding: indices must be integers, got dtype {indices.dtype} "
-                             f"with shape {indices.shape}")
-        if weight.ndim != 2:
-            raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape "
-                             f"{weight.shape}")
+        indices = _check_lookup("embedding", indices, weight)
         num = weight.shape[0]
-        if indices.size and (indices.min() < 0 or indices.max() >= num):
-            bad = indices[(indices < 0) | (indices >= num)].flat[0]
-            raise ValueError(f"embedding: index {int(bad)} is out of range for weight of shape "
-                             f"{weight.shape} (indices shape {indices.shape})")
         ctx.indices = indices.astype(np.int64, copy=False).reshape(-1)
         ctx.num, ctx.padding_idx = num, padding_idx
         return np.take(weight, indices, axis=0)  # weight[indices], without fancy indexing
@@ -95,3 +86,75 @@ class Embedding(Function):
         if ctx.padding_idx is not None:
             dweight[ctx.padding_idx] = 0
         return None, dweight
+
+
+class EmbeddingProjection(Function):
+    """out[..., :] = (weight @ proj^T)[indices[...], :]: an embedding lookup followed by the
+    linear map ``proj`` (P, dim), computed as one product of the table with proj and a row
+    lookup. For V = num_embeddings rows and N indices that is V*dim*P multiply-adds instead of
+    N*dim*P: a recurrent layer reading a character embedding (V = 65, N = 2048) projects its
+    input this way (see minigrad.nn.rnn), and its backward needs no dX product at all.
+
+    Backward, with G the scatter-add of grad's rows into (V, P) (repeats accumulate):
+      (1) G[v] = sum of grad rows whose index is v
+      (2) dweight = G @ proj        (the padding_idx row gets none, as in Embedding)
+      (3) dproj = G^T @ weight      (every row counts, the padding row included)"""
+    op_name = "embedding_projection"
+
+    @staticmethod
+    def forward(ctx, indices, weight, proj, padding_idx=None):
+        indices = _check_lookup("embedding_projection", indices, weight)
+        if proj.ndim != 2 or proj.shape[1] != weight.shape[1] or proj.dtype != weight.dtype:
+            raise ValueError(f"embedding_projection: proj must be (P, {weight.shape[1]}) of "
+                             f"dtype {weight.dtype} for weight of shape {weight.shape}; got "
+                             f"shape {proj.shape}, dtype {proj.dtype}")
+        ctx.indices = indices.astype(np.int64, copy=False).reshape(-1)
+        ctx.padding_idx = padding_idx
+        ctx.save_for_backward(weight, proj)
+        table = weight @ proj.T
+        return np.take(table, indices, axis=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        weight, proj = ctx.saved_tensors
+        g = np.ascontiguousarray(grad.reshape(-1, proj.shape[0]))
+        # (1) per-token sums of the incoming gradient rows
+        g_rows = kernels.embedding_backward(np.ascontiguousarray(ctx.indices), g,
+                                            weight.shape[0])
+        dweight = dproj = None
+        if ctx.needs_input_grad[1]:
+            # (2) through the product with proj
+            dweight = g_rows @ proj
+            if ctx.padding_idx is not None:
+                dweight[ctx.padding_idx] = 0
+        if ctx.needs_input_grad[2]:
+            # (3) the projection saw weight's rows, each as often as its index appears
+            dproj = g_rows.T @ weight
+        return None, dweight, dproj
+
+
+def _check_lookup(op: str, indices, weight: np.ndarray) -> np.ndarray:
+    """Integer indices within weight's rows, for a lookup into weight (V, dim)."""
+    indices = np.asarray(indices)
+    if indices.dtype.kind not in "iu":
+        raise ValueError(f"{op}: indices must be integers, got dtype {indices.dtype} "
+                         f"with shape {indices.shape}")
+    if weight.ndim != 2:
+        raise ValueError(f"{op}: weight must be 2-D (num_embeddings, dim), got shape "
+                         f"{weight.shape}")
+    num = weight.shape[0]
+    if indices.size and (indices.min() < 0 or indices.max() >= num):
+        bad = indices[(indices < 0) | (indices >= num)].flat[0]
+        raise ValueError(f"{op}: index {int(bad)} is out of range for weight of shape "
+                         f"{weight.shape} (indices shape {indices.shape})")
+    return indices
+
+
+def embedding_source(t) -> tuple | None:
+    """(indices shaped like t without its last axis, weight Tensor, padding_idx) when Tensor t
+    is the output of an embedding lookup that backward will go through (grad recorded, no hooks
+    or retain_grad on t), else None. Lets a consumer read the table instead of t."""
+    ctx = t._ctx
+    if ctx is None or ctx.fn is not Embedding or ctx.output_hooks or ctx._freed:
+        return None
+    return ctx.indices.reshape(t.shape[:-1]), ctx.parents[1], ctx.padding_idx

@@ -1,0 +1,261 @@
+"""An Embedding read by a fused recurrent layer as its projected table (the embedding fold).
+
+1. kernels: with w_ih=None the input is the projection X W_ih^T itself; that equals projecting
+   inside the kernel (forward, states, every gradient; dx then is dG_x, so dG_x W_ih = dX),
+   compiled and twin alike, and a wrong width is a ValueError naming the kernel;
+2. EmbeddingProjection passes gradcheck (repeats, padding_idx, N-d indices), and so does the
+   chain EmbeddingProjection -> fused sequence with w_ih=None;
+3. layers: Embedding -> RNN / LSTM / GRU gives the same outputs, states and gradients of every
+   parameter with the fold on and off (bidirectional, batch_first, layers, lengths, padding,
+   unbatched), the fold is really taken, and it is not taken where it would change behaviour
+   (hooks or retain_grad on the Embedding's output) or cost more (a big vocabulary).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minigrad as mg
+import minigrad.nn as nn
+from minigrad import Tensor, _reference_rnn, kernels
+from minigrad.nn import rnn as rnn_mod
+from minigrad.ops import fused
+from minigrad.ops.nn_ops import EmbeddingProjection
+from test_recurrent_kernels import CELLS, GATES, MODULE, TOL, compiled, make_args, run_kernels
+
+
+def graph_ops(t: Tensor) -> set[str]:
+    """Names of every op in the graph that produced t."""
+    seen, ops, todo = set(), set(), [t._ctx]
+    while todo:
+        ctx = todo.pop()
+        if ctx is None or id(ctx) in seen:
+            continue
+        seen.add(id(ctx))
+        ops.add(ctx.op)
+        todo.extend(p._ctx for p in ctx.parents if p is not None)
+    return ops
+
+
+# ---------------------------------------------------------------- 1. kernels ----------------
+@pytest.mark.parametrize("impl", ["compiled", "twin"])
+@pytest.mark.parametrize("cell", CELLS)
+@given(T=st.integers(1, 5), B=st.integers(1, 5), I=st.integers(1, 4), H=st.integers(1, 5),
+       lens=st.one_of(st.none(), st.lists(st.floats(0, 1), min_size=5, max_size=5)),
+       reverse=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_a_caller_made_projection_equals_projecting_inside(impl, cell, T, B, I, H, lens,
+                                                           reverse, dtype, seed):
+    mod = compiled(cell) if impl == "compiled" else _reference_rnn
+    a, g = make_args(cell, T, B, I, H, dtype, seed)
+    lengths = None if lens is None else np.array([round(f * T) for f in lens[:B]], np.int64)
+    inside = run_kernels(mod, cell, a, g, lengths, reverse)
+    w_ih = a["w_ih"]
+    projected = dict(a, x=np.ascontiguousarray(a["x"] @ w_ih.T), w_ih=None)
+    outside = run_kernels(mod, cell, projected, g, lengths, reverse)
+    n_fwd = 3 if MODULE[cell] == "lstm" else 2          # out, h_n (, c_n)
+    dx_at, dw_ih_at = n_fwd, 2 * n_fwd   # dx, dh0 (, dc0), dw_ih
+    tol = dict(rtol=TOL[dtype] * 10, atol=TOL[dtype] * 10)
+    for k, (u, v) in enumerate(zip(outside, inside)):
+        if k == dx_at:      # the projection's gradient dG_x, one product away from dX
+            assert u.shape == (T, B, GATES[cell] * H)
+            np.testing.assert_allclose(u @ w_ih, v, err_msg="dG_x W_ih = dX", **tol)
+        elif k == dw_ih_at:
+            assert u is None, "no W_ih, no dW_ih"
+        elif v is None:
+            assert u is None, f"output {k}"
+        else:
+            np.testing.assert_allclose(u, v, err_msg=f"output {k}", **tol)
+
+
+@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
+def test_a_caller_made_projection_of_the_wrong_width_is_an_error(cell):
+    a, g = make_args(cell, 3, 2, 5, 4, np.float32, seed=0)
+    a["w_ih"] = None  # x (3, 2, 5) is not (T, B, G*H)
+    for mod in (compiled(cell), _reference_rnn):
+        with pytest.raises(ValueError, match=rf"{MODULE[cell]}_forward: x must have shape "
+                                             rf"\(3, 2, {GATES[cell] * 4}\)"):
+            run_kernels(mod, cell, a, g, None, False)
+
+
+# ---------------------------------------------------------------- 2. gradcheck --------------
+def test_embedding_projection_gradcheck():
+    rng = np.random.default_rng(0)
+    indices = np.array([[0, 2, 2], [4, 0, 2]])  # repeats, and a row never looked up
+    table = Tensor(rng.standard_normal((5, 3)), requires_grad=True)
+    proj = Tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    out = EmbeddingProjection.apply(indices, table, proj)
+    np.testing.assert_allclose(out.data, table.data[indices] @ proj.data.T, rtol=1e-12)
+    assert mg.gradcheck(lambda t, p: EmbeddingProjection.apply(indices, t, p), [table, proj])
+
+
+def test_embedding_projection_with_padding_equals_embedding_then_matmul():
+    """The padding row gets no gradient (a convention, not a derivative, so no central
+    differences): the reference is the primitive graph embedding(padding_idx) -> matmul."""
+    rng = np.random.default_rng(0)
+    indices = np.array([[0, 2, 2], [4, 0, 2]])  # the padding row 2, more than once
+    table_data, proj_data = rng.standard_normal((5, 3)), rng.standard_normal((4, 3))
+    weight = rng.standard_normal((2, 3, 4))
+    results = []
+    for folded in (True, False):
+        table = Tensor(table_data, requires_grad=True)
+        proj = Tensor(proj_data, requires_grad=True)
+        out = EmbeddingProjection.apply(indices, table, proj, padding_idx=2) if folded \
+            else mg.functional.embedding(indices, table, padding_idx=2) @ proj.T
+        (out * Tensor(weight)).sum().backward()
+        results.append((out.data, table.grad, proj.grad))
+    for u, v in zip(*results):
+        np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-12)
+    assert not results[0][1][2].any(), "the padding row gets no gradient"
+
+
+def test_embedding_projection_errors_name_the_op_and_shapes():
+    table, proj = np.zeros((5, 3)), np.zeros((4, 3))
+    with pytest.raises(ValueError, match=r"embedding_projection: index 7 is out of range.*"
+                                         r"\(5, 3\)"):
+        EmbeddingProjection.apply(np.array([1, 7]), Tensor(table), Tensor(proj))
+    with pytest.raises(ValueError, match="embedding_projection: indices must be integers"):
+        EmbeddingProjection.apply(np.array([1.0]), Tensor(table), Tensor(proj))
+    with pytest.raises(ValueError, match=r"embedding_projection: proj must be \(P, 3\).*"
+                                         r"shape \(4, 2\)"):
+        EmbeddingProjection.apply(np.array([1]), Tensor(table), Tensor(np.zeros((4, 2))))
+
+
+@pytest.mark.parametrize("backend", ["compiled", "numpy"])
+@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm_peep", "gru"])
+def test_embedding_projection_into_a_fused_sequence_gradcheck(cell, backend):
+    before = kernels.backend()
+    kernels.use(backend)
+    try:
+        a, _ = make_args(cell, 3, 2, 2, 2, np.float64, seed=3)
+        indices = np.array([[0, 1], [3, 1], [0, 0]])  # (T, B)
+        table = np.random.default_rng(1).standard_normal((4, 2))
+        names = ["w_ih", "w_hh", "b_ih", "b_hh"] + (["w_peep"] if cell == "lstm_peep" else [])
+        inputs = [Tensor(table, requires_grad=True)] + \
+            [Tensor(a[n], requires_grad=True) for n in names]
+        lengths = np.array([3, 1])
+
+        def fn(tab, w_ih, *rest):
+            x = EmbeddingProjection.apply(indices, tab, w_ih)
+            h0 = Tensor(a["h0"])
+            if cell == "gru":
+                return fused.gru_sequence(x, h0, None, *rest, lengths=lengths, reverse=True)
+            if cell == "rnn_tanh":
+                return fused.rnn_sequence(x, h0, None, *rest, lengths=lengths, reverse=True)
+            return fused.lstm_sequence(x, h0, Tensor(a["c0"]), None, *rest, lengths=lengths,
+                                       reverse=True)
+        assert mg.gradcheck(fn, inputs)
+    finally:
+        kernels.use(before)
+
+
+# ---------------------------------------------------------------- 3. layers -----------------
+LAYERS = {"lstm": (nn.LSTM, {}), "lstm_peep": (nn.LSTM, {"peephole": True}),
+          "gru": (nn.GRU, {}), "rnn_relu": (nn.RNN, {"nonlinearity": "relu"})}
+CONFIGS = {
+    "plain": {},
+    "bidirectional_2_layers_batch_first": dict(bidirectional=True, num_layers=2,
+                                               batch_first=True),
+    "lengths_and_padding": dict(lengths=True, padding_idx=0, bidirectional=True),
+    "unbatched": dict(unbatched=True, vocab=3),  # 7 tokens: at most 3 rows fold
+}
+
+
+def embedding_lm(cell, config, fold, dtype, vocab=6, seed=0):
+    """Embedding -> layer -> squared sum through a fixed projection; returns the output,
+    the final states and every parameter's gradient, and the ops of the output's graph."""
+    cls, kwargs = LAYERS[cell]
+    opts = dict(config)
+    use_lengths, unbatched = opts.pop("lengths", False), opts.pop("unbatched", False)
+    padding_idx = opts.pop("padding_idx", None)
+    vocab = opts.pop("vocab", vocab)
+    previous = rnn_mod.set_embedding_fold(fold)
+    try:
+        rng = np.random.default_rng(seed)
+        emb = nn.Embedding(vocab, 3, padding_idx=padding_idx, dtype=dtype, rng=rng)
+        layer = cls(3, 4, dtype=dtype, rng=rng, **kwargs, **opts)
+        T, B = 7, 4
+        shape = (T,) if unbatched else (B, T) if opts.get("batch_first") else (T, B)
+        tokens = rng.integers(0, vocab, shape)
+        lengths = np.array([7, 2, 0, 5]) if use_lengths else None
+        out, state = layer(emb(tokens), lengths=lengths)
+        states = state if isinstance(state, tuple) else (state,)
+        weight = Tensor(rng.standard_normal(out.shape).astype(dtype))
+        loss = (out * weight).sum() + sum((s * s).sum() for s in states)
+        loss.backward()
+        params = [emb.weight, *layer.parameters()]
+        return ([out.data] + [s.data for s in states], [p.grad for p in params],
+                graph_ops(out))
+    finally:
+        rnn_mod.set_embedding_fold(previous)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("config", list(CONFIGS))
+@pytest.mark.parametrize("cell", list(LAYERS))
+def test_the_fold_equals_the_unfolded_layer(cell, config, dtype):
+    values, grads, ops = embedding_lm(cell, CONFIGS[config], True, dtype)
+    values0, grads0, ops0 = embedding_lm(cell, CONFIGS[config], False, dtype)
+    assert "embedding_projection" in ops, "the fold was not taken"
+    assert "embedding_projection" not in ops0 and "embedding" in ops0
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+    for u, v in zip(values + grads, values0 + grads0):
+        np.testing.assert_allclose(u, v, rtol=tol, atol=tol)
+
+
+def test_the_fold_is_not_taken_for_a_vocabulary_larger_than_half_the_tokens():
+    # 7 x 4 = 28 tokens: 14 rows still fold, 15 do not (the table product would cost more)
+    assert "embedding_projection" in embedding_lm("gru", {}, True, np.float64, vocab=14)[2]
+    assert "embedding_projection" not in embedding_lm("gru", {}, True, np.float64, vocab=15)[2]
+
+
+@pytest.mark.parametrize("watch", ["retain_grad", "register_hook"])
+def test_the_fold_keeps_gradients_that_are_watched_on_the_embedding_output(watch):
+    rng = np.random.default_rng(0)
+    emb, layer = nn.Embedding(5, 3, rng=rng), nn.LSTM(3, 4, rng=rng)
+    x = emb(rng.integers(0, 5, (6, 2)))
+    seen = []
+    if watch == "retain_grad":
+        x.retain_grad()
+    else:
+        x.register_hook(seen.append)
+    out, _ = layer(x)
+    assert "embedding_projection" not in graph_ops(out)
+    out.sum().backward()
+    got = x.grad if watch == "retain_grad" else seen[0]
+    assert got is not None and got.shape == (6, 2, 3) and np.abs(got).sum() > 0
+
+
+def test_an_embedding_output_used_twice_gets_both_gradients():
+    def run(fold):
+        previous = rnn_mod.set_embedding_fold(fold)
+        try:
+            rng = np.random.default_rng(0)
+            emb = nn.Embedding(5, 4, dtype=np.float64, rng=rng)
+            layer = nn.GRU(4, 4, dtype=np.float64, rng=rng)
+            x = emb(rng.integers(0, 5, (6, 3)))
+            out, _ = layer(x)
+            ((out + x) ** 2).sum().backward()   # a residual path around the layer
+            return emb.weight.grad, layer.weight_ih_l0.grad, graph_ops(out)
+        finally:
+            rnn_mod.set_embedding_fold(previous)
+    (g_emb, g_ih, ops), (g_emb0, g_ih0, _) = run(True), run(False)
+    assert "embedding_projection" in ops
+    np.testing.assert_allclose(g_emb, g_emb0, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(g_ih, g_ih0, rtol=1e-10, atol=1e-12)
+
+
+def test_the_fold_needs_the_fused_path_and_a_recorded_graph():
+    rng = np.random.default_rng(0)
+    emb = nn.Embedding(5, 3, rng=rng)
+    tokens = rng.integers(0, 5, (6, 2))
+    graph_layer = nn.LSTM(3, 4, fused=False, rng=rng)
+    assert "embedding_projection" not in graph_ops(graph_layer(emb(tokens))[0])
+    layer = nn.LSTM(3, 4, rng=rng)
+    with mg.no_grad():
+        out_eval = layer(emb(tokens))[0]
+    out_train = layer(emb(tokens))[0]
+    assert "embedding_projection" in graph_ops(out_train)
+    np.testing.assert_allclose(out_eval.data, out_train.data, rtol=1e-5, atol=1e-6)
