@@ -60,7 +60,9 @@ def inside_step(args, np, bench_rnn) -> None:
     from minigrad.ops import fused, linalg, loss, nn_ops
 
     rec = Recorder()
-    for cls, label in ((nn_ops.Embedding, "embedding"), (linalg.Linear, "linear"),
+    for cls, label in ((nn_ops.Embedding, "embedding"),
+                       (nn_ops.EmbeddingProjection, "embedding projection"),
+                       (linalg.Linear, "linear"),
                        (loss.CrossEntropy, "cross_entropy"),
                        (getattr(fused, f"{args.cell.upper()}Sequence"), f"{args.cell} layer")):
         rec.wrap_function(cls, label)

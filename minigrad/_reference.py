@@ -128,6 +128,51 @@ def _check_float(name: str, what: str, arr: np.ndarray, ndim: int) -> None:
         raise ValueError(f"{name}: {what} of shape {arr.shape} must be C-contiguous")
 
 
+# ---- linear layer (twin of src_ext/linear.pyx) --------------------------------------------------
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """y (R, O) = x (R, I) @ w (O, I)^T + b (O,) (b may be None).
+
+    (1) y = x W^T + b"""
+    _check_linear("linear_forward", x, w, b)
+    y = x @ w.T
+    if b is not None:
+        y += b
+    return y
+
+
+def linear_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray, needs: tuple) -> tuple:
+    """(dx (R, I), dw (O, I), db (O,)) for y = x w^T + b and dL/dy = g (R, O); each is None
+    unless asked for by ``needs`` = (dx, dw, db).
+
+    (2) dX = G W
+    (3) dW = G^T X
+    (4) db = G^T 1"""
+    _check_linear("linear_backward", x, w, None, g)
+    dx = g @ w if needs[0] else None
+    dw = g.T @ x if needs[1] else None
+    db = g.sum(axis=0) if needs[2] else None
+    return dx, dw, db
+
+
+def _check_linear(name: str, x, w, b, g=None) -> None:
+    """x (R, I), w (O, I), b (O,) or None, g (R, O) or None: one float dtype, C-contiguous."""
+    _check_float(name, "x", x, 2)
+    _check_float(name, "w", w, 2)
+    arrays = {"x": x, "w": w, "b": b, "g": g}
+    expected = {"x": x.shape, "w": (w.shape[0], x.shape[1]), "b": (w.shape[0],),
+                "g": (x.shape[0], w.shape[0])}
+    for what, arr in arrays.items():
+        if arr is None:
+            continue
+        if not isinstance(arr, np.ndarray) or arr.dtype != x.dtype or \
+                arr.shape != expected[what] or not arr.flags.c_contiguous:
+            raise ValueError(f"{name}: {what} must be a C-contiguous {x.dtype} array of shape "
+                             f"{expected[what]} (x {x.shape}, w {w.shape}), got "
+                             f"{getattr(arr, 'dtype', type(arr).__name__)} with shape "
+                             f"{getattr(arr, 'shape', None)}")
+
+
 # ---- softmax cross-entropy (twin of src_ext/loss.pyx) ------------------------------------------
 
 def softmax_xent_forward(logits: np.ndarray, target: np.ndarray,

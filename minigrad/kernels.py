@@ -21,6 +21,7 @@ _MODULES: dict[str, tuple[object, tuple[str, ...]]] = {
     "elementwise": (_reference, ("tanh_backward", "sigmoid_backward", "adam_update")),
     "embedding": (_reference, ("embedding_backward",)),
     "loss": (_reference, ("softmax_xent_forward", "softmax_xent_backward")),
+    "linear": (_reference, ("linear_forward", "linear_backward")),
     "rnn_kernels": (_reference_rnn, ("rnn_forward", "rnn_backward")),
     "lstm_kernels": (_reference_rnn, ("lstm_forward", "lstm_backward")),
     "gru_kernels": (_reference_rnn, ("gru_forward", "gru_backward")),

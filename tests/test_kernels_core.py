@@ -1,4 +1,4 @@
-"""Compiled kernels (minigrad._ext.elementwise / embedding / loss) equal their numpy twins in
+"""Compiled kernels (minigrad._ext.elementwise / embedding / loss / linear) equal their numpy twins in
 minigrad._reference on random float32 and float64 inputs, and reject non-contiguous,
 wrong-dtype, wrong-shape and out-of-range inputs with a ValueError naming the kernel."""
 from __future__ import annotations
@@ -16,6 +16,7 @@ from minigrad import kernels
 ext_elementwise = pytest.importorskip("minigrad._ext.elementwise")
 ext_embedding = pytest.importorskip("minigrad._ext.embedding")
 ext_loss = pytest.importorskip("minigrad._ext.loss")
+ext_linear = pytest.importorskip("minigrad._ext.linear")
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
@@ -97,6 +98,34 @@ def test_adam_update_matches_twin(dtype, seed, shape, step):
 ADAM = (0.9, 0.999, 1e-8, 1e-3, 0.1)  # beta1, beta2, eps, step_size, bc2_sqrt
 
 
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(0, 70), n_in=st.integers(0, 9),
+       n_out=st.integers(1, 9), bias=st.booleans(),
+       needs=st.tuples(st.booleans(), st.booleans(), st.booleans()))
+def test_linear_matches_twin(workers, dtype, seed, rows, n_in, n_out, bias, needs):
+    """Every split of rows and output features across workers (uneven ones too) gives the
+    twin's numbers; the twin is the plain numpy formula."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, n_in)).astype(dtype)
+    w = rng.standard_normal((n_out, n_in)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype) if bias else None
+    g = rng.standard_normal((rows, n_out)).astype(dtype)
+    before = mg.get_num_threads()
+    mg.set_num_threads(workers)
+    try:
+        y = ext_linear.linear_forward(x, w, b)
+        grads = ext_linear.linear_backward(g, x, w, needs)
+    finally:
+        mg.set_num_threads(before)
+    assert_same(y, ref.linear_forward(x, w, b), dtype)
+    for got, want in zip(grads, ref.linear_backward(g, x, w, needs)):
+        if want is None:
+            assert got is None
+        else:
+            assert_same(got, want, dtype)
+
+
 def _bad_inputs(dtype):
     """(kernel name, args) pairs each with exactly one defect."""
     y = np.ones((4, 6), dtype=dtype)
@@ -133,6 +162,13 @@ def _bad_inputs(dtype):
         ("softmax_xent_backward", (x, t, -100, np.ones(4, dtype=dtype), x.astype(wrong))),
         ("softmax_xent_backward", (x, t, -100, np.ones(4, dtype=dtype),
                                    np.asfortranarray(np.zeros((4, 3), dtype)))),  # out layout
+        ("linear_forward", (x, y, None)),                                 # w (4, 6) vs I = 3
+        ("linear_forward", (x, x[:2].astype(wrong), None)),               # mixed dtypes
+        ("linear_forward", (x, x[:2], np.ones(3, dtype))),                # bias of 3, not 2
+        ("linear_forward", (np.asfortranarray(x), x[:2], None)),          # non-contiguous
+        ("linear_forward", (x.astype(np.int64), x[:2].astype(np.int64), None)),  # integer
+        ("linear_backward", (np.ones((4, 3), dtype), x, x[:2], (1, 1, 1))),  # g (4, 3) vs O = 2
+        ("linear_backward", (np.ones((4, 2), wrong), x, x[:2], (1, 1, 1))),  # mixed dtypes
     ]
 
 
@@ -142,7 +178,8 @@ def test_bad_inputs_are_rejected_with_the_kernel_name(dtype, impl):
     modules = {"tanh_backward": ext_elementwise, "sigmoid_backward": ext_elementwise,
                "adam_update": ext_elementwise,
                "embedding_backward": ext_embedding, "softmax_xent_forward": ext_loss,
-               "softmax_xent_backward": ext_loss}
+               "softmax_xent_backward": ext_loss, "linear_forward": ext_linear,
+               "linear_backward": ext_linear}
     for name, args in _bad_inputs(dtype):
         fn = getattr(modules[name] if impl == "compiled" else ref, name)
         with pytest.raises(ValueError, match=name):
@@ -186,6 +223,7 @@ def _steps(text: str) -> set[str]:
     ("elementwise.pyx", ["tanh_backward", "sigmoid_backward", "adam_update"]),
     ("embedding.pyx", ["embedding_backward"]),
     ("loss.pyx", ["softmax_xent_forward", "softmax_xent_backward"]),
+    ("linear.pyx", ["linear_forward", "linear_backward"]),
 ])
 def test_numbered_derivation_steps_are_identical_in_twin_and_pyx(pyx, names):
     import inspect

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from minigrad import kernels
 from minigrad.engine import unbroadcast
 from minigrad.function import Function
 
@@ -77,35 +78,50 @@ class MatMul(Function):
 
 class Linear(Function):
     """y = x W^T + b for x (..., in), W (out, in), b (out,) or None: one node, one GEMM over
-    the rows of x with its leading dimensions folded, the bias added in place."""
+    the rows of x with its leading dimensions folded. When x, W and b share a float dtype the
+    products are kernels.linear_forward / linear_backward (split across the kernel workers);
+    mixed dtypes take numpy's promotion."""
     op_name = "linear"
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
+        ctx.one_dtype = _one_float_dtype(x, weight, bias)
+        out_shape = x.shape[:-1] + (weight.shape[0],)
+        if ctx.one_dtype:
+            out = kernels.linear_forward(_contiguous_rows(x), np.ascontiguousarray(weight),
+                                         None if bias is None else np.ascontiguousarray(bias))
+            return out.reshape(out_shape)
         out = _rows(x) @ weight.T
         if bias is not None:
-            if out.dtype == np.result_type(out, bias):
-                out += bias
-            else:
-                out = out + bias
-        return out.reshape(x.shape[:-1] + (weight.shape[0],))
+            out = out + bias
+        return out.reshape(out_shape)
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         needs = ctx.needs_input_grad
+        need_db = ctx.has_bias and needs[2]
         # 1. fold the leading dims into rows: X_f (R, in), G_f (R, out)
-        g = _rows(grad)
         # 2. y = X W^T + b  =>  dX = G W ,  dW = G_f^T X_f ,  db = sum over rows of G_f
+        if ctx.one_dtype:
+            dx, dw, db = kernels.linear_backward(
+                _contiguous_rows(grad), _contiguous_rows(x), np.ascontiguousarray(weight),
+                (needs[0], needs[1], need_db))
+            return (None if dx is None else dx.reshape(x.shape)), dw, db
+        g = _rows(grad)
         dx = (g @ weight).reshape(x.shape) if needs[0] else None
         dw = g.T @ _rows(x) if needs[1] else None
-        db = _column_sums(g) if (ctx.has_bias and needs[2]) else None
+        db = g.sum(axis=0) if need_db else None
         return dx, dw, db
 
 
-def _column_sums(g: np.ndarray) -> np.ndarray:
-    """g.sum(axis=0) of a (R, N) matrix as the product 1^T g: one BLAS matrix-vector call,
-    several times faster than numpy's axis-0 sum (which adds the rows one by one)."""
-    return np.ones(g.shape[0], dtype=g.dtype) @ g
+def _one_float_dtype(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> bool:
+    dtypes = {x.dtype, weight.dtype} | ({bias.dtype} if bias is not None else set())
+    return len(dtypes) == 1 and x.dtype in (np.float32, np.float64) and weight.ndim == 2 \
+        and x.ndim >= 1 and (bias is None or bias.ndim == 1)
+
+
+def _contiguous_rows(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(_rows(a))

@@ -1,0 +1,113 @@
+# cython: language_level=3
+"""The Linear layer's products, y = x W^T + b and its gradients, split across minigrad's kernel
+workers (minigrad/threads.py): worker w takes a contiguous share of the rows of x for y and dX,
+and a share of the output features for dW and db. Each worker calls single-threaded BLAS on its
+share, inside one OpenMP region per pass, as the recurrent kernels do (rnn_common.pxd), so the
+head of a language model uses every core and never wakes a second thread pool.
+
+Twins with the same signatures and numbered steps: minigrad/_reference.py."""
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.string cimport memcpy
+
+from rnn_common cimport matmul_nn, matmul_nt, matmul_tn, share
+
+from minigrad import _reference
+from minigrad._reference import _check_linear  # one set of argument checks
+from minigrad.threads import kernel_workers
+
+
+cdef void _forward(const floating[:, ::1] x, const floating[:, ::1] w, const floating[::1] b,
+                   bint has_bias, floating[:, ::1] y, Py_ssize_t k,
+                   Py_ssize_t workers) noexcept nogil:
+    cdef Py_ssize_t R = x.shape[0], I = x.shape[1], O = w.shape[0], r
+    cdef Py_ssize_t r0 = share(R, k, workers), r1 = share(R, k + 1, workers)
+    if r1 == r0:
+        return
+    # (1) y = x W^T + b   (the bias rows first, then one GEMM that adds onto them)
+    if has_bias:
+        for r in range(r0, r1):
+            memcpy(&y[r, 0], &b[0], O * sizeof(floating))
+    matmul_nt(<int>(r1 - r0), <int>O, <int>I, &x[r0, 0], &w[0, 0],
+              1 if has_bias else 0, &y[r0, 0])
+
+
+cdef void _backward(const floating[:, ::1] g, const floating[:, ::1] x,
+                    const floating[:, ::1] w, const floating[::1] ones, floating[:, ::1] dx,
+                    floating[:, ::1] dw, floating[::1] db, bint need_dx, bint need_dw,
+                    bint need_db, Py_ssize_t k, Py_ssize_t workers) noexcept nogil:
+    cdef Py_ssize_t R = x.shape[0], I = x.shape[1], O = w.shape[0]
+    cdef Py_ssize_t r0 = share(R, k, workers), r1 = share(R, k + 1, workers)
+    cdef Py_ssize_t o0 = share(O, k, workers), o1 = share(O, k + 1, workers)
+    # (2) dX = G W                 (this worker's rows)
+    if need_dx and r1 > r0:
+        matmul_nn(<int>(r1 - r0), <int>I, <int>O, &g[r0, 0], &w[0, 0], 0, &dx[r0, 0])
+    # (3) dW = G^T X               (this worker's output features, all rows)
+    if need_dw and o1 > o0:
+        matmul_tn(<int>(o1 - o0), <int>I, <int>R, &g[0, o0], <int>O, &x[0, 0], 0, &dw[o0, 0])
+    # (4) db = G^T 1               (the column sums, as a matrix-vector product)
+    if need_db and o1 > o0:
+        matmul_tn(<int>(o1 - o0), 1, <int>R, &g[0, o0], <int>O, &ones[0], 0, &db[o0])
+
+
+def linear_forward(x, w, b):
+    """y (R, O) = x (R, I) @ w (O, I)^T + b (O,) (b may be None)."""
+    _check_linear("linear_forward", x, w, b)
+    R, O = x.shape[0], w.shape[0]
+    if R == 0 or O == 0 or x.shape[1] == 0:  # empty products: numpy's rules
+        return _reference.linear_forward(x, w, b)
+    y = np.empty((R, O), x.dtype)
+    cdef bint has_bias = b is not None
+    bias = b if has_bias else np.zeros(1, x.dtype)
+    cdef int workers = kernel_workers(R)
+    if x.dtype == np.float32:
+        _run_forward[float](x, w, bias, has_bias, y, workers)
+    else:
+        _run_forward[double](x, w, bias, has_bias, y, workers)
+    return y
+
+
+def linear_backward(g, x, w, needs):
+    """(dx (R, I), dw (O, I), db (O,)) for y = x w^T + b and dL/dy = g (R, O); each is None
+    unless asked for by ``needs`` = (dx, dw, db)."""
+    _check_linear("linear_backward", x, w, None, g)
+    need_dx, need_dw, need_db = (bool(n) for n in needs)
+    (R, I), O = x.shape, w.shape[0]
+    if R == 0 or O == 0 or I == 0:  # empty products: numpy's rules
+        return _reference.linear_backward(g, x, w, needs)
+    dx = np.empty((R, I), x.dtype) if need_dx else None
+    dw = np.empty((O, I), x.dtype) if need_dw else None
+    db = np.empty(O, x.dtype) if need_db else None
+    ones = np.ones(R, x.dtype)
+    placeholder = np.zeros((1, 1), x.dtype)
+    cdef int workers = kernel_workers(R)
+    args = (g, x, w, ones, placeholder if dx is None else dx, placeholder if dw is None else dw,
+            ones if db is None else db, need_dx, need_dw, need_db, workers)
+    if x.dtype == np.float32:
+        _run_backward[float](*args)
+    else:
+        _run_backward[double](*args)
+    return dx, dw, db
+
+
+cdef int _run_forward(const floating[:, ::1] x, const floating[:, ::1] w,
+                      const floating[::1] b, bint has_bias, floating[:, ::1] y,
+                      int workers) except -1:
+    cdef int k
+    with nogil:
+        for k in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            _forward(x, w, b, has_bias, y, k, workers)
+    return 0
+
+
+cdef int _run_backward(const floating[:, ::1] g, const floating[:, ::1] x,
+                       const floating[:, ::1] w, const floating[::1] ones,
+                       floating[:, ::1] dx, floating[:, ::1] dw, floating[::1] db,
+                       bint need_dx, bint need_dw, bint need_db, int workers) except -1:
+    cdef int k
+    with nogil:
+        for k in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            _backward(g, x, w, ones, dx, dw, db, need_dx, need_dw, need_db, k, workers)
+    return 0
