@@ -13,9 +13,11 @@ Layout: x (T, B, I) time-major, h0/c0 (B, H), weights as PyTorch lays them out
 (w_ih (G*H, I), w_hh (G*H, H)). ``lengths`` (int64 (B,) or None): row b is active at time
 position t iff t < lengths[b]; inactive rows carry their state unchanged and output zero.
 ``reverse`` walks t = T-1 .. 0, so a row starts at its own last step L_b - 1.
-``w_ih=None``: x already holds the input projection X W_ih^T (T, B, G*H), made by the caller
-(an embedding table projected once, see minigrad.ops.nn_ops.EmbeddingProjection); (1) then only
-adds the biases, and backward's dx is the gradient of that projection (dw_ih is None).
+Token input: x may instead be int64 token ids (T, B), with w_ih a table (V, G*H) whose row v is
+the projection of token v (for an Embedding E and the layer's W_ih, the table E W_ih^T; see
+minigrad.ops.nn_ops.ProjectedTable). That is a one-hot input x with W_ih = table^T: (1) looks
+the rows up instead of multiplying, backward has no dx, and its dw_ih is the table's gradient
+(dG_x's rows summed per token, in the table's (V, G*H) layout).
 The hidden states live in ``hbuf`` (T+1, B, H): forward direction hbuf[0] = h0 and
 hbuf[t+1] = state after time t; reverse hbuf[T] = h0 and hbuf[t] = state after time t. So
 H_prev, the state each step reads, is the contiguous slice hbuf[:T] (forward) or hbuf[1:].
@@ -50,14 +52,28 @@ def _active(t: int, lengths: np.ndarray) -> np.ndarray:
 
 def _project(x, w_ih, bias):
     # (1) input projection for every time step: ONE matrix product (T*B, I) @ (I, G*H)
-    T, B, I = x.shape
-    if w_ih is None:  # the caller made the projection
-        a = x.copy()
+    if x.ndim == 2:  # token ids: the projection of token v is the table's row v
+        a = w_ih[x]
     else:
+        T, B, I = x.shape
         a = (x.reshape(T * B, I) @ w_ih.T).reshape(T, B, w_ih.shape[0])
     if bias is not None:
         a += bias
     return a
+
+
+def token_input(x: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray, bool]:
+    """For the compiled wrappers: (float input, token ids, whether x holds token ids). A float
+    x comes back as it is, with a placeholder for the ids; token ids come back with an empty
+    (T, B, 0) float input, which keeps the shapes the loops read."""
+    if x.ndim == 2:
+        return np.empty(x.shape + (0,), dtype), x, True
+    return x, np.zeros((1, 1), np.int64), False
+
+
+def table_gradient(parts: np.ndarray) -> np.ndarray:
+    """The table's gradient from the workers' parts (workers, V, G*H)."""
+    return parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
 
 
 def _fold(b_ih, b_hh):
@@ -68,13 +84,16 @@ def _fold(b_ih, b_hh):
 
 def _after_loop(dgx, dgh, x, w_ih, h_prev, needs):
     # (8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev
-    T, B, I = x.shape
+    T, B = x.shape[:2]
     gx, gh = dgx.reshape(T * B, dgx.shape[2]), dgh.reshape(T * B, dgh.shape[2])
-    if w_ih is None:  # x was the projection itself: dX = dG_x, and there is no W_ih
-        dx, dw_ih = (dgx.copy() if needs[0] else None), None
+    if x.ndim == 2:  # token ids: no dX; the table's row v gets the rows of dG_x of token v
+        dx, dw_ih = None, None
+        if needs[1]:
+            dw_ih = np.zeros_like(w_ih)
+            np.add.at(dw_ih, x.reshape(-1), gx)
     else:
-        dx = (gx @ w_ih).reshape(T, B, I) if needs[0] else None
-        dw_ih = gx.T @ x.reshape(T * B, I) if needs[1] else None
+        dx = (gx @ w_ih).reshape(x.shape) if needs[0] else None
+        dw_ih = gx.T @ x.reshape(T * B, x.shape[2]) if needs[1] else None
     dw_hh = gh.T @ h_prev.reshape(T * B, h_prev.shape[2]) if needs[2] else None
     return dx, dw_ih, dw_hh
 
@@ -87,9 +106,9 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
     L = check_forward("rnn_forward", 1, x, h0, None, w_ih, w_hh, b_ih, b_hh, None, lengths)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     a = _project(x, w_ih, _fold(b_ih, b_hh))
-    hbuf = np.empty((T + 1, B, H), x.dtype)
+    hbuf = np.empty((T + 1, B, H), w_hh.dtype)
     hbuf[T if reverse else 0] = h0
-    out = np.zeros((T, B, H), x.dtype)
+    out = np.zeros((T, B, H), w_hh.dtype)
     for t in _steps(T, reverse):
         prev, cur = _slots(t, reverse)
         # (2) recurrent product, the only GEMM inside the loop
@@ -108,8 +127,8 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     L = check_backward("rnn_backward", 1, grad_out, grad_hn, None, x, w_ih, w_hh, None,
                        lengths, [(hbuf, 1, 1)])
     T, B, H = grad_out.shape
-    dgates = np.zeros((T, B, H), x.dtype)
-    dh_seq = np.zeros((T, B, H), x.dtype)
+    dgates = np.zeros((T, B, H), w_hh.dtype)
+    dh_seq = np.zeros((T, B, H), w_hh.dtype)
     dh = grad_hn.copy()
     for t in _steps(T, reverse, backward=True):
         prev, cur = _slots(t, reverse)
@@ -137,11 +156,11 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
     L = check_forward("lstm_forward", 4, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     gates = _project(x, w_ih, _fold(b_ih, b_hh))
-    hbuf = np.empty((T + 1, B, H), x.dtype)
-    cbuf = np.empty((T + 1, B, H), x.dtype)
+    hbuf = np.empty((T + 1, B, H), w_hh.dtype)
+    cbuf = np.empty((T + 1, B, H), w_hh.dtype)
     hbuf[T if reverse else 0], cbuf[T if reverse else 0] = h0, c0
-    tanh_c = np.zeros((T, B, H), x.dtype)
-    out = np.zeros((T, B, H), x.dtype)
+    tanh_c = np.zeros((T, B, H), w_hh.dtype)
+    out = np.zeros((T, B, H), w_hh.dtype)
     for t in _steps(T, reverse):
         prev, cur = _slots(t, reverse)
         c_prev = cbuf[prev]
@@ -175,9 +194,9 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     L = check_backward("lstm_backward", 4, grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep,
                        lengths, [(gates, 0, 4), (hbuf, 1, 1), (cbuf, 1, 1), (tanh_c, 0, 1)])
     T, B, H = grad_out.shape
-    dgates = np.zeros((T, B, 4 * H), x.dtype)
-    dh_seq = np.zeros((T, B, H), x.dtype)
-    dpeep = np.zeros((3, H), x.dtype) if w_peep is not None else None
+    dgates = np.zeros((T, B, 4 * H), w_hh.dtype)
+    dh_seq = np.zeros((T, B, H), w_hh.dtype)
+    dpeep = np.zeros((3, H), w_hh.dtype) if w_peep is not None else None
     dh, dc = grad_hn.copy(), grad_cn.copy()
     for t in _steps(T, reverse, backward=True):
         prev, cur = _slots(t, reverse)
@@ -224,12 +243,12 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
     L = check_forward("gru_forward", 3, x, h0, None, w_ih, w_hh, b_ih, b_hh, None, lengths)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     # b_hr, b_hz fold into the projection; b_hn stays inside r * (W_hn h + b_hn)
-    bias = None if b_hh is None else np.concatenate([b_hh[:2 * H], np.zeros(H, x.dtype)])
+    bias = None if b_hh is None else np.concatenate([b_hh[:2 * H], np.zeros(H, w_hh.dtype)])
     gates = _project(x, w_ih, _fold(b_ih, bias))
-    hn_buf = np.zeros((T, B, H), x.dtype)
-    hbuf = np.empty((T + 1, B, H), x.dtype)
+    hn_buf = np.zeros((T, B, H), w_hh.dtype)
+    hbuf = np.empty((T + 1, B, H), w_hh.dtype)
     hbuf[T if reverse else 0] = h0
-    out = np.zeros((T, B, H), x.dtype)
+    out = np.zeros((T, B, H), w_hh.dtype)
     for t in _steps(T, reverse):
         prev, cur = _slots(t, reverse)
         h_prev = hbuf[prev]
@@ -256,9 +275,9 @@ def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, need
     L = check_backward("gru_backward", 3, grad_out, grad_hn, None, x, w_ih, w_hh, None,
                        lengths, [(gates, 0, 3), (hn_buf, 0, 1), (hbuf, 1, 1)])
     T, B, H = grad_out.shape
-    dgx = np.zeros((T, B, 3 * H), x.dtype)   # gradient of the input-side pre-activations
-    dgh = np.zeros((T, B, 3 * H), x.dtype)   # gradient of the hidden-side W_hh h + b_hh
-    dh_seq = np.zeros((T, B, H), x.dtype)
+    dgx = np.zeros((T, B, 3 * H), w_hh.dtype)   # gradient of the input-side pre-activations
+    dgh = np.zeros((T, B, 3 * H), w_hh.dtype)   # gradient of the hidden-side W_hh h + b_hh
+    dh_seq = np.zeros((T, B, H), w_hh.dtype)
     dh = grad_hn.copy()
     for t in _steps(T, reverse, backward=True):
         prev, _ = _slots(t, reverse)
@@ -319,21 +338,38 @@ def _check_lengths(name: str, lengths, T: int, B: int) -> np.ndarray:
 
 def check_forward(name, G, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths) -> np.ndarray:
     """Validate a forward kernel's arguments; return the lengths (T for every row if None)."""
-    if not isinstance(x, np.ndarray) or x.ndim != 3 or not isinstance(w_hh, np.ndarray) \
-            or w_hh.ndim != 2:
-        _fail(name, "x must be an ndarray (T, B, I) and w_hh an ndarray (G*H, H)",
-              {"x": x, "w_hh": w_hh})
-    (T, B, I), H = x.shape, w_hh.shape[1]
-    arrays = {"x": x, "h0": h0, "c0": c0, "w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih,
-              "b_hh": b_hh, "w_peep": w_peep}
-    # without w_ih, x is the input projection (T, B, G*H) itself
-    expected = {"x": (T, B, I if w_ih is not None else G * H), "h0": (B, H), "c0": (B, H),
-                "w_ih": (G * H, I),
+    tokens = _check_tokens(name, x, w_ih, G)
+    if not isinstance(x, np.ndarray) or x.ndim != (2 if tokens else 3) or \
+            not isinstance(w_hh, np.ndarray) or w_hh.ndim != 2:
+        _fail(name, "x must be an ndarray (T, B, I) (or int64 token ids (T, B)) and w_hh an "
+              "ndarray (G*H, H)", {"x": x, "w_hh": w_hh})
+    T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
+    arrays = {"x": None if tokens else x, "h0": h0, "c0": c0, "w_ih": w_ih, "w_hh": w_hh,
+              "b_ih": b_ih, "b_hh": b_hh, "w_peep": w_peep}
+    if h0 is None or (G == 4 and c0 is None) or not isinstance(w_ih, np.ndarray):
+        _fail(name, "w_ih, h0 (and c0 for an LSTM) are required", arrays)
+    expected = {"x": x.shape, "h0": (B, H), "c0": (B, H),
+                "w_ih": (w_ih.shape[0], G * H) if tokens else (G * H, x.shape[-1]),
                 "w_hh": (G * H, H), "b_ih": (G * H,), "b_hh": (G * H,), "w_peep": (3, H)}
-    if h0 is None or (G == 4 and c0 is None):
-        _fail(name, "h0 (and c0 for an LSTM) are required", arrays)
     _check_arrays(name, arrays, expected)
     return _check_lengths(name, lengths, T, B)
+
+
+def _check_tokens(name, x, w_ih, G) -> bool:
+    """Whether x holds token ids; if so they must be a C-contiguous int64 (T, B) array of rows
+    of the table w_ih (V, G*H)."""
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "iu":
+        return False
+    if x.dtype != np.int64 or x.ndim != 2 or not x.flags.c_contiguous:
+        _fail(name, "token ids x must be a C-contiguous int64 array (T, B)", {"x": x})
+    if not isinstance(w_ih, np.ndarray) or w_ih.ndim != 2:
+        _fail(name, "with token ids, w_ih must be the projected table (V, G*H)",
+              {"x": x, "w_ih": w_ih})
+    if x.size and (x.min() < 0 or x.max() >= w_ih.shape[0]):
+        bad = x[(x < 0) | (x >= w_ih.shape[0])].flat[0]
+        raise ValueError(f"{name}: token {int(bad)} is out of range for a table of "
+                         f"{w_ih.shape[0]} rows (w_ih {w_ih.shape}, x {x.shape})")
+    return True
 
 
 def check_backward(name, G, grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths,
@@ -342,9 +378,9 @@ def check_backward(name, G, grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, l
     (array, extra time slots, gates per hidden unit); return the lengths."""
     L = check_forward(name, G, x, grad_hn, grad_cn if G == 4 else None, w_ih, w_hh, None,
                       None, w_peep, lengths)
-    (T, B, _), H = x.shape, w_hh.shape[1]
-    arrays = {"grad_out": grad_out, "x": x}
-    expected = {"grad_out": (T, B, H), "x": x.shape}
+    T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
+    arrays = {"grad_out": grad_out}   # x was checked with the weights above
+    expected = {"grad_out": (T, B, H)}
     for k, (arr, extra, per) in enumerate(cache):
         arrays[f"cache[{k}]"] = arr
         expected[f"cache[{k}]"] = (T + extra, B, per * H)

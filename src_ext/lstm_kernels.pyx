@@ -11,10 +11,11 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, packed_weights, pooled, project, share, sigmoid,
+from rnn_common cimport (after_loop, scatter_token_rows, packed_weights, pooled, project, share, sigmoid,
                          step_product, tanh_)
 
-from minigrad._reference_rnn import _fold, check_backward, check_forward
+from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
+                                     token_input)
 from minigrad.threads import kernel_workers
 
 _POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
@@ -159,7 +160,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
         memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
 
 
-cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
+                      bint by_token, const floating[:, ::1] w_ih,
                       const floating[::1] bias, floating[:, :, ::1] gates,
                       const floating[:, ::1] w_hh, const floating[:, ::1] peep,
                       const int64_t[::1] lengths, bint reverse, floating[:, :, ::1] hbuf,
@@ -167,11 +169,10 @@ cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                       floating[:, :, ::1] out, float[::1] w_packed, float[:, ::1] scratch,
                       bint packed, int workers) except -1:
     cdef int w
-    cdef bint projected = w_ih is None  # x is the projection X W_ih^T itself
     cdef Py_ssize_t B = x.shape[1]
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
-            project(x, w_ih, projected, bias, gates, w, workers)
+            project(x, tokens, by_token, w_ih, bias, gates, w, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(gates, w_hh, peep, lengths, reverse, hbuf, cbuf, tanh_c, out,
                           share(B, w, workers), share(B, w + 1, workers),
@@ -190,7 +191,8 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                        floating[:, :, ::1] dh_seq, floating[:, :, ::1] dx,
                        floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, tuple needs,
                        float[::1] w_packed, float[:, ::1] scratch, bint packed,
-                       int workers) except -1:
+                       const int64_t[:, ::1] tokens, bint by_token,
+                       floating[:, :, ::1] parts, int workers) except -1:
     cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
     cdef int w
     cdef Py_ssize_t B = x.shape[1]
@@ -203,6 +205,8 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0],
                        <int>dh.shape[1], dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, w, workers)
+            if by_token and n_ih:  # the table's gradient: dG_x's rows per token
+                scatter_token_rows(dgates, tokens, parts, w, workers)
     return 0
 
 
@@ -212,6 +216,7 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
     Returns (out, h_n, c_n, cache); cache = (gates (T, B, 4H) activated i f g o, hbuf, cbuf,
     tanh_c (T, B, H))."""
     L = check_forward("lstm_forward", 4, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths)
+    x, tokens, by_token = token_input(x, w_hh.dtype)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     dt = x.dtype
     bias = _fold(b_ih, b_hh)
@@ -226,10 +231,10 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
     w_packed, scratch, packed = packed_weights(w_hh, True, workers, B)
     if T and B and H:
         if dt == np.float32:
-            _run_forward[float](x, w_ih, bias, gates, w_hh, peep, L, bool(reverse), hbuf, cbuf,
+            _run_forward[float](x, tokens, by_token, w_ih, bias, gates, w_hh, peep, L, bool(reverse), hbuf, cbuf,
                                 tanh_c, out, w_packed, scratch, packed, workers)
         else:
-            _run_forward[double](x, w_ih, bias, gates, w_hh, peep, L, bool(reverse), hbuf, cbuf,
+            _run_forward[double](x, tokens, by_token, w_ih, bias, gates, w_hh, peep, L, bool(reverse), hbuf, cbuf,
                                  tanh_c, out, w_packed, scratch, packed, workers)
     last = 0 if reverse else T
     return out, hbuf[last].copy(), cbuf[last].copy(), (gates, hbuf, cbuf, tanh_c)
@@ -241,19 +246,20 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     gates, hbuf, cbuf, tanh_c = cache
     L = check_backward("lstm_backward", 4, grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep,
                        lengths, [(gates, 0, 4), (hbuf, 1, 1), (cbuf, 1, 1), (tanh_c, 0, 1)])
+    x, tokens, by_token = token_input(x, w_hh.dtype)
     (T, B, I), H = x.shape, w_hh.shape[1]
     dt = x.dtype
     needs = tuple(bool(n) for n in needs)
-    dx_is_dg = needs[0] and w_ih is None  # x was the projection X W_ih^T: dX = dG_x
-    if w_ih is None:
-        needs = (False, False, needs[2])
     dgates = pooled(_POOL, (T, B, 4 * H), dt, np.empty)
     dh_seq = pooled(_POOL, (T, B, H), dt, np.empty)
-    dx = pooled(_POOL, (T, B, I), dt, np.empty) if needs[0] else None
-    dw_ih = pooled(_POOL, (4 * H, I), dt, np.empty) if needs[1] else None
+    dx = pooled(_POOL, (T, B, I), dt, np.empty) if needs[0] and not by_token else None
+    dw_ih = pooled(_POOL, (4 * H, I), dt, np.empty) if needs[1] and not by_token else None
     dw_hh = pooled(_POOL, (4 * H, H), dt, np.empty) if needs[2] else None
     peep = w_peep if w_peep is not None else np.zeros((3, H), dt)
     workers = kernel_workers(B)
+    # with token ids: the table's gradient, one part per worker
+    parts = np.zeros((workers if by_token and needs[1] else 1, w_ih.shape[0] if by_token else 1,
+                      4 * H if by_token else 1), dt)
     dpeep = np.zeros((workers, 3, H), dt)  # one partial sum per worker
     dh, dc, dh_next = grad_hn.copy(), grad_cn.copy(), np.empty((B, H), dt)
     w_packed, scratch, packed = packed_weights(w_hh, False, workers, B)
@@ -262,16 +268,17 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
             _run_backward[float](grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep,
                                  w_peep is not None, L, bool(reverse), dh, dh_next, dc, dgates,
                                  dpeep, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, scratch,
-                                 packed, workers)
+                                 packed, tokens, by_token, parts, workers)
         else:
             _run_backward[double](grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep,
                                   w_peep is not None, L, bool(reverse), dh, dh_next, dc, dgates,
                                   dpeep, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, scratch,
-                                  packed, workers)
+                                  packed, tokens, by_token, parts, workers)
     else:
         for arr in (dgates, dh_seq, dx, dw_ih, dw_hh):
             if arr is not None:
                 arr.fill(0)
-    dx = dgates if dx_is_dg else dx
+    if by_token and needs[1]:
+        dw_ih = table_gradient(parts)
     return (dx, dh, dc, dw_ih, dw_hh, dgates.sum(axis=(0, 1)),
             dpeep.sum(axis=0) if w_peep is not None else None, dh_seq)

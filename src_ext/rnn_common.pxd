@@ -16,6 +16,7 @@ marked so; packed_weights, pooled and _aligned_floats run with the GIL, before t
 from cython cimport floating
 from cpython.list cimport PyList_GET_ITEM
 from cpython.ref cimport PyObject, _Py_REFCNT
+from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -192,22 +193,25 @@ cdef inline Py_ssize_t share(Py_ssize_t n, Py_ssize_t w, Py_ssize_t workers) noe
     return n * w // workers
 
 
-cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
-                         bint projected, const floating[::1] bias, floating[:, :, ::1] gates,
-                         Py_ssize_t w, Py_ssize_t workers) noexcept nogil:
+cdef inline void project(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
+                         bint by_token, const floating[:, ::1] w_ih, const floating[::1] bias,
+                         floating[:, :, ::1] gates, Py_ssize_t w,
+                         Py_ssize_t workers) noexcept nogil:
     """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step.
-    ``projected`` (w_ih None): x already is X W_ih^T (T, B, G*H); only the bias is added.
+    ``by_token``: the input is token ids (T, B) and w_ih the projected table (V, G*H), so the
+    projection of a row is the table's row of its token (a one-hot X times W_ih = table^T).
 
     Worker w of ``workers`` computes its share of the T*B rows (all of them when workers = 1)."""
-    cdef Py_ssize_t rows = x.shape[0] * x.shape[1], I = x.shape[2], GH = gates.shape[2], r, j
+    cdef Py_ssize_t rows = gates.shape[0] * gates.shape[1], I = x.shape[2]
+    cdef Py_ssize_t GH = gates.shape[2], r, j
     cdef Py_ssize_t r0 = share(rows, w, workers), r1 = share(rows, w + 1, workers)
     cdef floating *g
-    cdef const floating *xr
-    if projected:
+    cdef const floating *row
+    if by_token:
         for r in range(r0, r1):
-            g, xr = &gates[0, 0, 0] + r * GH, &x[0, 0, 0] + r * GH
+            g, row = &gates[0, 0, 0] + r * GH, &w_ih[(&tokens[0, 0])[r], 0]
             for j in range(GH):
-                g[j] = xr[j] + bias[j]
+                g[j] = row[j] + bias[j]
         return
     # (1) input projection for every time step: ONE matrix product (T*B, I) @ (I, G*H)
     for r in range(r0, r1):
@@ -215,6 +219,21 @@ cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_i
     if I > 0 and r1 > r0:
         matmul_nt(<int>(r1 - r0), <int>GH, <int>I, &x[0, 0, 0] + r0 * I, &w_ih[0, 0], 1,
                   &gates[0, 0, 0] + r0 * GH)
+
+
+cdef inline void scatter_token_rows(const floating[:, :, ::1] dgx,
+                                    const int64_t[:, ::1] tokens, floating[:, :, ::1] parts,
+                                    Py_ssize_t w, Py_ssize_t workers) noexcept nogil:
+    """(8) with token ids: d table[v] = sum of the rows of dG_x whose token is v. Worker w adds
+    its share of the T*B rows into its own zeroed part (V, G*H); the caller sums the parts."""
+    cdef Py_ssize_t rows = dgx.shape[0] * dgx.shape[1], GH = dgx.shape[2], r, j
+    cdef Py_ssize_t r0 = share(rows, w, workers), r1 = share(rows, w + 1, workers)
+    cdef floating *acc
+    cdef const floating *src
+    for r in range(r0, r1):
+        acc, src = &parts[w, (&tokens[0, 0])[r], 0], &dgx[0, 0, 0] + r * GH
+        for j in range(GH):
+            acc[j] += src[j]
 
 
 cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, ::1] dgh,
@@ -227,8 +246,8 @@ cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, 
 
     dgx / dgh: gradients of the input-side / hidden-side pre-activations (the same array
     except for the GRU); h_prev points at the (T, B, H) states each step read. Arrays that
-    are not needed may be None; with a caller-made projection (w_ih None) the wrapper asks for
-    neither dX nor dW_ih and hands out dgx as dX. Worker w of ``workers`` computes its share of the rows of dX
+    are not needed may be None (with token ids the wrapper asks for neither dX nor dW_ih here:
+    scatter_token_rows makes the table's gradient). Worker w of ``workers`` computes its share of the rows of dX
     and of the gate rows of dW_ih and dW_hh."""
     cdef int rows = <int>(x.shape[0] * x.shape[1]), I = <int>x.shape[2]
     cdef int GH = <int>dgx.shape[2]

@@ -11,10 +11,11 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, mg_cpu_is_x86_64_v4, packed_gemm_enabled, packed_weights,
+from rnn_common cimport (after_loop, scatter_token_rows, mg_cpu_is_x86_64_v4, packed_gemm_enabled, packed_weights,
                          pooled, project, share, step_product, tanh_)
 
-from minigrad._reference_rnn import _fold, check_backward, check_forward
+from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
+                                     token_input)
 from minigrad.threads import kernel_workers
 
 _POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
@@ -112,18 +113,18 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
         memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
 
 
-cdef int _run_forward(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
+                      bint by_token, const floating[:, ::1] w_ih,
                       const floating[::1] bias, floating[:, :, ::1] pre,
                       const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
                       bint relu, floating[:, :, ::1] hbuf, floating[:, :, ::1] out,
                       float[::1] w_packed, float[:, ::1] scratch, bint packed,
                       int workers) except -1:
     cdef int w
-    cdef bint projected = w_ih is None  # x is the projection X W_ih^T itself
     cdef Py_ssize_t B = x.shape[1]
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
-            project(x, w_ih, projected, bias, pre, w, workers)
+            project(x, tokens, by_token, w_ih, bias, pre, w, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(pre, w_hh, lengths, reverse, relu, hbuf, out, share(B, w, workers),
                           share(B, w + 1, workers), &w_packed[0] if packed else NULL,
@@ -138,7 +139,8 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                        floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq,
                        floating[:, :, ::1] dx, floating[:, ::1] dw_ih, floating[:, ::1] dw_hh,
                        tuple needs, float[::1] w_packed, float[:, ::1] scratch, bint packed,
-                       int workers) except -1:
+                       const int64_t[:, ::1] tokens, bint by_token,
+                       floating[:, :, ::1] parts, int workers) except -1:
     cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
     cdef int w
     cdef Py_ssize_t B = x.shape[1]
@@ -150,6 +152,8 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0],
                        <int>dh.shape[1], dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, w, workers)
+            if by_token and n_ih:  # the table's gradient: dG_x's rows per token
+                scatter_token_rows(dgates, tokens, parts, w, workers)
     return 0
 
 
@@ -158,6 +162,7 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
 
     Returns (out (T, B, H), h_n (B, H), cache)."""
     L = check_forward("rnn_forward", 1, x, h0, None, w_ih, w_hh, b_ih, b_hh, None, lengths)
+    x, tokens, by_token = token_input(x, w_hh.dtype)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     dt = x.dtype
     bias = _fold(b_ih, b_hh)
@@ -169,10 +174,10 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
     w_packed, scratch, packed = packed_weights(w_hh, True, workers, B)
     if T and B and H:
         if dt == np.float32:
-            _run_forward[float](x, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
+            _run_forward[float](x, tokens, by_token, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
                                 out, w_packed, scratch, packed, workers)
         else:
-            _run_forward[double](x, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
+            _run_forward[double](x, tokens, by_token, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
                                  out, w_packed, scratch, packed, workers)
     return out, hbuf[0 if reverse else T].copy(), (hbuf,)
 
@@ -182,31 +187,33 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     hbuf, = cache
     L = check_backward("rnn_backward", 1, grad_out, grad_hn, None, x, w_ih, w_hh, None,
                        lengths, [(hbuf, 1, 1)])
+    x, tokens, by_token = token_input(x, w_hh.dtype)
     (T, B, I), H = x.shape, w_hh.shape[1]
     dt = x.dtype
     needs = tuple(bool(n) for n in needs)
-    dx_is_dg = needs[0] and w_ih is None  # x was the projection X W_ih^T: dX = dG_x
-    if w_ih is None:
-        needs = (False, False, needs[2])
     dgates, dh_seq = pooled(_POOL, (T, B, H), dt, np.empty), pooled(_POOL, (T, B, H), dt, np.empty)
-    dx = pooled(_POOL, (T, B, I), dt, np.empty) if needs[0] else None
-    dw_ih = pooled(_POOL, (H, I), dt, np.empty) if needs[1] else None
+    dx = pooled(_POOL, (T, B, I), dt, np.empty) if needs[0] and not by_token else None
+    dw_ih = pooled(_POOL, (H, I), dt, np.empty) if needs[1] and not by_token else None
     dw_hh = pooled(_POOL, (H, H), dt, np.empty) if needs[2] else None
     dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
     workers = kernel_workers(B)
+    # with token ids: the table's gradient, one part per worker
+    parts = np.zeros((workers if by_token and needs[1] else 1, w_ih.shape[0] if by_token else 1,
+                      H if by_token else 1), dt)
     w_packed, scratch, packed = packed_weights(w_hh, False, workers, B)
     if T and B and H:
         if dt == np.float32:
             _run_backward[float](grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu), dh,
                                  dh_next, dgates, dh_seq, dx, dw_ih, dw_hh, needs, w_packed,
-                                 scratch, packed, workers)
+                                 scratch, packed, tokens, by_token, parts, workers)
         else:
             _run_backward[double](grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu),
                                   dh, dh_next, dgates, dh_seq, dx, dw_ih, dw_hh, needs, w_packed,
-                                  scratch, packed, workers)
+                                  scratch, packed, tokens, by_token, parts, workers)
     else:
         for arr in (dgates, dh_seq, dx, dw_ih, dw_hh):
             if arr is not None:
                 arr.fill(0)
-    dx = dgates if dx_is_dg else dx
+    if by_token and needs[1]:
+        dw_ih = table_gradient(parts)
     return dx, dh, dw_ih, dw_hh, dgates.sum(axis=(0, 1)), dh_seq

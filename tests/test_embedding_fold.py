@@ -1,10 +1,10 @@
 """An Embedding read by a fused recurrent layer as its projected table (the embedding fold).
 
-1. kernels: with w_ih=None the input is the projection X W_ih^T itself; that equals projecting
-   inside the kernel (forward, states, every gradient; dx then is dG_x, so dG_x W_ih = dX),
-   compiled and twin alike, and a wrong width is a ValueError naming the kernel;
-2. EmbeddingProjection passes gradcheck (repeats, padding_idx, N-d indices), and so does the
-   chain EmbeddingProjection -> fused sequence with w_ih=None;
+1. kernels: token ids (T, B) into a table (V, G*H) equal the one-hot input with W_ih = table^T
+   (forward, states, every gradient; the table's gradient is dW_ih^T), compiled and twin
+   alike, and bad ids or tables are a ValueError naming the kernel;
+2. ProjectedTable passes gradcheck, keeps the padding row's gradient at zero as Embedding does,
+   and the chain ProjectedTable -> fused sequence on token ids passes gradcheck;
 3. layers: Embedding -> RNN / LSTM / GRU gives the same outputs, states and gradients of every
    parameter with the fold on and off (bidirectional, batch_first, layers, lengths, padding,
    unbatched), the fold is really taken, and it is not taken where it would change behaviour
@@ -22,7 +22,7 @@ import minigrad.nn as nn
 from minigrad import Tensor, _reference_rnn, kernels
 from minigrad.nn import rnn as rnn_mod
 from minigrad.ops import fused
-from minigrad.ops.nn_ops import EmbeddingProjection
+from minigrad.ops.nn_ops import ProjectedTable
 from test_recurrent_kernels import CELLS, GATES, MODULE, TOL, compiled, make_args, run_kernels
 
 
@@ -42,28 +42,27 @@ def graph_ops(t: Tensor) -> set[str]:
 # ---------------------------------------------------------------- 1. kernels ----------------
 @pytest.mark.parametrize("impl", ["compiled", "twin"])
 @pytest.mark.parametrize("cell", CELLS)
-@given(T=st.integers(1, 5), B=st.integers(1, 5), I=st.integers(1, 4), H=st.integers(1, 5),
+@given(T=st.integers(1, 5), B=st.integers(1, 5), V=st.integers(1, 4), H=st.integers(1, 5),
        lens=st.one_of(st.none(), st.lists(st.floats(0, 1), min_size=5, max_size=5)),
        reverse=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
        seed=st.integers(0, 2**16))
-def test_a_caller_made_projection_equals_projecting_inside(impl, cell, T, B, I, H, lens,
-                                                           reverse, dtype, seed):
+def test_token_ids_equal_one_hot_inputs(impl, cell, T, B, V, H, lens, reverse, dtype, seed):
     mod = compiled(cell) if impl == "compiled" else _reference_rnn
-    a, g = make_args(cell, T, B, I, H, dtype, seed)
+    a, g = make_args(cell, T, B, V, H, dtype, seed)       # w_ih (G*H, V): one-hot inputs
+    tokens = np.random.default_rng(seed).integers(0, V, (T, B))
+    one_hot = dict(a, x=np.eye(V, dtype=dtype)[tokens])
+    by_token = dict(a, x=tokens, w_ih=np.ascontiguousarray(a["w_ih"].T))   # the table (V, G*H)
     lengths = None if lens is None else np.array([round(f * T) for f in lens[:B]], np.int64)
-    inside = run_kernels(mod, cell, a, g, lengths, reverse)
-    w_ih = a["w_ih"]
-    projected = dict(a, x=np.ascontiguousarray(a["x"] @ w_ih.T), w_ih=None)
-    outside = run_kernels(mod, cell, projected, g, lengths, reverse)
+    want = run_kernels(mod, cell, one_hot, g, lengths, reverse)
+    got = run_kernels(mod, cell, by_token, g, lengths, reverse)
     n_fwd = 3 if MODULE[cell] == "lstm" else 2          # out, h_n (, c_n)
-    dx_at, dw_ih_at = n_fwd, 2 * n_fwd   # dx, dh0 (, dc0), dw_ih
+    dx_at, dw_ih_at = n_fwd, 2 * n_fwd                  # then dx, dh0 (, dc0), dw_ih
     tol = dict(rtol=TOL[dtype] * 10, atol=TOL[dtype] * 10)
-    for k, (u, v) in enumerate(zip(outside, inside)):
-        if k == dx_at:      # the projection's gradient dG_x, one product away from dX
-            assert u.shape == (T, B, GATES[cell] * H)
-            np.testing.assert_allclose(u @ w_ih, v, err_msg="dG_x W_ih = dX", **tol)
-        elif k == dw_ih_at:
-            assert u is None, "no W_ih, no dW_ih"
+    for k, (u, v) in enumerate(zip(got, want)):
+        if k == dx_at:
+            assert u is None, "token ids have no gradient"
+        elif k == dw_ih_at:     # the table's gradient, in its (V, G*H) layout
+            np.testing.assert_allclose(u, v.T, err_msg="d table = dW_ih^T", **tol)
         elif v is None:
             assert u is None, f"output {k}"
         else:
@@ -71,81 +70,87 @@ def test_a_caller_made_projection_equals_projecting_inside(impl, cell, T, B, I, 
 
 
 @pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
-def test_a_caller_made_projection_of_the_wrong_width_is_an_error(cell):
+def test_bad_token_ids_or_tables_are_errors_naming_the_kernel(cell):
     a, g = make_args(cell, 3, 2, 5, 4, np.float32, seed=0)
-    a["w_ih"] = None  # x (3, 2, 5) is not (T, B, G*H)
+    name = f"{MODULE[cell]}_forward"
+    table = np.zeros((5, GATES[cell] * 4), np.float32)
+    cases = [
+        (dict(x=np.array([[0, 5]] * 3), w_ih=table), r"token 5 is out of range for a table of 5"),
+        (dict(x=np.array([[0, -1]] * 3), w_ih=table), r"token -1 is out of range"),
+        (dict(x=np.zeros((3, 2), np.int32), w_ih=table), "token ids x must be a C-contiguous int64"),
+        (dict(x=np.zeros((3, 2), np.int64), w_ih=table[:, 1:]), r"w_ih must have shape \(5, "),
+        (dict(x=np.zeros((3, 2), np.int64), w_ih=None), "with token ids, w_ih must be the"),
+    ]
     for mod in (compiled(cell), _reference_rnn):
-        with pytest.raises(ValueError, match=rf"{MODULE[cell]}_forward: x must have shape "
-                                             rf"\(3, 2, {GATES[cell] * 4}\)"):
-            run_kernels(mod, cell, a, g, None, False)
+        for change, message in cases:
+            with pytest.raises(ValueError, match=f"{name}: {message}"):
+                run_kernels(mod, cell, dict(a, **change), g, None, False)
 
 
 # ---------------------------------------------------------------- 2. gradcheck --------------
-def test_embedding_projection_gradcheck():
+def test_projected_table_gradcheck():
     rng = np.random.default_rng(0)
-    indices = np.array([[0, 2, 2], [4, 0, 2]])  # repeats, and a row never looked up
-    table = Tensor(rng.standard_normal((5, 3)), requires_grad=True)
+    weight = Tensor(rng.standard_normal((5, 3)), requires_grad=True)
     proj = Tensor(rng.standard_normal((4, 3)), requires_grad=True)
-    out = EmbeddingProjection.apply(indices, table, proj)
-    np.testing.assert_allclose(out.data, table.data[indices] @ proj.data.T, rtol=1e-12)
-    assert mg.gradcheck(lambda t, p: EmbeddingProjection.apply(indices, t, p), [table, proj])
+    table = ProjectedTable.apply(weight, proj)
+    np.testing.assert_allclose(table.data, weight.data @ proj.data.T, rtol=1e-12)
+    assert mg.gradcheck(lambda w, p: ProjectedTable.apply(w, p), [weight, proj])
 
 
-def test_embedding_projection_with_padding_equals_embedding_then_matmul():
+def test_projected_table_lookups_with_padding_equal_embedding_then_matmul():
     """The padding row gets no gradient (a convention, not a derivative, so no central
     differences): the reference is the primitive graph embedding(padding_idx) -> matmul."""
     rng = np.random.default_rng(0)
     indices = np.array([[0, 2, 2], [4, 0, 2]])  # the padding row 2, more than once
-    table_data, proj_data = rng.standard_normal((5, 3)), rng.standard_normal((4, 3))
-    weight = rng.standard_normal((2, 3, 4))
+    weight_data, proj_data = rng.standard_normal((5, 3)), rng.standard_normal((4, 3))
+    grad_weights = rng.standard_normal((2, 3, 4))
     results = []
     for folded in (True, False):
-        table = Tensor(table_data, requires_grad=True)
+        weight = Tensor(weight_data, requires_grad=True)
         proj = Tensor(proj_data, requires_grad=True)
-        out = EmbeddingProjection.apply(indices, table, proj, padding_idx=2) if folded \
-            else mg.functional.embedding(indices, table, padding_idx=2) @ proj.T
-        (out * Tensor(weight)).sum().backward()
-        results.append((out.data, table.grad, proj.grad))
+        if folded:
+            out = mg.functional.embedding(indices, ProjectedTable.apply(weight, proj,
+                                                                        padding_idx=2))
+        else:
+            out = mg.functional.embedding(indices, weight, padding_idx=2) @ proj.T
+        (out * Tensor(grad_weights)).sum().backward()
+        results.append((out.data, weight.grad, proj.grad))
     for u, v in zip(*results):
         np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-12)
     assert not results[0][1][2].any(), "the padding row gets no gradient"
 
 
-def test_embedding_projection_errors_name_the_op_and_shapes():
-    table, proj = np.zeros((5, 3)), np.zeros((4, 3))
-    with pytest.raises(ValueError, match=r"embedding_projection: index 7 is out of range.*"
-                                         r"\(5, 3\)"):
-        EmbeddingProjection.apply(np.array([1, 7]), Tensor(table), Tensor(proj))
-    with pytest.raises(ValueError, match="embedding_projection: indices must be integers"):
-        EmbeddingProjection.apply(np.array([1.0]), Tensor(table), Tensor(proj))
-    with pytest.raises(ValueError, match=r"embedding_projection: proj must be \(P, 3\).*"
-                                         r"shape \(4, 2\)"):
-        EmbeddingProjection.apply(np.array([1]), Tensor(table), Tensor(np.zeros((4, 2))))
+def test_projected_table_errors_name_the_op_and_shapes():
+    with pytest.raises(ValueError, match=r"projected_table: .* weight \(5, 3\) float64, proj "
+                                         r"\(4, 2\)"):
+        ProjectedTable.apply(Tensor(np.zeros((5, 3))), Tensor(np.zeros((4, 2))))
 
 
 @pytest.mark.parametrize("backend", ["compiled", "numpy"])
 @pytest.mark.parametrize("cell", ["rnn_tanh", "lstm_peep", "gru"])
-def test_embedding_projection_into_a_fused_sequence_gradcheck(cell, backend):
+def test_projected_table_into_a_fused_sequence_gradcheck(cell, backend):
     before = kernels.backend()
     kernels.use(backend)
     try:
         a, _ = make_args(cell, 3, 2, 2, 2, np.float64, seed=3)
-        indices = np.array([[0, 1], [3, 1], [0, 0]])  # (T, B)
-        table = np.random.default_rng(1).standard_normal((4, 2))
+        tokens = np.array([[0, 1], [3, 1], [0, 0]])  # (T, B), row 2 of the table unused
+        weight = np.random.default_rng(1).standard_normal((4, 2))
         names = ["w_ih", "w_hh", "b_ih", "b_hh"] + (["w_peep"] if cell == "lstm_peep" else [])
-        inputs = [Tensor(table, requires_grad=True)] + \
+        inputs = [Tensor(weight, requires_grad=True)] + \
             [Tensor(a[n], requires_grad=True) for n in names]
         lengths = np.array([3, 1])
 
-        def fn(tab, w_ih, *rest):
-            x = EmbeddingProjection.apply(indices, tab, w_ih)
+        def fn(emb, w_ih, *rest):
+            table = ProjectedTable.apply(emb, w_ih)
             h0 = Tensor(a["h0"])
             if cell == "gru":
-                return fused.gru_sequence(x, h0, None, *rest, lengths=lengths, reverse=True)
+                return fused.gru_sequence(tokens, h0, table, *rest, lengths=lengths,
+                                          reverse=True)
             if cell == "rnn_tanh":
-                return fused.rnn_sequence(x, h0, None, *rest, lengths=lengths, reverse=True)
-            return fused.lstm_sequence(x, h0, Tensor(a["c0"]), None, *rest, lengths=lengths,
-                                       reverse=True)
+                return fused.rnn_sequence(tokens, h0, table, *rest, lengths=lengths,
+                                          reverse=True)
+            return fused.lstm_sequence(tokens, h0, Tensor(a["c0"]), table, *rest,
+                                       lengths=lengths, reverse=True)
         assert mg.gradcheck(fn, inputs)
     finally:
         kernels.use(before)
@@ -198,8 +203,8 @@ def embedding_lm(cell, config, fold, dtype, vocab=6, seed=0):
 def test_the_fold_equals_the_unfolded_layer(cell, config, dtype):
     values, grads, ops = embedding_lm(cell, CONFIGS[config], True, dtype)
     values0, grads0, ops0 = embedding_lm(cell, CONFIGS[config], False, dtype)
-    assert "embedding_projection" in ops, "the fold was not taken"
-    assert "embedding_projection" not in ops0 and "embedding" in ops0
+    assert "projected_table" in ops, "the fold was not taken"
+    assert "projected_table" not in ops0 and "embedding" in ops0
     tol = 1e-10 if dtype == np.float64 else 1e-5
     for u, v in zip(values + grads, values0 + grads0):
         np.testing.assert_allclose(u, v, rtol=tol, atol=tol)
@@ -207,8 +212,8 @@ def test_the_fold_equals_the_unfolded_layer(cell, config, dtype):
 
 def test_the_fold_is_not_taken_for_a_vocabulary_larger_than_half_the_tokens():
     # 7 x 4 = 28 tokens: 14 rows still fold, 15 do not (the table product would cost more)
-    assert "embedding_projection" in embedding_lm("gru", {}, True, np.float64, vocab=14)[2]
-    assert "embedding_projection" not in embedding_lm("gru", {}, True, np.float64, vocab=15)[2]
+    assert "projected_table" in embedding_lm("gru", {}, True, np.float64, vocab=14)[2]
+    assert "projected_table" not in embedding_lm("gru", {}, True, np.float64, vocab=15)[2]
 
 
 @pytest.mark.parametrize("watch", ["retain_grad", "register_hook"])
@@ -222,7 +227,7 @@ def test_the_fold_keeps_gradients_that_are_watched_on_the_embedding_output(watch
     else:
         x.register_hook(seen.append)
     out, _ = layer(x)
-    assert "embedding_projection" not in graph_ops(out)
+    assert "projected_table" not in graph_ops(out)
     out.sum().backward()
     got = x.grad if watch == "retain_grad" else seen[0]
     assert got is not None and got.shape == (6, 2, 3) and np.abs(got).sum() > 0
@@ -242,7 +247,7 @@ def test_an_embedding_output_used_twice_gets_both_gradients():
         finally:
             rnn_mod.set_embedding_fold(previous)
     (g_emb, g_ih, ops), (g_emb0, g_ih0, _) = run(True), run(False)
-    assert "embedding_projection" in ops
+    assert "projected_table" in ops
     np.testing.assert_allclose(g_emb, g_emb0, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(g_ih, g_ih0, rtol=1e-10, atol=1e-12)
 
@@ -252,10 +257,10 @@ def test_the_fold_needs_the_fused_path_and_a_recorded_graph():
     emb = nn.Embedding(5, 3, rng=rng)
     tokens = rng.integers(0, 5, (6, 2))
     graph_layer = nn.LSTM(3, 4, fused=False, rng=rng)
-    assert "embedding_projection" not in graph_ops(graph_layer(emb(tokens))[0])
+    assert "projected_table" not in graph_ops(graph_layer(emb(tokens))[0])
     layer = nn.LSTM(3, 4, rng=rng)
     with mg.no_grad():
         out_eval = layer(emb(tokens))[0]
     out_train = layer(emb(tokens))[0]
-    assert "embedding_projection" in graph_ops(out_train)
+    assert "projected_table" in graph_ops(out_train)
     np.testing.assert_allclose(out_eval.data, out_train.data, rtol=1e-5, atol=1e-6)

@@ -16,7 +16,7 @@ On the primitive path this is a mask m = (t < L) of shape (B, 1) at each time po
 An Embedding feeding a layer directly (a char model's Embedding -> LSTM) is read by the fused
 path as its table: layer 0 projects the table once, (V, E) @ W_ih^T, and looks its rows up,
 instead of projecting every token, and backward then needs no dX product (see
-``minigrad.ops.nn_ops.EmbeddingProjection``). Same numbers up to rounding; it applies when the
+``minigrad.ops.nn_ops.ProjectedTable``). Same numbers up to rounding; it applies when the
 table has at most half as many rows as the batch has tokens, and ``set_embedding_fold(False)``
 turns it off.
 
@@ -39,7 +39,7 @@ from minigrad.nn import rnn_cells
 from minigrad.nn.module import Module, check_input_dtype
 from minigrad.nn.rnn_cells import (GRUCell, LSTMCell, RNNCell, gru_step, lstm_step,
                                    manual_seed, rnn_step, uniform_parameter)
-from minigrad.ops.nn_ops import EmbeddingProjection, embedding_source
+from minigrad.ops.nn_ops import ProjectedTable, embedding_source
 from minigrad.ops.shape import concat, split, stack
 from minigrad.tensor import Tensor
 
@@ -250,10 +250,9 @@ class _RNNBase(Module):
                 buf = None if self.hidden_grads is None else self.hidden_grads[i]
                 run = self._run_fused if fused else self._run_graph
                 x_in, weights = layer_in, self._weights(k, d)
-                if k == 0 and lookup is not None:  # the projection X W_ih^T, from the table
-                    x_in = EmbeddingProjection.apply(lookup[0], lookup[1], weights[0],
-                                                     padding_idx=lookup[2])
-                    weights = (None,) + weights[1:]
+                if k == 0 and lookup is not None:  # token ids into the projected table
+                    table = ProjectedTable.apply(lookup[1], weights[0], padding_idx=lookup[2])
+                    x_in, weights = lookup[0], (table,) + weights[1:]
                 out, h, c = run(x_in, h0[i], c0[i], weights, lens, masks, d == 1, buf)
                 outs.append(out)
                 h_n.append(h)

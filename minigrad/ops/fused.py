@@ -13,9 +13,10 @@ Public API (used by ``minigrad.nn.rnn``)::
     gru_sequence(x, h0, w_ih, w_hh, b_ih, b_hh, *, lengths=None, reverse=False,
                  hidden_grad_sink=None) -> (out, h_n)
 
-x is (T, B, I) time-major, h0/c0 (B, H), weights in PyTorch's layout. ``w_ih=None`` means x is
-the input projection X W_ih^T (T, B, G*H) made by the caller (``nn_ops.EmbeddingProjection``
-for an Embedding input); x's gradient is then that projection's. ``hidden_grad_sink``, if
+x is (T, B, I) time-major, h0/c0 (B, H), weights in PyTorch's layout. x may instead be int64
+token ids (T, B) (an ndarray, not a Tensor) with w_ih the projected table (V, G*H)
+(``nn_ops.ProjectedTable``): the input projection is then a row lookup, and w_ih's gradient
+is the table's (see minigrad/_reference_rnn.py). ``hidden_grad_sink``, if
 given, is called once during backward with the total gradient dL/dh_t, an ndarray (T, B, H).
 """
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _grad(g: np.ndarray, dtype: np.dtype) -> np.ndarray:
 def _zeros_state(h0, x, w_hh) -> np.ndarray:
     if h0 is not None:
         return h0
-    return np.zeros((x.shape[1], w_hh.shape[1]), x.dtype)
+    return np.zeros((x.shape[1], w_hh.shape[1]), w_hh.dtype)
 
 
 def _sink(ctx, dh_seq: np.ndarray) -> None:
@@ -81,7 +82,7 @@ class RNNSequence(Function):
         x, w_ih, w_hh, cache = ctx.saved_tensors
         need = ctx.needs_input_grad
         dx, dh0, dw_ih, dw_hh, db, dh_seq = kernels.rnn_backward(
-            _grad(grad_out, x.dtype), _grad(grad_hn, x.dtype), x, w_ih, w_hh, ctx.lengths,
+            _grad(grad_out, w_hh.dtype), _grad(grad_hn, w_hh.dtype), x, w_ih, w_hh, ctx.lengths,
             ctx.reverse, ctx.relu, cache, (need[0], need[2], need[3]))
         _sink(ctx, dh_seq)
         return (dx, dh0, dw_ih, dw_hh, db if ctx.has_bias[0] else None,
@@ -108,7 +109,7 @@ class LSTMSequence(Function):
     def backward(ctx, grad_out, grad_hn, grad_cn):
         x, w_ih, w_hh, w_peep, cache = ctx.saved_tensors
         need = ctx.needs_input_grad
-        dt = x.dtype
+        dt = w_hh.dtype
         dx, dh0, dc0, dw_ih, dw_hh, db, dpeep, dh_seq = kernels.lstm_backward(
             _grad(grad_out, dt), _grad(grad_hn, dt), _grad(grad_cn, dt), x, w_ih, w_hh, w_peep,
             ctx.lengths, ctx.reverse, cache, (need[0], need[3], need[4]))
@@ -137,7 +138,7 @@ class GRUSequence(Function):
         x, w_ih, w_hh, cache = ctx.saved_tensors
         need = ctx.needs_input_grad
         dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dh_seq = kernels.gru_backward(
-            _grad(grad_out, x.dtype), _grad(grad_hn, x.dtype), x, w_ih, w_hh, ctx.lengths,
+            _grad(grad_out, w_hh.dtype), _grad(grad_hn, w_hh.dtype), x, w_ih, w_hh, ctx.lengths,
             ctx.reverse, cache, (need[0], need[2], need[3]))
         _sink(ctx, dh_seq)
         return (dx, dh0, dw_ih, dw_hh, db_ih if ctx.has_bias[0] else None,

@@ -1,7 +1,7 @@
-"""Neural-network primitives: where (masking), dropout, embedding lookup, and the lookup into
-an embedding table projected by a matrix (what a recurrent layer reading an Embedding needs).
+"""Neural-network primitives: where (masking), dropout, embedding lookup, and an embedding table
+projected by a matrix (what a fused recurrent layer reading an Embedding looks its input up in).
 
-Both lookups' backward is the compiled scatter-add kernel ``kernels.embedding_backward``.
+Embedding's backward is the compiled scatter-add kernel ``kernels.embedding_backward``.
 """
 from __future__ import annotations
 
@@ -88,49 +88,40 @@ class Embedding(Function):
         return None, dweight
 
 
-class EmbeddingProjection(Function):
-    """out[..., :] = (weight @ proj^T)[indices[...], :]: an embedding lookup followed by the
-    linear map ``proj`` (P, dim), computed as one product of the table with proj and a row
-    lookup. For V = num_embeddings rows and N indices that is V*dim*P multiply-adds instead of
-    N*dim*P: a recurrent layer reading a character embedding (V = 65, N = 2048) projects its
-    input this way (see minigrad.nn.rnn), and its backward needs no dX product at all.
+class ProjectedTable(Function):
+    """table (V, P) = weight (V, dim) @ proj (P, dim)^T: every row of an embedding table through
+    the linear map proj, once. A fused recurrent layer reading an Embedding looks its input
+    projection up in this table (token ids into the kernels, see minigrad.nn.rnn) instead of
+    multiplying every token's vector by W_ih: V*dim*P multiply-adds instead of N*dim*P for N
+    tokens (V = 65, N = 2048 in a char model), and no dX product in backward.
 
-    Backward, with G the scatter-add of grad's rows into (V, P) (repeats accumulate):
-      (1) G[v] = sum of grad rows whose index is v
-      (2) dweight = G @ proj        (the padding_idx row gets none, as in Embedding)
-      (3) dproj = G^T @ weight      (every row counts, the padding row included)"""
-    op_name = "embedding_projection"
+      (1) table = weight proj^T
+      (2) dweight = dtable proj     (the padding_idx row gets none, as in Embedding)
+      (3) dproj = dtable^T weight   (every row counts, the padding row included)"""
+    op_name = "projected_table"
 
     @staticmethod
-    def forward(ctx, indices, weight, proj, padding_idx=None):
-        indices = _check_lookup("embedding_projection", indices, weight)
-        if proj.ndim != 2 or proj.shape[1] != weight.shape[1] or proj.dtype != weight.dtype:
-            raise ValueError(f"embedding_projection: proj must be (P, {weight.shape[1]}) of "
-                             f"dtype {weight.dtype} for weight of shape {weight.shape}; got "
-                             f"shape {proj.shape}, dtype {proj.dtype}")
-        ctx.indices = indices.astype(np.int64, copy=False).reshape(-1)
+    def forward(ctx, weight, proj, padding_idx=None):
+        if weight.ndim != 2 or proj.ndim != 2 or proj.shape[1] != weight.shape[1] or \
+                proj.dtype != weight.dtype:
+            raise ValueError(f"projected_table: weight (V, dim) and proj (P, dim) must share dim "
+                             f"and dtype; got weight {weight.shape} {weight.dtype}, proj "
+                             f"{proj.shape} {proj.dtype}")
         ctx.padding_idx = padding_idx
         ctx.save_for_backward(weight, proj)
-        table = weight @ proj.T
-        return np.take(table, indices, axis=0)
+        return weight @ proj.T
 
     @staticmethod
     def backward(ctx, grad):
         weight, proj = ctx.saved_tensors
-        g = np.ascontiguousarray(grad.reshape(-1, proj.shape[0]))
-        # (1) per-token sums of the incoming gradient rows
-        g_rows = kernels.embedding_backward(np.ascontiguousarray(ctx.indices), g,
-                                            weight.shape[0])
         dweight = dproj = None
-        if ctx.needs_input_grad[1]:
-            # (2) through the product with proj
-            dweight = g_rows @ proj
+        if ctx.needs_input_grad[0]:
+            dweight = grad @ proj
             if ctx.padding_idx is not None:
                 dweight[ctx.padding_idx] = 0
-        if ctx.needs_input_grad[2]:
-            # (3) the projection saw weight's rows, each as often as its index appears
-            dproj = g_rows.T @ weight
-        return None, dweight, dproj
+        if ctx.needs_input_grad[1]:
+            dproj = grad.T @ weight
+        return dweight, dproj
 
 
 def _check_lookup(op: str, indices, weight: np.ndarray) -> np.ndarray:
