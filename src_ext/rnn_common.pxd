@@ -240,15 +240,18 @@ cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, 
                             const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                             const floating* h_prev, int H, floating[:, :, ::1] dx,
                             floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, bint need_dx,
-                            bint need_dw_ih, bint need_dw_hh, Py_ssize_t w,
+                            bint need_dw_ih, bint need_dw_hh, const floating[::1] ones,
+                            floating[::1] db_x, floating* db_h, Py_ssize_t w,
                             Py_ssize_t workers) noexcept nogil:
-    """(8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev.
+    """(8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev,
+    and the bias gradients db = dG^T 1 (ones: T*B of them) as matrix-vector products.
 
     dgx / dgh: gradients of the input-side / hidden-side pre-activations (the same array
-    except for the GRU); h_prev points at the (T, B, H) states each step read. Arrays that
-    are not needed may be None (with token ids the wrapper asks for neither dX nor dW_ih here:
-    scatter_token_rows makes the table's gradient). Worker w of ``workers`` computes its share of the rows of dX
-    and of the gate rows of dW_ih and dW_hh."""
+    except for the GRU, whose db_h, the gradient of b_hh, is then not NULL); h_prev points at
+    the (T, B, H) states each step read. Arrays that are not needed may be None (with token
+    ids the wrapper asks for neither dX nor dW_ih here: scatter_token_rows makes the table's
+    gradient). Worker w of ``workers`` computes its share of the rows of dX and of the gate
+    rows of dW_ih, dW_hh and db."""
     cdef int rows = <int>(x.shape[0] * x.shape[1]), I = <int>x.shape[2]
     cdef int GH = <int>dgx.shape[2]
     cdef int r0 = <int>share(rows, w, workers), r1 = <int>share(rows, w + 1, workers)
@@ -261,6 +264,10 @@ cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, 
         matmul_tn(g1 - g0, I, rows, &dgx[0, 0, 0] + g0, GH, &x[0, 0, 0], 0, &dw_ih[g0, 0])
     if need_dw_hh and g1 > g0:
         matmul_tn(g1 - g0, H, rows, &dgh[0, 0, 0] + g0, GH, h_prev, 0, &dw_hh[g0, 0])
+    if g1 > g0:
+        matmul_tn(g1 - g0, 1, rows, &dgx[0, 0, 0] + g0, GH, &ones[0], 0, &db_x[g0])
+        if db_h != NULL:
+            matmul_tn(g1 - g0, 1, rows, &dgh[0, 0, 0] + g0, GH, &ones[0], 0, db_h + g0)
 
 
 cdef inline object pooled(dict pool, tuple shape, object dtype, object empty):

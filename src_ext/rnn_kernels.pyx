@@ -11,8 +11,8 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, scatter_token_rows, mg_cpu_is_x86_64_v4, packed_gemm_enabled, packed_weights,
-                         pooled, project, share, step_product, tanh_)
+from rnn_common cimport (after_loop, mg_cpu_is_x86_64_v4, packed_gemm_enabled, packed_weights,
+                         pooled, project, scatter_token_rows, share, step_product, tanh_)
 
 from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
                                      token_input)
@@ -139,6 +139,7 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                        floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq,
                        floating[:, :, ::1] dx, floating[:, ::1] dw_ih, floating[:, ::1] dw_hh,
                        tuple needs, float[::1] w_packed, float[:, ::1] scratch, bint packed,
+                       const floating[::1] ones, floating[::1] db,
                        const int64_t[:, ::1] tokens, bint by_token,
                        floating[:, :, ::1] parts, int workers) except -1:
     cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
@@ -151,7 +152,8 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                            &w_packed[0] if packed else NULL, &scratch[w, 0])
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0],
-                       <int>dh.shape[1], dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, w, workers)
+                       <int>dh.shape[1], dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db, NULL, w,
+                       workers)
             if by_token and n_ih:  # the table's gradient: dG_x's rows per token
                 scatter_token_rows(dgates, tokens, parts, w, workers)
     return 0
@@ -173,12 +175,12 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
     workers = kernel_workers(B)
     w_packed, scratch, packed = packed_weights(w_hh, True, workers, B)
     if T and B and H:
+        args = (x, tokens, by_token, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
+                out, w_packed, scratch, packed, workers)
         if dt == np.float32:
-            _run_forward[float](x, tokens, by_token, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
-                                out, w_packed, scratch, packed, workers)
+            _run_forward[float](*args)
         else:
-            _run_forward[double](x, tokens, by_token, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
-                                 out, w_packed, scratch, packed, workers)
+            _run_forward[double](*args)
     return out, hbuf[0 if reverse else T].copy(), (hbuf,)
 
 
@@ -197,23 +199,22 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     dw_hh = pooled(_POOL, (H, H), dt, np.empty) if needs[2] else None
     dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
     workers = kernel_workers(B)
+    ones, db = np.ones(T * B, dt), np.zeros(H, dt)
     # with token ids: the table's gradient, one part per worker
-    parts = np.zeros((workers if by_token and needs[1] else 1, w_ih.shape[0] if by_token else 1,
-                      H if by_token else 1), dt)
+    parts = np.zeros((workers, w_ih.shape[0], H) if by_token and needs[1] else (1, 1, 1), dt)
     w_packed, scratch, packed = packed_weights(w_hh, False, workers, B)
     if T and B and H:
+        args = (grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu), dh, dh_next,
+                dgates, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, scratch, packed, ones, db,
+                tokens, by_token, parts, workers)
         if dt == np.float32:
-            _run_backward[float](grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu), dh,
-                                 dh_next, dgates, dh_seq, dx, dw_ih, dw_hh, needs, w_packed,
-                                 scratch, packed, tokens, by_token, parts, workers)
+            _run_backward[float](*args)
         else:
-            _run_backward[double](grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu),
-                                  dh, dh_next, dgates, dh_seq, dx, dw_ih, dw_hh, needs, w_packed,
-                                  scratch, packed, tokens, by_token, parts, workers)
+            _run_backward[double](*args)
     else:
         for arr in (dgates, dh_seq, dx, dw_ih, dw_hh):
             if arr is not None:
                 arr.fill(0)
     if by_token and needs[1]:
         dw_ih = table_gradient(parts)
-    return dx, dh, dw_ih, dw_hh, dgates.sum(axis=(0, 1)), dh_seq
+    return dx, dh, dw_ih, dw_hh, db, dh_seq

@@ -1,5 +1,5 @@
-"""Compiled kernels (minigrad._ext.elementwise / embedding / loss / linear) equal their numpy twins in
-minigrad._reference on random float32 and float64 inputs, and reject non-contiguous,
+"""Compiled kernels (minigrad._ext.elementwise / embedding / loss / linear) equal their numpy
+twins in minigrad._reference on random float32 and float64 inputs, and reject non-contiguous,
 wrong-dtype, wrong-shape and out-of-range inputs with a ValueError naming the kernel."""
 from __future__ import annotations
 
