@@ -3,8 +3,8 @@
 ``backend()`` says which is in use. Set ``MINIGRAD_REQUIRE_EXT=1`` to make a missing extension
 an ImportError (CI does), or ``MINIGRAD_BACKEND=numpy`` to force the numpy twins.
 
-The recurrent kernels also come compiled for AVX-512 (``<name>_avx512``, built on x86-64 Linux):
-on a CPU that can run them they are used instead (``variant()`` says which; set
+The recurrent and loss kernels also come compiled for AVX-512 (``<name>_avx512``, built on
+x86-64 Linux): on a CPU that can run them they are used instead (``variant()`` says which; set
 ``MINIGRAD_AVX512=0`` to keep the portable build).
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ _MODULES: dict[str, tuple[object, tuple[str, ...]]] = {
 }
 
 # modules that also exist as <name>_avx512 (the same .pyx compiled with -march=x86-64-v4)
-_AVX512_BUILDS = ("rnn_kernels", "lstm_kernels", "gru_kernels")
+_AVX512_BUILDS = ("rnn_kernels", "lstm_kernels", "gru_kernels", "loss")
 
 _compiled: dict[str, object] = {}
 _import_error: Exception | None = None
