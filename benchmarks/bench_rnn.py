@@ -12,6 +12,12 @@ default of one thread per worker, see minigrad/threads.py).
     python benchmarks/bench_rnn.py --quick                # < 1 minute
     python benchmarks/bench_rnn.py --cells lstm --hidden 512 --reps 7 --paths fused,torch
     python benchmarks/bench_rnn.py --layer-only --threads 1   # the recurrent layer alone
+    python benchmarks/bench_rnn.py --paths fused,unfolded,torch  # with and without the fold
+
+Paths: ``fused`` is minigrad's default (fused kernels; the Embedding read as its projected
+table, see minigrad/nn/rnn.py), ``unfolded`` the fused kernels with that embedding fold off
+(every token's vector multiplied by W_ih), ``primitive`` the graph of primitive ops, ``torch``
+PyTorch's CPU modules.
 
 Also printed at the largest hidden size: the GEMM throughput of the fused layer (its
 forward + backward FLOPs over its time) next to numpy's own matmul at the same shapes.
@@ -34,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=0, help="timed steps per repetition "
                    "(default: scaled to about 0.5 s)")
     p.add_argument("--paths", default="fused,primitive,torch",
-                   help="comma list of fused, primitive, torch")
+                   help="comma list of fused, unfolded, primitive, torch")
     p.add_argument("--threads", type=int, default=0,
                    help="threads for both libraries (default: the machine's cores)")
     p.add_argument("--blas-threads", type=int, default=0,
@@ -67,8 +73,9 @@ GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 class MinigradLM:
     """Embedding -> recurrent layer -> Linear, trained with Adam; one call = one step."""
 
-    def __init__(self, cell: str, hidden: int, fused: bool, seed: int = 0):
+    def __init__(self, cell: str, hidden: int, fused: bool, fold: bool = True, seed: int = 0):
         minigrad.nn.rnn.manual_seed(seed)
+        self.fold = fold
         self.emb = nn.Embedding(VOCAB, hidden)
         self.rnn = getattr(nn, CELL_CLASS[cell])(hidden, hidden, fused=fused)
         self.head = nn.Linear(hidden, VOCAB)
@@ -76,6 +83,7 @@ class MinigradLM:
         self.opt = optim.Adam(self.params, lr=1e-3)
 
     def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        nn.rnn.set_embedding_fold(self.fold)
         self.opt.zero_grad()
         out = self.rnn(self.emb(x))[0]
         loss = nn.functional.cross_entropy(self.head(out), y)
@@ -128,7 +136,8 @@ def bench_config(cell: str, hidden: int, paths: list[str], args) -> dict[str, fl
     models = {}
     for path in paths:
         models[path] = (TorchLM(cell, hidden) if path == "torch"
-                        else MinigradLM(cell, hidden, fused=(path == "fused")))
+                        else MinigradLM(cell, hidden, fused=(path != "primitive"),
+                                        fold=(path != "unfolded")))
     n_steps = {}
     for path, model in models.items():  # warm up, then size each run to about 0.5 s
         per = time_steps(model.step, batches, 2)
@@ -248,18 +257,18 @@ def main(args: argparse.Namespace) -> None:
             for h in hidden:
                 layer_report(cell, h, args)
         return
+    ratios = [p for p in ("fused", "unfolded") if {p, "torch"} <= set(paths)]
     print(f"{'cell':5} {'H':>4} " + " ".join(f"{p + ' tok/s':>16}" for p in paths)
-          + ("   fused/torch" if {"fused", "torch"} <= set(paths) else ""))
+          + "".join(f"  {p + '/torch':>14}" for p in ratios))
     for cell in cells:
         for h in hidden:
             use = [p for p in paths if not (p == "primitive" and args.quick and h > 64)]
             sec = bench_config(cell, h, use, args)
             tok = {p: args.batch * args.seq / s for p, s in sec.items()}
             row = " ".join(f"{tok[p]:16.0f}" if p in tok else f"{'-':>16}" for p in paths)
-            ratio = f"   {tok['fused'] / tok['torch']:8.2f}x" if {"fused", "torch"} <= set(tok) \
-                else ""
+            ratio = "".join(f"  {tok[p] / tok['torch']:13.2f}x" for p in ratios if p in tok)
             print(f"{cell:5} {h:4d} {row}{ratio}", flush=True)
-    if "fused" in paths:
+    if {"fused", "unfolded"} & set(paths):
         for cell in cells:
             matmul_report(cell, max(hidden), args)
 
