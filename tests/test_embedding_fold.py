@@ -168,10 +168,11 @@ CONFIGS = {
 }
 
 
-def embedding_lm(cell, config, fold, dtype, vocab=6, seed=0):
+def embedding_lm(cell, config, fold, dtype, vocab=6, seed=0, fused=True):
     """Embedding -> layer -> squared sum through a fixed projection; returns the output,
     the final states and every parameter's gradient, and the ops of the output's graph."""
     cls, kwargs = LAYERS[cell]
+    kwargs = dict(kwargs, fused=fused)
     opts = dict(config)
     use_lengths, unbatched = opts.pop("lengths", False), opts.pop("unbatched", False)
     padding_idx = opts.pop("padding_idx", None)
@@ -197,12 +198,15 @@ def embedding_lm(cell, config, fold, dtype, vocab=6, seed=0):
         rnn_mod.set_embedding_fold(previous)
 
 
+@pytest.mark.parametrize("reference", ["unfolded", "graph"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("config", list(CONFIGS))
 @pytest.mark.parametrize("cell", list(LAYERS))
-def test_the_fold_equals_the_unfolded_layer(cell, config, dtype):
+def test_the_fold_equals_the_unfolded_layer(cell, config, dtype, reference):
+    """Against the fused kernels without the fold, and against the primitive graph."""
     values, grads, ops = embedding_lm(cell, CONFIGS[config], True, dtype)
-    values0, grads0, ops0 = embedding_lm(cell, CONFIGS[config], False, dtype)
+    values0, grads0, ops0 = embedding_lm(cell, CONFIGS[config], reference == "graph", dtype,
+                                         fused=reference == "unfolded")
     assert "projected_table" in ops, "the fold was not taken"
     assert "projected_table" not in ops0 and "embedding" in ops0
     tol = 1e-10 if dtype == np.float64 else 1e-5
