@@ -323,10 +323,11 @@ class _RNNBase(Module):
                 outputs[t] = m * h_new
         return stack(outputs, axis=0), h, c
 
-    def _run_fused(self, x: Tensor, h: Tensor, c: Tensor | None, weights: tuple,
+    def _run_fused(self, x: Tensor | np.ndarray, h: Tensor, c: Tensor | None, weights: tuple,
                    lens: np.ndarray | None, masks: list | None, reverse: bool,
                    buf: np.ndarray | None) -> tuple[Tensor, Tensor, Tensor | None]:
-        """One layer, one direction, as one fused node."""
+        """One layer, one direction, as one fused node (x: the input, or token ids with the
+        projected table as w_ih)."""
         fused = _fused_ops()
         w_ih, w_hh, b_ih, b_hh, w_peep = weights
         sink = None if buf is None else _fused_sink(buf)

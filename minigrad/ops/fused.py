@@ -16,8 +16,8 @@ Public API (used by ``minigrad.nn.rnn``)::
 x is (T, B, I) time-major, h0/c0 (B, H), weights in PyTorch's layout. x may instead be int64
 token ids (T, B) (an ndarray, not a Tensor) with w_ih the projected table (V, G*H)
 (``nn_ops.ProjectedTable``): the input projection is then a row lookup, and w_ih's gradient
-is the table's (see minigrad/_reference_rnn.py). ``hidden_grad_sink``, if
-given, is called once during backward with the total gradient dL/dh_t, an ndarray (T, B, H).
+is the table's (see minigrad/_reference_rnn.py). ``hidden_grad_sink``, if given, is called
+once during backward with the total gradient dL/dh_t, an ndarray (T, B, H).
 """
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ class GRUSequence(Function):
                 db_hh if ctx.has_bias[1] else None)
 
 
-def rnn_sequence(x: Tensor, h0: Tensor | None, w_ih: Tensor, w_hh: Tensor,
+def rnn_sequence(x: Tensor | np.ndarray, h0: Tensor | None, w_ih: Tensor, w_hh: Tensor,
                  b_ih: Tensor | None, b_hh: Tensor | None, *, nonlinearity: str = "tanh",
                  lengths: np.ndarray | None = None, reverse: bool = False,
                  hidden_grad_sink: Sink = None) -> tuple[Tensor, Tensor]:
@@ -154,8 +154,9 @@ def rnn_sequence(x: Tensor, h0: Tensor | None, w_ih: Tensor, w_hh: Tensor,
                              lengths=lengths, reverse=reverse, hidden_grad_sink=hidden_grad_sink)
 
 
-def lstm_sequence(x: Tensor, h0: Tensor | None, c0: Tensor | None, w_ih: Tensor, w_hh: Tensor,
-                  b_ih: Tensor | None, b_hh: Tensor | None, w_peep: Tensor | None = None, *,
+def lstm_sequence(x: Tensor | np.ndarray, h0: Tensor | None, c0: Tensor | None, w_ih: Tensor,
+                  w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None,
+                  w_peep: Tensor | None = None, *,
                   lengths: np.ndarray | None = None, reverse: bool = False,
                   hidden_grad_sink: Sink = None) -> tuple[Tensor, Tensor, Tensor]:
     """One LSTM layer direction over x (T, B, I); returns (out, h_n, c_n)."""
@@ -163,7 +164,7 @@ def lstm_sequence(x: Tensor, h0: Tensor | None, c0: Tensor | None, w_ih: Tensor,
                               reverse=reverse, hidden_grad_sink=hidden_grad_sink)
 
 
-def gru_sequence(x: Tensor, h0: Tensor | None, w_ih: Tensor, w_hh: Tensor,
+def gru_sequence(x: Tensor | np.ndarray, h0: Tensor | None, w_ih: Tensor, w_hh: Tensor,
                  b_ih: Tensor | None, b_hh: Tensor | None, *,
                  lengths: np.ndarray | None = None, reverse: bool = False,
                  hidden_grad_sink: Sink = None) -> tuple[Tensor, Tensor]:
