@@ -17,8 +17,9 @@ An Embedding feeding a layer directly (a char model's Embedding -> LSTM) is read
 path as its table: layer 0 projects the table once, (V, E) @ W_ih^T, and looks its rows up,
 instead of projecting every token, and backward then needs no dX product (see
 ``minigrad.ops.nn_ops.ProjectedTable``). Same numbers up to rounding; it applies when the
-table has at most half as many rows as the batch has tokens, and ``set_embedding_fold(False)``
-turns it off.
+table has at most half as many rows as the batch has tokens and the Embedding's output has no
+hook or retain_grad (one added after the layer's forward gets no gradient: the layer did not
+read that output), and ``set_embedding_fold(False)`` turns it off.
 
 ``record_hidden_grads=True`` makes backward fill ``layer.hidden_grads``: one ndarray (T, B, H)
 per (layer, direction), in h_n's order, of the total dL/dh_t (zero past a row's length).
