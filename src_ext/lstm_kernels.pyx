@@ -11,8 +11,8 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, packed_weights, pooled, project, scatter_token_rows, share,
-                         sigmoid, step_product, tanh_)
+from rnn_common cimport (after_loop, packed_weights, pooled, project, share, sigmoid, step_product,
+                         tanh_)
 
 from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
                                      token_input)
@@ -205,10 +205,8 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                            &w_packed[0] if packed else NULL, &scratch[w, 0])
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0],
-                       <int>dh.shape[1], dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db, NULL, w,
-                       workers)
-            if by_token and n_ih:  # the table's gradient: dG_x's rows per token
-                scatter_token_rows(dgates, tokens, parts, w, workers)
+                       <int>dh.shape[1], dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db, NULL,
+                       tokens, by_token, parts, w, workers)
     return 0
 
 

@@ -241,27 +241,34 @@ cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, 
                             const floating* h_prev, int H, floating[:, :, ::1] dx,
                             floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, bint need_dx,
                             bint need_dw_ih, bint need_dw_hh, const floating[::1] ones,
-                            floating[::1] db_x, floating* db_h, Py_ssize_t w,
+                            floating[::1] db_x, floating* db_h,
+                            const int64_t[:, ::1] tokens, bint by_token,
+                            floating[:, :, ::1] parts, Py_ssize_t w,
                             Py_ssize_t workers) noexcept nogil:
     """(8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev,
     and the bias gradients db = dG^T 1 (ones: T*B of them) as matrix-vector products.
 
     dgx / dgh: gradients of the input-side / hidden-side pre-activations (the same array
     except for the GRU, whose db_h, the gradient of b_hh, is then not NULL); h_prev points at
-    the (T, B, H) states each step read. Arrays that are not needed may be None (with token
-    ids the wrapper asks for neither dX nor dW_ih here: scatter_token_rows makes the table's
-    gradient). Worker w of ``workers`` computes its share of the rows of dX and of the gate
-    rows of dW_ih, dW_hh and db."""
+    the (T, B, H) states each step read. Arrays that are not needed may be None. With token
+    ids (by_token) there is no dX, and W_ih's gradient is the table's: scatter_token_rows into
+    this worker's part of ``parts``. Worker w of ``workers`` computes its share of the rows of
+    dX and of the gate rows of dW_ih, dW_hh and db."""
     cdef int rows = <int>(x.shape[0] * x.shape[1]), I = <int>x.shape[2]
     cdef int GH = <int>dgx.shape[2]
     cdef int r0 = <int>share(rows, w, workers), r1 = <int>share(rows, w + 1, workers)
     cdef int g0 = <int>share(GH, w, workers), g1 = <int>share(GH, w + 1, workers)
     # (8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev
-    if need_dx and I > 0 and r1 > r0:
-        matmul_nn(r1 - r0, I, GH, &dgx[0, 0, 0] + r0 * GH, &w_ih[0, 0], 0,
-                  &dx[0, 0, 0] + r0 * I)
-    if need_dw_ih and I > 0 and g1 > g0:
-        matmul_tn(g1 - g0, I, rows, &dgx[0, 0, 0] + g0, GH, &x[0, 0, 0], 0, &dw_ih[g0, 0])
+    if by_token:
+        if need_dw_ih:
+            scatter_token_rows(dgx, tokens, parts, w, workers)
+    else:
+        if need_dx and I > 0 and r1 > r0:
+            matmul_nn(r1 - r0, I, GH, &dgx[0, 0, 0] + r0 * GH, &w_ih[0, 0], 0,
+                      &dx[0, 0, 0] + r0 * I)
+        if need_dw_ih and I > 0 and g1 > g0:
+            matmul_tn(g1 - g0, I, rows, &dgx[0, 0, 0] + g0, GH, &x[0, 0, 0], 0,
+                      &dw_ih[g0, 0])
     if need_dw_hh and g1 > g0:
         matmul_tn(g1 - g0, H, rows, &dgh[0, 0, 0] + g0, GH, h_prev, 0, &dw_hh[g0, 0])
     if g1 > g0:
