@@ -97,7 +97,10 @@ class ProjectedTable(Function):
 
       (1) table = weight proj^T
       (2) dweight = dtable proj     (the padding_idx row gets none, as in Embedding)
-      (3) dproj = dtable^T weight   (every row counts, the padding row included)"""
+      (3) dproj = dtable^T weight   (every row counts, the padding row included)
+
+    That is a bias-free Linear layer applied to the table's rows, so the products are the
+    Linear kernels (``kernels.linear_forward`` / ``linear_backward``)."""
     op_name = "projected_table"
 
     @staticmethod
@@ -107,20 +110,19 @@ class ProjectedTable(Function):
             raise ValueError(f"projected_table: weight (V, dim) and proj (P, dim) must share dim "
                              f"and dtype; got weight {weight.shape} {weight.dtype}, proj "
                              f"{proj.shape} {proj.dtype}")
+        weight, proj = np.ascontiguousarray(weight), np.ascontiguousarray(proj)
         ctx.padding_idx = padding_idx
         ctx.save_for_backward(weight, proj)
-        return weight @ proj.T
+        return kernels.linear_forward(weight, proj, None)
 
     @staticmethod
     def backward(ctx, grad):
         weight, proj = ctx.saved_tensors
-        dweight = dproj = None
-        if ctx.needs_input_grad[0]:
-            dweight = grad @ proj
-            if ctx.padding_idx is not None:
-                dweight[ctx.padding_idx] = 0
-        if ctx.needs_input_grad[1]:
-            dproj = grad.T @ weight
+        needs = ctx.needs_input_grad
+        dweight, dproj, _ = kernels.linear_backward(np.ascontiguousarray(grad), weight, proj,
+                                                    (needs[0], needs[1], False))
+        if dweight is not None and ctx.padding_idx is not None:
+            dweight[ctx.padding_idx] = 0
         return dweight, dproj
 
 
