@@ -59,13 +59,11 @@ def linear_forward(x, w, b):
     if R == 0 or O == 0 or x.shape[1] == 0:  # empty products: numpy's rules
         return _reference.linear_forward(x, w, b)
     y = np.empty((R, O), x.dtype)
-    cdef bint has_bias = b is not None
-    bias = b if has_bias else np.zeros(1, x.dtype)
-    cdef int workers = kernel_workers(R)
+    args = (x, w, b, b is not None, y, kernel_workers(R))  # arrays not needed may be None
     if x.dtype == np.float32:
-        _run_forward[float](x, w, bias, has_bias, y, workers)
+        _run_forward[float](*args)
     else:
-        _run_forward[double](x, w, bias, has_bias, y, workers)
+        _run_forward[double](*args)
     return y
 
 
@@ -80,11 +78,8 @@ def linear_backward(g, x, w, needs):
     dx = np.empty((R, I), x.dtype) if need_dx else None
     dw = np.empty((O, I), x.dtype) if need_dw else None
     db = np.empty(O, x.dtype) if need_db else None
-    ones = np.ones(R, x.dtype)
-    placeholder = np.zeros((1, 1), x.dtype)
-    cdef int workers = kernel_workers(R)
-    args = (g, x, w, ones, placeholder if dx is None else dx, placeholder if dw is None else dw,
-            ones if db is None else db, need_dx, need_dw, need_db, workers)
+    args = (g, x, w, np.ones(R, x.dtype), dx, dw, db, need_dx, need_dw, need_db,
+            kernel_workers(R))  # arrays not needed are None
     if x.dtype == np.float32:
         _run_backward[float](*args)
     else:
