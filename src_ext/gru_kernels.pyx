@@ -26,7 +26,7 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
                         const floating[::1] b_hn, const int64_t[::1] lengths, bint reverse,
                         floating[:, ::1] gh, floating[:, :, ::1] hn_buf,
                         floating[:, :, ::1] hbuf, floating[:, :, ::1] out, Py_ssize_t b0,
-                        Py_ssize_t b1, const float* w_packed, float* scratch) noexcept nogil:
+                        Py_ssize_t b1, const float* w_packed) noexcept nogil:
     # batch rows [b0, b1) only: rows never interact, so workers can run disjoint row ranges
     cdef Py_ssize_t T = gates.shape[0], H = hbuf.shape[2]
     cdef Py_ssize_t s, t, b, j, prev, cur
@@ -42,7 +42,7 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
         # (2) recurrent product, the only GEMM inside the loop
         step_product(True, <int>(b1 - b0), <int>(3 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0],
-                     w_packed, scratch, 0, &gh[b0, 0])
+                     w_packed, 0, &gh[b0, 0])
         for b in range(b0, b1):
             a, q, hp, hc = &gates[t, b, 0], &gh[b, 0], &hbuf[prev, b, 0], &hbuf[cur, b, 0]
             hn, y = &hn_buf[t, b, 0], &out[t, b, 0]
@@ -73,7 +73,7 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                          floating[:, ::1] dh, floating[:, ::1] dh_next,
                          floating[:, :, ::1] dgx, floating[:, :, ::1] dgh,
                          floating[:, :, ::1] dh_seq, Py_ssize_t b0, Py_ssize_t b1,
-                         const float* w_packed, float* scratch) noexcept nogil:
+                         const float* w_packed) noexcept nogil:
     # batch rows [b0, b1) only (see _forward_loop)
     cdef Py_ssize_t T = gates.shape[0], H = dh.shape[1]
     cdef Py_ssize_t s, t, b, j, prev
@@ -122,7 +122,7 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                 dnb[j] = ds[j] * a[H + j]
         # (7) dh_{t-1} = dh_t z + dGh_t @ W_hh (GEMM in the loop); inactive rows carry dh
         step_product(False, <int>(b1 - b0), <int>H, <int>(3 * H), &dgh[t, b0, 0], &w_hh[0, 0],
-                     w_packed, scratch, 1, dn_p)
+                     w_packed, 1, dn_p)
         dh_p, dn_p = dn_p, dh_p
     if dh_p != &dh[b0, 0]:
         memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
@@ -134,7 +134,7 @@ cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
                       const floating[:, ::1] w_hh, const floating[::1] b_hn,
                       const int64_t[::1] lengths, bint reverse, floating[:, ::1] gh,
                       floating[:, :, ::1] hn_buf, floating[:, :, ::1] hbuf,
-                      floating[:, :, ::1] out, float[::1] w_packed, float[:, ::1] scratch,
+                      floating[:, :, ::1] out, float[::1] w_packed,
                       bint packed, int workers) except -1:
     cdef int w
     cdef Py_ssize_t B = x.shape[1]
@@ -144,7 +144,7 @@ cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(gates, w_hh, b_hn, lengths, reverse, gh, hn_buf, hbuf, out,
                           share(B, w, workers), share(B, w + 1, workers),
-                          &w_packed[0] if packed else NULL, &scratch[w, 0])
+                          &w_packed[0] if packed else NULL)
     return 0
 
 
@@ -156,7 +156,7 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                        floating[:, :, ::1] dgx, floating[:, :, ::1] dgh,
                        floating[:, :, ::1] dh_seq, floating[:, :, ::1] dx,
                        floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, tuple needs,
-                       float[::1] w_packed, float[:, ::1] scratch, bint packed,
+                       float[::1] w_packed, bint packed,
                        const floating[::1] ones, floating[::1] db_ih,
                        floating[::1] db_hh, const int64_t[:, ::1] tokens, bint by_token,
                        floating[:, :, ::1] parts, int workers) except -1:
@@ -167,7 +167,7 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward_loop(grad_out, gates, hn_buf, hbuf, w_hh, lengths, reverse, dh, dh_next,
                            dgx, dgh, dh_seq, share(B, w, workers), share(B, w + 1, workers),
-                           &w_packed[0] if packed else NULL, &scratch[w, 0])
+                           &w_packed[0] if packed else NULL)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             after_loop(dgx, dgh, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
                        dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db_ih, &db_hh[0], tokens,
@@ -194,10 +194,10 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
     hbuf[T if reverse else 0] = h0
     gh = np.empty((B, 3 * H), dt)
     workers = kernel_workers(B)
-    w_packed, scratch, packed = packed_weights(w_hh, True, workers, B)
+    w_packed, packed = packed_weights(w_hh, True)
     if T and B and H:
         args = (x, tokens, by_token, w_ih, bias, gates, w_hh, b_hn, L, bool(reverse), gh,
-                hn_buf, hbuf, out, w_packed, scratch, packed, workers)
+                hn_buf, hbuf, out, w_packed, packed, workers)
         if dt == np.float32:
             _run_forward[float](*args)
         else:
@@ -225,10 +225,10 @@ def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, need
     ones, db_ih, db_hh = np.ones(T * B, dt), np.zeros(3 * H, dt), np.zeros(3 * H, dt)
     # with token ids: the table's gradient, one part per worker
     parts = np.zeros((workers, w_ih.shape[0], 3 * H) if by_token and needs[1] else (1, 1, 1), dt)
-    w_packed, scratch, packed = packed_weights(w_hh, False, workers, B)
+    w_packed, packed = packed_weights(w_hh, False)
     if T and B and H:
         args = (grad_out, gates, hn_buf, hbuf, x, w_ih, w_hh, L, bool(reverse), dh, dh_next,
-                dgx, dgh, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, scratch, packed, ones,
+                dgx, dgh, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, packed, ones,
                 db_ih, db_hh, tokens, by_token, parts, workers)
         if dt == np.float32:
             _run_backward[float](*args)

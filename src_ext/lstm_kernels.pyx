@@ -25,7 +25,7 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
                         const floating[:, ::1] peep, const int64_t[::1] lengths,
                         bint reverse, floating[:, :, ::1] hbuf, floating[:, :, ::1] cbuf,
                         floating[:, :, ::1] tanh_c, floating[:, :, ::1] out, Py_ssize_t b0,
-                        Py_ssize_t b1, const float* w_packed, float* scratch) noexcept nogil:
+                        Py_ssize_t b1, const float* w_packed) noexcept nogil:
     # batch rows [b0, b1) only: rows never interact, so workers can run disjoint row ranges
     cdef Py_ssize_t T = gates.shape[0], H = hbuf.shape[2]
     cdef Py_ssize_t s, t, b, j, prev, cur
@@ -44,7 +44,7 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
         # (2) recurrent product, the only GEMM inside the loop: a_t += h_{t-1} @ W_hh^T
         step_product(True, <int>(b1 - b0), <int>(4 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0],
-                     w_packed, scratch, 1, &gates[t, b0, 0])
+                     w_packed, 1, &gates[t, b0, 0])
         for b in range(b0, b1):
             a, hp, cp = &gates[t, b, 0], &hbuf[prev, b, 0], &cbuf[prev, b, 0]
             hc, cc, tc, y = &hbuf[cur, b, 0], &cbuf[cur, b, 0], &tanh_c[t, b, 0], &out[t, b, 0]
@@ -85,7 +85,7 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                          floating[:, ::1] dh_next, floating[:, ::1] dc,
                          floating[:, :, ::1] dgates, floating[:, ::1] dpeep,
                          floating[:, :, ::1] dh_seq, Py_ssize_t b0, Py_ssize_t b1,
-                         const float* w_packed, float* scratch) noexcept nogil:
+                         const float* w_packed) noexcept nogil:
     # batch rows [b0, b1) only (see _forward_loop); dpeep is this worker's own (3, H) sum
     cdef Py_ssize_t T = gates.shape[0], H = dh.shape[1]
     cdef Py_ssize_t s, t, b, j, prev, cur
@@ -154,7 +154,7 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
             memset(dnb, 0, H * sizeof(floating))
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
         step_product(False, <int>(b1 - b0), <int>H, <int>(4 * H), &dgates[t, b0, 0], &w_hh[0, 0],
-                     w_packed, scratch, 1, dn_p)
+                     w_packed, 1, dn_p)
         dh_p, dn_p = dn_p, dh_p
     if dh_p != &dh[b0, 0]:
         memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
@@ -166,7 +166,7 @@ cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
                       const floating[:, ::1] w_hh, const floating[:, ::1] peep,
                       const int64_t[::1] lengths, bint reverse, floating[:, :, ::1] hbuf,
                       floating[:, :, ::1] cbuf, floating[:, :, ::1] tanh_c,
-                      floating[:, :, ::1] out, float[::1] w_packed, float[:, ::1] scratch,
+                      floating[:, :, ::1] out, float[::1] w_packed,
                       bint packed, int workers) except -1:
     cdef int w
     cdef Py_ssize_t B = x.shape[1]
@@ -176,7 +176,7 @@ cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(gates, w_hh, peep, lengths, reverse, hbuf, cbuf, tanh_c, out,
                           share(B, w, workers), share(B, w + 1, workers),
-                          &w_packed[0] if packed else NULL, &scratch[w, 0])
+                          &w_packed[0] if packed else NULL)
     return 0
 
 
@@ -190,7 +190,7 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                        floating[:, :, ::1] dgates, floating[:, :, ::1] dpeep,
                        floating[:, :, ::1] dh_seq, floating[:, :, ::1] dx,
                        floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, tuple needs,
-                       float[::1] w_packed, float[:, ::1] scratch, bint packed,
+                       float[::1] w_packed, bint packed,
                        const floating[::1] ones, floating[::1] db,
                        const int64_t[:, ::1] tokens, bint by_token,
                        floating[:, :, ::1] parts, int workers) except -1:
@@ -202,7 +202,7 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
             _backward_loop(grad_out, gates, cbuf, tanh_c, w_hh, peep, has_peep, lengths,
                            reverse, dh, dh_next, dc, dgates, dpeep[w], dh_seq,
                            share(B, w, workers), share(B, w + 1, workers),
-                           &w_packed[0] if packed else NULL, &scratch[w, 0])
+                           &w_packed[0] if packed else NULL)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0],
                        <int>dh.shape[1], dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db, NULL,
@@ -228,10 +228,10 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
     hbuf[T if reverse else 0], cbuf[T if reverse else 0] = h0, c0
     peep = w_peep if w_peep is not None else np.zeros((3, H), dt)
     workers = kernel_workers(B)
-    w_packed, scratch, packed = packed_weights(w_hh, True, workers, B)
+    w_packed, packed = packed_weights(w_hh, True)
     if T and B and H:
         args = (x, tokens, by_token, w_ih, bias, gates, w_hh, peep, L, bool(reverse), hbuf,
-                cbuf, tanh_c, out, w_packed, scratch, packed, workers)
+                cbuf, tanh_c, out, w_packed, packed, workers)
         if dt == np.float32:
             _run_forward[float](*args)
         else:
@@ -262,11 +262,11 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     parts = np.zeros((workers, w_ih.shape[0], 4 * H) if by_token and needs[1] else (1, 1, 1), dt)
     dpeep = np.zeros((workers, 3, H), dt)  # one partial sum per worker
     dh, dc, dh_next = grad_hn.copy(), grad_cn.copy(), np.empty((B, H), dt)
-    w_packed, scratch, packed = packed_weights(w_hh, False, workers, B)
+    w_packed, packed = packed_weights(w_hh, False)
     if T and B and H:
         args = (grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep, w_peep is not None,
                 L, bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq, dx, dw_ih, dw_hh,
-                needs, w_packed, scratch, packed, ones, db, tokens, by_token, parts, workers)
+                needs, w_packed, packed, ones, db, tokens, by_token, parts, workers)
         if dt == np.float32:
             _run_backward[float](*args)
         else:

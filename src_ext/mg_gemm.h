@@ -4,14 +4,14 @@
  * Why: inside the loop every step multiplies a few batch rows by the same W_hh. A BLAS call
  * repacks W_hh into its internal panel layout at every step; for batch 32 that repacking costs
  * about as much as the arithmetic. Here W_hh is packed once (mg_pack_bt / mg_pack_bn) and each
- * step only packs its few rows of A (mg_pack_a) and runs mg_gemm_packed.
+ * step runs mg_gemm_packed, which reads the few rows of A where they are (they fit in L1, so
+ * packing them too would only cost copies).
  *
  * Layout. C (M x N) = A (M x K) . B (K x N) is cut into tiles of MG_MR = 8 rows by MG_NR = 32
- * columns. Packed A: for each block of 8 rows, K groups of 8 values (row values of one k side
- * by side). Packed B: for each panel of 32 columns, K groups of 32 values. Missing rows and
- * columns at the edges are packed as zeros, so the tile code has no edge cases inside its loop.
- * The tile keeps its 8 x 32 results in 16 AVX-512 registers: per k, two loads of B, eight
- * broadcasts of A, sixteen fused multiply-adds.
+ * columns. Packed B: for each panel of 32 columns, K groups of 32 values; missing columns at
+ * the right edge are packed as zeros. The tile keeps its 8 x 32 results in 16 AVX-512
+ * registers: per k, two loads of B, eight broadcasts of A (one from each row), sixteen fused
+ * multiply-adds. A block of fewer than 8 rows repeats its last row and stores only its own.
  *
  * The tile is compiled for AVX-512 only (function attribute), and mg_packed_gemm_available()
  * asks the CPU at run time; without AVX-512 (or on another compiler/architecture) the kernels
@@ -24,24 +24,9 @@
 #define MG_MR 8
 #define MG_NR 32
 
-/* floats needed for packed A (M x K) and packed B (K x N) */
-static inline long mg_packed_a_size(int M, int K) {
-    return (long)((M + MG_MR - 1) / MG_MR) * MG_MR * K;
-}
+/* floats needed for packed B (K x N) */
 static inline long mg_packed_b_size(int K, int N) {
     return (long)((N + MG_NR - 1) / MG_NR) * MG_NR * K;
-}
-
-/* A (M x K, rows lda apart) -> blocks of 8 rows, k-major, zero padded */
-static void mg_pack_a(int M, int K, const float* a, int lda, float* ap) {
-    for (int r = 0; r < M; r += MG_MR) {
-        float* dst = ap + (long)r * K;
-        int mr = M - r < MG_MR ? M - r : MG_MR;
-        for (int k = 0; k < K; k++) {
-            for (int i = 0; i < mr; i++) dst[MG_MR * k + i] = a[(long)(r + i) * lda + k];
-            for (int i = mr; i < MG_MR; i++) dst[MG_MR * k + i] = 0.0f;
-        }
-    }
 }
 
 /* B = W^T for W (N x K) row-major (the forward product h W_hh^T) -> panels of 32 columns */
@@ -84,47 +69,50 @@ static int mg_cpu_is_x86_64_v4(void) {
     return __builtin_cpu_supports("x86-64-v4") != 0;
 }
 
-/* one 8 x 32 tile: acc = Ap (K x 8) . Bp (K x 32); then C (+)= acc on its mr x nr corner */
+/* one 8 x 32 tile: acc = A (mr rows, lda apart, K wide) . Bp (K x 32); then C (+)= acc on its
+ * mr x nr corner */
 __attribute__((target("avx512f,fma")))
-static void mg_tile(int K, const float* ap, const float* bp, float* c, int ldc, int mr, int nr,
-                    int accumulate) {
+static void mg_tile(int K, const float* a, int lda, int mr, const float* bp, float* c, int ldc,
+                    int nr, int accumulate) {
+    const float* row[MG_MR];
     mg_v16 acc[MG_MR][2];
     for (int i = 0; i < MG_MR; i++) {
+        row[i] = a + (long)(i < mr ? i : mr - 1) * lda;
         acc[i][0] = (mg_v16){0};
         acc[i][1] = (mg_v16){0};
     }
     for (int k = 0; k < K; k++) {
         mg_v16 b0 = *(const mg_v16u*)(bp + MG_NR * k);
         mg_v16 b1 = *(const mg_v16u*)(bp + MG_NR * k + 16);
-        const float* a = ap + MG_MR * k;
         for (int i = 0; i < MG_MR; i++) {  /* unrolled by gcc: 16 accumulators in registers */
-            acc[i][0] += a[i] * b0;
-            acc[i][1] += a[i] * b1;
+            acc[i][0] += row[i][k] * b0;
+            acc[i][1] += row[i][k] * b1;
         }
     }
     for (int i = 0; i < mr; i++) {
-        float* row = c + (long)i * ldc;
+        float* out_row = c + (long)i * ldc;
         if (nr == MG_NR) {
-            mg_v16u* out = (mg_v16u*)row;
+            mg_v16u* out = (mg_v16u*)out_row;
             out[0] = accumulate ? out[0] + acc[i][0] : acc[i][0];
             out[1] = accumulate ? out[1] + acc[i][1] : acc[i][1];
         } else {
             float tmp[MG_NR];
             memcpy(tmp, acc[i], sizeof(tmp));
-            for (int j = 0; j < nr; j++) row[j] = accumulate ? row[j] + tmp[j] : tmp[j];
+            for (int j = 0; j < nr; j++) out_row[j] = accumulate ? out_row[j] + tmp[j] : tmp[j];
         }
     }
 }
 
-/* C (M x N, rows ldc apart) = A . B (accumulate = 0) or C += A . B (accumulate = 1) */
-static void mg_gemm_packed(int M, int N, int K, const float* ap, const float* bp, float* c,
-                           int ldc, int accumulate) {
+/* C (M x N, rows ldc apart) = A . B (accumulate = 0) or C += A . B (accumulate = 1);
+ * A (M x K) has its rows lda apart, B is packed by mg_pack_bt / mg_pack_bn */
+static void mg_gemm_packed(int M, int N, int K, const float* a, int lda, const float* bp,
+                           float* c, int ldc, int accumulate) {
     for (int p = 0; p < N; p += MG_NR) {
         int nr = N - p < MG_NR ? N - p : MG_NR;
         for (int r = 0; r < M; r += MG_MR) {
             int mr = M - r < MG_MR ? M - r : MG_MR;
-            mg_tile(K, ap + (long)r * K, bp + (long)p * K, c + (long)r * ldc + p, ldc, mr, nr,
-                    accumulate);
+            mg_tile(K, a + (long)r * lda, lda, mr, bp + (long)p * K, c + (long)r * ldc + p, ldc,
+                    nr, accumulate);
         }
     }
 }
@@ -134,9 +122,10 @@ static void mg_gemm_packed(int M, int N, int K, const float* ap, const float* bp
 static int mg_packed_gemm_available(void) { return 0; }
 static int mg_cpu_is_x86_64_v4(void) { return 0; }
 
-static void mg_gemm_packed(int M, int N, int K, const float* ap, const float* bp, float* c,
-                           int ldc, int accumulate) {
-    (void)M; (void)N; (void)K; (void)ap; (void)bp; (void)c; (void)ldc; (void)accumulate;
+static void mg_gemm_packed(int M, int N, int K, const float* a, int lda, const float* bp,
+                           float* c, int ldc, int accumulate) {
+    (void)M; (void)N; (void)K; (void)a; (void)lda; (void)bp; (void)c; (void)ldc;
+    (void)accumulate;
 }
 
 #endif

@@ -89,13 +89,11 @@ cdef extern from *:
 
 cdef extern from "mg_gemm.h" nogil:
     # float32 products with W_hh packed once per sequence (see the header for why and how)
-    long mg_packed_a_size(int M, int K)
     long mg_packed_b_size(int K, int N)
-    void mg_pack_a(int M, int K, const float* a, int lda, float* ap)
     void mg_pack_bt(int N, int K, const float* w, float* bp)
     void mg_pack_bn(int K, int N, const float* w, float* bp)
-    void mg_gemm_packed(int M, int N, int K, const float* ap, const float* bp, float* c,
-                        int ldc, int accumulate)
+    void mg_gemm_packed(int M, int N, int K, const float* a, int lda, const float* bp,
+                        float* c, int ldc, int accumulate)
     int mg_packed_gemm_available()
     int mg_cpu_is_x86_64_v4()
 
@@ -130,17 +128,16 @@ cdef inline void matmul_tn(int m, int n, int k, const floating* a, int lda,
 
 
 cdef inline void step_product(bint w_transposed, int m, int n, int k, const floating* a,
-                              const floating* w, const float* w_packed, float* scratch,
-                              floating beta, floating* c) noexcept nogil:
+                              const floating* w, const float* w_packed, floating beta,
+                              floating* c) noexcept nogil:
     """The per-step product C (m, n) = A (m, k) @ op(W) + beta * C, beta 0 or 1, where op(W) is
     W^T for a W of (n, k) (the forward h W_hh^T) or W for a W of (k, n) (the backward dG W_hh).
 
-    float32 with w_packed (W packed by packed_weights(w, w_transposed, ...)): the packed AVX-512
-    tile, with A packed into this worker's scratch; otherwise BLAS."""
+    float32 with w_packed (W packed by packed_weights(w, w_transposed)): the AVX-512 tile,
+    which reads A's rows in place; otherwise BLAS."""
     if floating is float:
         if w_packed != NULL:
-            mg_pack_a(m, k, a, k, scratch)
-            mg_gemm_packed(m, n, k, scratch, w_packed, c, n, beta != 0)
+            mg_gemm_packed(m, n, k, <const float*>a, k, w_packed, c, n, beta != 0)
             return
     if w_transposed:
         matmul_nt(m, n, k, a, w, beta, c)
@@ -162,19 +159,18 @@ cdef inline bint packed_gemm_enabled():
     return mg_packed_gemm_available() and os.environ.get("MINIGRAD_PACKED_GEMM", "1") != "0"
 
 
-cdef inline tuple packed_weights(object w_hh, bint transposed, int workers, Py_ssize_t batch):
-    """(packed W_hh, per-worker scratch (workers, n), True) for the step products of a float32
-    layer when the packed tile can run here (AVX-512; MINIGRAD_PACKED_GEMM=0 turns it off);
-    else small placeholders and False (the loops then call BLAS).
+cdef inline tuple packed_weights(object w_hh, bint transposed):
+    """(packed W_hh, True) for the step products of a float32 layer when the packed tile can
+    run here (AVX-512; MINIGRAD_PACKED_GEMM=0 turns it off); else (a placeholder, False), and
+    the loops call BLAS.
 
     transposed: pack B = W_hh^T for the forward h W_hh^T (K = H), else B = W_hh for the
-    backward dG W_hh (K = G*H). Each worker packs at most ceil(batch / workers) rows of A."""
+    backward dG W_hh (K = G*H)."""
     import numpy as np
     cdef int GH = w_hh.shape[0], H = w_hh.shape[1]
     cdef int K = H if transposed else GH, N = GH if transposed else H
-    cdef Py_ssize_t rows = (batch + workers - 1) // workers, a_size
-    if w_hh.dtype != np.float32 or K == 0 or N == 0 or rows == 0 or not packed_gemm_enabled():
-        return np.zeros(1, np.float32), np.zeros((workers, 1), np.float32), False
+    if w_hh.dtype != np.float32 or K == 0 or N == 0 or not packed_gemm_enabled():
+        return np.zeros(1, np.float32), False
     packed = _aligned_floats(mg_packed_b_size(K, N))
     cdef const float[:, ::1] w = w_hh
     cdef float[::1] b = packed
@@ -182,9 +178,7 @@ cdef inline tuple packed_weights(object w_hh, bint transposed, int workers, Py_s
         mg_pack_bt(N, K, &w[0, 0], &b[0])
     else:
         mg_pack_bn(K, N, &w[0, 0], &b[0])
-    a_size = (mg_packed_a_size(<int>rows, K) + 15) // 16 * 16  # whole cache lines per worker
-    scratch = _aligned_floats(workers * a_size).reshape(workers, a_size)
-    return packed, scratch, True
+    return packed, True
 
 
 cdef inline Py_ssize_t share(Py_ssize_t n, Py_ssize_t w, Py_ssize_t workers) noexcept nogil:

@@ -35,7 +35,7 @@ def cpu_is_x86_64_v4():
 cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
                         const int64_t[::1] lengths, bint reverse, bint relu,
                         floating[:, :, ::1] hbuf, floating[:, :, ::1] out, Py_ssize_t b0,
-                        Py_ssize_t b1, const float* w_packed, float* scratch) noexcept nogil:
+                        Py_ssize_t b1, const float* w_packed) noexcept nogil:
     # batch rows [b0, b1) only: rows never interact, so workers can run disjoint row ranges
     cdef Py_ssize_t T = pre.shape[0], H = hbuf.shape[2]
     cdef Py_ssize_t s, t, b, j, prev, cur
@@ -48,7 +48,7 @@ cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
         # (2) recurrent product, the only GEMM inside the loop: pre_t += h_{t-1} @ W_hh^T
         step_product(True, <int>(b1 - b0), <int>H, <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0],
-                     w_packed, scratch, 1, &pre[t, b0, 0])
+                     w_packed, 1, &pre[t, b0, 0])
         for b in range(b0, b1):
             a, hp, hc, y = &pre[t, b, 0], &hbuf[prev, b, 0], &hbuf[cur, b, 0], &out[t, b, 0]
             if t >= lengths[b]:  # inactive row: carry the state, output zero
@@ -69,7 +69,7 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                          const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
                          bint relu, floating[:, ::1] dh, floating[:, ::1] dh_next,
                          floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq, Py_ssize_t b0,
-                         Py_ssize_t b1, const float* w_packed, float* scratch) noexcept nogil:
+                         Py_ssize_t b1, const float* w_packed) noexcept nogil:
     # batch rows [b0, b1) only (see _forward_loop)
     cdef Py_ssize_t T = grad_out.shape[0], H = dh.shape[1]
     cdef Py_ssize_t s, t, b, j, cur
@@ -107,7 +107,7 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
             memset(dnb, 0, H * sizeof(floating))
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
         step_product(False, <int>(b1 - b0), <int>H, <int>H, &dgates[t, b0, 0], &w_hh[0, 0],
-                     w_packed, scratch, 1, dn_p)
+                     w_packed, 1, dn_p)
         dh_p, dn_p = dn_p, dh_p
     if dh_p != &dh[b0, 0]:
         memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
@@ -118,7 +118,7 @@ cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
                       const floating[::1] bias, floating[:, :, ::1] pre,
                       const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
                       bint relu, floating[:, :, ::1] hbuf, floating[:, :, ::1] out,
-                      float[::1] w_packed, float[:, ::1] scratch, bint packed,
+                      float[::1] w_packed, bint packed,
                       int workers) except -1:
     cdef int w
     cdef Py_ssize_t B = x.shape[1]
@@ -127,8 +127,7 @@ cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
             project(x, tokens, by_token, w_ih, bias, pre, w, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(pre, w_hh, lengths, reverse, relu, hbuf, out, share(B, w, workers),
-                          share(B, w + 1, workers), &w_packed[0] if packed else NULL,
-                          &scratch[w, 0])
+                          share(B, w + 1, workers), &w_packed[0] if packed else NULL)
     return 0
 
 
@@ -138,7 +137,7 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                        bint relu, floating[:, ::1] dh, floating[:, ::1] dh_next,
                        floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq,
                        floating[:, :, ::1] dx, floating[:, ::1] dw_ih, floating[:, ::1] dw_hh,
-                       tuple needs, float[::1] w_packed, float[:, ::1] scratch, bint packed,
+                       tuple needs, float[::1] w_packed, bint packed,
                        const floating[::1] ones, floating[::1] db,
                        const int64_t[:, ::1] tokens, bint by_token,
                        floating[:, :, ::1] parts, int workers) except -1:
@@ -149,7 +148,7 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward_loop(grad_out, hbuf, w_hh, lengths, reverse, relu, dh, dh_next, dgates,
                            dh_seq, share(B, w, workers), share(B, w + 1, workers),
-                           &w_packed[0] if packed else NULL, &scratch[w, 0])
+                           &w_packed[0] if packed else NULL)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0],
                        <int>dh.shape[1], dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db, NULL,
@@ -171,10 +170,10 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
     hbuf, out = pooled(_POOL, (T + 1, B, H), dt, np.empty), pooled(_POOL, (T, B, H), dt, np.empty)
     hbuf[T if reverse else 0] = h0
     workers = kernel_workers(B)
-    w_packed, scratch, packed = packed_weights(w_hh, True, workers, B)
+    w_packed, packed = packed_weights(w_hh, True)
     if T and B and H:
         args = (x, tokens, by_token, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
-                out, w_packed, scratch, packed, workers)
+                out, w_packed, packed, workers)
         if dt == np.float32:
             _run_forward[float](*args)
         else:
@@ -200,10 +199,10 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     ones, db = np.ones(T * B, dt), np.zeros(H, dt)
     # with token ids: the table's gradient, one part per worker
     parts = np.zeros((workers, w_ih.shape[0], H) if by_token and needs[1] else (1, 1, 1), dt)
-    w_packed, scratch, packed = packed_weights(w_hh, False, workers, B)
+    w_packed, packed = packed_weights(w_hh, False)
     if T and B and H:
         args = (grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu), dh, dh_next,
-                dgates, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, scratch, packed, ones, db,
+                dgates, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, packed, ones, db,
                 tokens, by_token, parts, workers)
         if dt == np.float32:
             _run_backward[float](*args)
