@@ -62,6 +62,36 @@ def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray,
     param -= tmp
 
 
+def adam_update_many(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list,
+                     beta1: float, beta2: float, eps: float, step_sizes, bc2_sqrts) -> None:
+    """adam_update on every parameter of the lists (one "multi-tensor" call); step_sizes[k]
+    and bc2_sqrts[k] are parameter k's step_size and bc2_sqrt."""
+    count = _check_adam_many(params, grads, exp_avgs, exp_avg_sqs, step_sizes, bc2_sqrts)
+    for k in range(count):
+        adam_update(params[k], grads[k], exp_avgs[k], exp_avg_sqs[k], beta1, beta2, eps,
+                    float(step_sizes[k]), float(bc2_sqrts[k]))
+
+
+def _check_adam_many(params, grads, exp_avgs, exp_avg_sqs, step_sizes, bc2_sqrts) -> int:
+    """adam_update_many's checks (the twin's and the compiled wrapper's): lists of one length,
+    each parameter's four arrays as adam_update wants them, one dtype for all. Returns the
+    number of parameters."""
+    lists = {"params": params, "grads": grads, "exp_avgs": exp_avgs,
+             "exp_avg_sqs": exp_avg_sqs, "step_sizes": step_sizes, "bc2_sqrts": bc2_sqrts}
+    lengths = {k: len(v) for k, v in lists.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"adam_update_many: the lists must have one length, got {lengths}")
+    for k, arrays in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
+        try:
+            _check_adam(*arrays)
+        except ValueError as exc:
+            raise ValueError(f"adam_update_many: parameter {k}: {exc}") from None
+        if arrays[0].dtype != params[0].dtype:
+            raise ValueError(f"adam_update_many: parameter {k} is {arrays[0].dtype}, parameter "
+                             f"0 is {params[0].dtype}; one call takes one dtype")
+    return len(params)
+
+
 def _check_adam(param, grad, exp_avg, exp_avg_sq) -> None:
     """adam_update's checks (the twin's and the compiled wrapper's)."""
     arrays = (param, grad, exp_avg, exp_avg_sq)

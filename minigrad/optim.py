@@ -180,9 +180,35 @@ class Adam(Optimizer):
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       decoupled_weight_decay=decoupled_weight_decay))
 
-    def _update(self, p, grad, state, group):
-        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], \
-            group["weight_decay"]
+    def step(self) -> None:
+        """One update of every parameter that has a gradient. The parameters whose four arrays
+        the fused kernel takes (not amsgrad; one dtype, shape and C order each) are updated
+        together: one kernels.adam_update_many call per group and dtype."""
+        for group in self.param_groups:
+            fused: dict = {}  # dtype -> (params, grads, ms, vs, step sizes, bc2_sqrts)
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state.setdefault(p, {})
+                grad, step_size, bc2_sqrt = self._begin(p, p.grad, state, group)
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                if not group["amsgrad"] and _same_layout(p.data, grad, m, v):
+                    lists = fused.setdefault(p.data.dtype, ([], [], [], [], [], []))
+                    for items, item in zip(lists, (p.data, grad, m, v, step_size, bc2_sqrt)):
+                        items.append(item)
+                else:
+                    self._numpy_update(p, grad, state, group, step_size, bc2_sqrt)
+            (beta1, beta2), eps = group["betas"], group["eps"]
+            for params, grads, ms, vs, step_sizes, bc2_sqrts in fused.values():
+                # steps 1-3 in one pass over each parameter's four arrays
+                kernels.adam_update_many(params, grads, ms, vs, beta1, beta2, eps, step_sizes,
+                                         bc2_sqrts)
+
+    @staticmethod
+    def _begin(p, grad, state, group) -> tuple[np.ndarray, float, float]:
+        """Count the step, apply weight decay; returns (gradient, lr / bc1, sqrt(bc2)), where
+        bc1 = 1 - beta1^t and bc2 = 1 - beta2^t are the bias corrections."""
+        lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
         if not state:
             state["step"] = 0
             state["exp_avg"] = np.zeros_like(p.data)
@@ -196,23 +222,23 @@ class Adam(Optimizer):
                 p.data *= 1 - lr * wd
             else:
                 grad = grad + wd * p.data
+        return grad, lr / (1 - beta1 ** t), math.sqrt(1 - beta2 ** t)
+
+    @staticmethod
+    def _numpy_update(p, grad, state, group, step_size: float, bc2_sqrt: float) -> None:
+        """Steps 1-3 in plain numpy: amsgrad, or a gradient set by hand in another dtype or
+        layout."""
+        (beta1, beta2), m, v = group["betas"], state["exp_avg"], state["exp_avg_sq"]
         # 1. m = beta1 m + (1 - beta1) g   (written as m += (1 - beta1)(g - m), as torch's lerp)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        bc1, bc2_sqrt = 1 - beta1 ** t, math.sqrt(1 - beta2 ** t)
-        if not group["amsgrad"] and _same_layout(p.data, grad, m, v):
-            # steps 1-3 in one pass over the four arrays (kernels.adam_update)
-            kernels.adam_update(p.data, grad, m, v, beta1, beta2, eps, lr / bc1, bc2_sqrt)
-            return
-        # amsgrad, a gradient set by hand in another dtype or layout: plain numpy
         m += (1 - beta1) * (grad - m)
         # 2. v = beta2 v + (1 - beta2) g^2
         v *= beta2
         v += (1 - beta2) * (grad * grad)
-        # 3. bias corrections; p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
+        # 3. p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
         if group["amsgrad"]:
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
-        p.data -= (lr / bc1) * (m / (np.sqrt(v) / bc2_sqrt + eps))
+        p.data -= step_size * (m / (np.sqrt(v) / bc2_sqrt + group["eps"]))
 
 
 def _same_layout(*arrays: np.ndarray) -> bool:

@@ -83,6 +83,16 @@ def kernel_workers(batch: int) -> int:
     return max(1, min(_workers, -(-batch // ROWS_PER_TILE)))
 
 
+ELEMENTS_PER_WORKER = 16384  # an elementwise pass gives a worker at least this many elements
+
+
+def elementwise_workers(elements: int) -> int:
+    """Workers for an elementwise pass over ``elements`` numbers (e.g. a multi-tensor Adam
+    step): one per ELEMENTS_PER_WORKER of them, so that waking a worker (a few microseconds)
+    costs less than the share it takes over; at least one."""
+    return max(1, min(_workers, elements // ELEMENTS_PER_WORKER))
+
+
 def _blas_controller():
     if ThreadpoolController is None:
         return None

@@ -1,12 +1,20 @@
 # cython: language_level=3
 """Fused elementwise kernels (twins in minigrad/_reference.py): the backward of tanh and
-sigmoid, and Adam's update of one parameter in one pass over its four arrays."""
+sigmoid, and Adam's update in one pass over each parameter's four arrays, for many
+parameters in one call (split across the kernel workers)."""
 import numpy as np
 
+cimport numpy as cnp
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf
 
-from minigrad._reference import _check_adam, _check_pair  # one set of argument checks
+from rnn_common cimport share
+
+from minigrad._reference import _check_adam, _check_adam_many, _check_pair  # one set of checks
+from minigrad.threads import elementwise_workers
+
+cnp.import_array()
 
 
 cdef void _tanh_backward(const floating[::1] y, const floating[::1] g,
@@ -63,15 +71,15 @@ def sigmoid_backward(y, grad):
     return out
 
 
-cdef void _adam_update(floating[::1] p, const floating[::1] g, floating[::1] m,
-                       floating[::1] v, floating c1, floating beta2, floating c2,
-                       floating eps, floating step_size, floating bc2_sqrt) noexcept nogil:
-    # Every operation in the dtype of the arrays and in the twin's order (the coefficients
-    # rounded to that dtype once, as numpy rounds a Python float), so that the results are
-    # the twin's bit for bit.
+cdef void _adam_span(floating* p, const floating* g, floating* m, floating* v, Py_ssize_t lo,
+                     Py_ssize_t hi, floating c1, floating beta2, floating c2, floating eps,
+                     floating step_size, floating bc2_sqrt) noexcept nogil:
+    # Elements [lo, hi) of one parameter. Every operation in the dtype of the arrays and in the
+    # twin's order (the coefficients rounded to that dtype once, as numpy rounds a Python
+    # float), so that the results are the twin's bit for bit.
     cdef Py_ssize_t i
     cdef floating d, den
-    for i in range(p.shape[0]):
+    for i in range(lo, hi):
         # (1) m = beta1 m + (1 - beta1) g, as m += (1 - beta1) (g - m)
         d = (g[i] - m[i]) * c1
         m[i] = m[i] + d
@@ -87,21 +95,65 @@ cdef void _adam_update(floating[::1] p, const floating[::1] g, floating[::1] m,
         p[i] = p[i] - (m[i] / den) * step_size
 
 
+cdef void _adam_share(void** arrays, const Py_ssize_t* sizes, const double* step_sizes,
+                      const double* bc2_sqrts, Py_ssize_t count, Py_ssize_t lo, Py_ssize_t hi,
+                      floating c1, floating beta2, floating c2, floating eps) noexcept nogil:
+    # elements [lo, hi) of the parameters laid end to end; arrays[4 k .. 4 k + 3] are
+    # parameter k's (p, g, m, v)
+    cdef Py_ssize_t k, start = 0, a, b
+    for k in range(count):
+        a, b = max(lo - start, 0), min(hi - start, sizes[k])
+        if a < b:
+            _adam_span(<floating*>arrays[4 * k], <const floating*>arrays[4 * k + 1],
+                       <floating*>arrays[4 * k + 2], <floating*>arrays[4 * k + 3], a, b, c1,
+                       beta2, c2, eps, <floating>step_sizes[k], <floating>bc2_sqrts[k])
+        start += sizes[k]
+
+
+cdef int _adam_run(void** arrays, const Py_ssize_t* sizes, const double* step_sizes,
+                   const double* bc2_sqrts, Py_ssize_t count, Py_ssize_t total, floating c1,
+                   floating beta2, floating c2, floating eps, int workers) except -1:
+    cdef int w
+    with nogil:
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            _adam_share(arrays, sizes, step_sizes, bc2_sqrts, count, share(total, w, workers),
+                        share(total, w + 1, workers), c1, beta2, c2, eps)
+    return 0
+
+
+def adam_update_many(params, grads, exp_avgs, exp_avg_sqs, double beta1, double beta2,
+                     double eps, step_sizes, bc2_sqrts):
+    """adam_update on every parameter of the lists in one call (a "multi-tensor" step): the
+    elements of all of them, laid end to end, are split across the kernel workers.
+    step_sizes[k] and bc2_sqrts[k] are parameter k's step_size and bc2_sqrt."""
+    count = _check_adam_many(params, grads, exp_avgs, exp_avg_sqs, step_sizes, bc2_sqrts)
+    if count == 0:
+        return
+    cdef double[::1] st = np.ascontiguousarray(step_sizes, np.float64)
+    cdef double[::1] bc = np.ascontiguousarray(bc2_sqrts, np.float64)
+    cdef Py_ssize_t[::1] sizes = np.empty(count, np.intp)
+    # the arrays' data pointers, 4 per parameter (p, g, m, v), read while the GIL is held
+    cdef Py_ssize_t[::1] ptrs = np.empty(4 * count, np.intp)
+    cdef Py_ssize_t k, total = 0
+    for k in range(count):
+        sizes[k] = params[k].size
+        total += sizes[k]
+        for j, a in enumerate((params[k], grads[k], exp_avgs[k], exp_avg_sqs[k])):
+            ptrs[4 * k + j] = <Py_ssize_t>cnp.PyArray_DATA(a)
+    workers = elementwise_workers(total)
+    if params[0].dtype == np.float32:
+        _adam_run[float](<void**>&ptrs[0], &sizes[0], &st[0], &bc[0], count, total,
+                         <float>(1 - beta1), <float>beta2, <float>(1 - beta2), <float>eps,
+                         workers)
+    else:
+        _adam_run[double](<void**>&ptrs[0], &sizes[0], &st[0], &bc[0], count, total,
+                          1 - beta1, beta2, 1 - beta2, eps, workers)
+
+
 def adam_update(param, grad, exp_avg, exp_avg_sq, double beta1, double beta2, double eps,
                 double step_size, double bc2_sqrt):
     """One Adam step in place on param, exp_avg and exp_avg_sq (all of grad's shape and dtype,
     C-contiguous); step_size = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t)."""
     _check_adam(param, grad, exp_avg, exp_avg_sq)
-    cdef float[::1] pf, mf, vf
-    cdef const float[::1] gf
-    cdef double[::1] pd, md, vd
-    cdef const double[::1] gd
-    if param.dtype == np.float32:
-        pf, gf, mf, vf = (a.reshape(-1) for a in (param, grad, exp_avg, exp_avg_sq))
-        with nogil:
-            _adam_update(pf, gf, mf, vf, <float>(1 - beta1), <float>beta2, <float>(1 - beta2),
-                         <float>eps, <float>step_size, <float>bc2_sqrt)
-    else:
-        pd, gd, md, vd = (a.reshape(-1) for a in (param, grad, exp_avg, exp_avg_sq))
-        with nogil:
-            _adam_update(pd, gd, md, vd, 1 - beta1, beta2, 1 - beta2, eps, step_size, bc2_sqrt)
+    adam_update_many([param], [grad], [exp_avg], [exp_avg_sq], beta1, beta2, eps, [step_size],
+                     [bc2_sqrt])

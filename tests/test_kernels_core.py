@@ -110,6 +110,57 @@ ADAM = (0.9, 0.999, 1e-8, 1e-3, 0.1)  # beta1, beta2, eps, step_size, bc2_sqrt
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
 @pytest.mark.parametrize("dtype", DTYPES)
+@given(seed=st.integers(0, 2**32 - 1),
+       shapes=st.lists(st.sampled_from([(0,), (1,), (7,), (3, 5), (2, 3, 4), (40,)]),
+                       min_size=0, max_size=6))
+def test_adam_update_many_matches_the_twin_bit_for_bit(workers, dtype, seed, shapes):
+    """Parameters of different sizes (empty ones too) and steps in one call, their elements
+    split across 1-3 workers at any point (ELEMENTS_PER_WORKER lowered so that they do), give
+    exactly what one adam_update per parameter gives."""
+    rng = np.random.default_rng(seed)
+    params = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    ms = [(rng.standard_normal(s) * 0.1).astype(dtype) for s in shapes]
+    vs = [(rng.random(s) * 0.01).astype(dtype) for s in shapes]
+    steps = rng.integers(1, 50, len(shapes))
+    step_sizes, bc2_sqrts = 1e-3 / (1 - 0.9 ** steps), np.sqrt(1 - 0.999 ** steps)
+    many = [[a.copy() for a in arrays] for arrays in (params, ms, vs)]
+    one = [[a.copy() for a in arrays] for arrays in (params, ms, vs)]
+    before, per_worker = mg.get_num_threads(), mg.threads.ELEMENTS_PER_WORKER
+    mg.set_num_threads(workers)
+    mg.threads.ELEMENTS_PER_WORKER = 1
+    try:
+        assert ext_elementwise.adam_update_many(many[0], grads, many[1], many[2], 0.9, 0.999,
+                                                1e-8, step_sizes, bc2_sqrts) is None
+    finally:
+        mg.set_num_threads(before)
+        mg.threads.ELEMENTS_PER_WORKER = per_worker
+    for k in range(len(shapes)):
+        # Python floats, as the optimizer passes (a numpy float64 would make numpy compute
+        # the float32 twin's steps in float64)
+        ref.adam_update(one[0][k], grads[k], one[1][k], one[2][k], 0.9, 0.999, 1e-8,
+                        float(step_sizes[k]), float(bc2_sqrts[k]))
+    for got, want in zip(many, one):
+        for u, v in zip(got, want):
+            np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("impl", ["compiled", "reference"])
+def test_adam_update_many_rejects_bad_lists_naming_the_parameter(impl):
+    fn = (ext_elementwise if impl == "compiled" else ref).adam_update_many
+    a, b = np.zeros(3, np.float32), np.zeros(3, np.float64)
+    with pytest.raises(ValueError, match="adam_update_many: the lists must have one length"):
+        fn([a], [a], [a], [], 0.9, 0.999, 1e-8, [1.0], [1.0])
+    with pytest.raises(ValueError, match="adam_update_many: parameter 1 is float64, parameter 0 "
+                                         "is float32"):
+        fn([a, b], [a, b], [a, b], [a, b], 0.9, 0.999, 1e-8, [1.0, 1.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="adam_update_many: parameter 1: adam_update: all arrays "
+                                         "must have one shape"):
+        fn([a, a], [a, a[:2].copy()], [a, a], [a, a], 0.9, 0.999, 1e-8, [1.0, 1.0], [1.0, 1.0])
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
 @given(seed=st.integers(0, 2**32 - 1), rows=st.integers(0, 70), n_in=st.integers(0, 9),
        n_out=st.integers(1, 9), bias=st.booleans(),
        needs=st.tuples(st.booleans(), st.booleans(), st.booleans()))

@@ -267,7 +267,7 @@ def test_adam_fused_kernel_and_plain_numpy_give_the_same_parameters(dtype, monke
     rng = np.random.default_rng(0)
     start = rng.standard_normal((5, 4)).astype(dtype)
     grads = [rng.standard_normal((5, 4)).astype(dtype) for _ in range(6)]
-    monkeypatch.setattr(kernels, "adam_update", ext.adam_update, raising=False)
+    monkeypatch.setattr(kernels, "adam_update_many", ext.adam_update_many, raising=False)
     results = []
     for layout in ("fused", "plain"):
         p = Parameter(start.copy(), dtype=dtype)
