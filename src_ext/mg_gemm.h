@@ -69,24 +69,27 @@ static int mg_cpu_is_x86_64_v4(void) {
     return __builtin_cpu_supports("x86-64-v4") != 0;
 }
 
-/* one 8 x 32 tile: acc = A (mr rows, lda apart, K wide) . Bp (K x 32); then C (+)= acc on its
- * mr x nr corner */
+/* one 8 x 32 tile of C (rows ldc apart): C (+)= A . B over k < K, for the tile's mr rows of A,
+ * A(i, k) = a[i * a_row + k * a_col], and its 32 columns of B, B(k, j) = b[k * b_k + j]. The
+ * strides let the same tile read A by rows (the per-step products) or by columns (A^T in the
+ * weight gradients), and B packed (b_k = 32) or in place (b_k = its row length). */
 __attribute__((target("avx512f,fma")))
-static void mg_tile(int K, const float* a, int lda, int mr, const float* bp, float* c, int ldc,
-                    int nr, int accumulate) {
-    const float* row[MG_MR];
+static void mg_tile(int K, const float* a, long a_row, long a_col, int mr, const float* b,
+                    long b_k, float* c, int ldc, int nr, int accumulate) {
+    long row[MG_MR];
     mg_v16 acc[MG_MR][2];
     for (int i = 0; i < MG_MR; i++) {
-        row[i] = a + (long)(i < mr ? i : mr - 1) * lda;
+        row[i] = (i < mr ? i : mr - 1) * a_row;
         acc[i][0] = (mg_v16){0};
         acc[i][1] = (mg_v16){0};
     }
     for (int k = 0; k < K; k++) {
-        mg_v16 b0 = *(const mg_v16u*)(bp + MG_NR * k);
-        mg_v16 b1 = *(const mg_v16u*)(bp + MG_NR * k + 16);
+        mg_v16 b0 = *(const mg_v16u*)(b + b_k * k);
+        mg_v16 b1 = *(const mg_v16u*)(b + b_k * k + 16);
+        const float* ak = a + a_col * k;
         for (int i = 0; i < MG_MR; i++) {  /* unrolled by gcc: 16 accumulators in registers */
-            acc[i][0] += row[i][k] * b0;
-            acc[i][1] += row[i][k] * b1;
+            acc[i][0] += ak[row[i]] * b0;
+            acc[i][1] += ak[row[i]] * b1;
         }
     }
     for (int i = 0; i < mr; i++) {
@@ -111,21 +114,56 @@ static void mg_gemm_packed(int M, int N, int K, const float* a, int lda, const f
         int nr = N - p < MG_NR ? N - p : MG_NR;
         for (int r = 0; r < M; r += MG_MR) {
             int mr = M - r < MG_MR ? M - r : MG_MR;
-            mg_tile(K, a + (long)r * lda, lda, mr, bp + (long)p * K, c + (long)r * ldc + p, ldc,
-                    nr, accumulate);
+            mg_tile(K, a + (long)r * lda, lda, 1, mr, bp + (long)p * K, MG_NR,
+                    c + (long)r * ldc + p, ldc, nr, accumulate);
         }
     }
+}
+
+#define MG_KB 256  /* rows of A and B per block in mg_gemm_tn: a block of both stays in L2 */
+
+/* Does mg_gemm_tn suit C (M x N)? Whole tiles only, and a block of A and B (MG_KB rows of
+ * M + N floats) within 1 MB, the L2 of a core of this generation. Beyond that (the LSTM's
+ * dW_hh at H = 512 on 2 workers) BLAS, which also blocks M and N, was faster here: 96 against
+ * 84 GFLOP/s, while at H = 64-256 the tile was: 96-112 against 83-89. */
+static inline int mg_gemm_tn_suits(int M, int N) {
+    return M % MG_MR == 0 && N % MG_NR == 0 && (long)(M + N) * MG_KB * 4 <= (1L << 20);
+}
+
+/* C (M x N, rows ldc apart) = A^T . B for A (K x M) and B (K x N), both read in place (rows
+ * lda and ldb apart); M a multiple of 8 and N of 32 (no edges). For the weight gradients after
+ * the time loop, dW = dG^T X, whose K (time steps x batch rows) is long: K is cut into blocks
+ * of MG_KB rows, and every tile runs over one block before the next block is read. */
+static void mg_gemm_tn(int M, int N, int K, const float* a, int lda, const float* b, int ldb,
+                       float* c, int ldc) {
+    int k0 = 0;
+    do {  /* at least once: K = 0 gives C = 0 */
+        int kb = K - k0 < MG_KB ? K - k0 : MG_KB;
+        for (int r = 0; r < M; r += MG_MR) {
+            for (int p = 0; p < N; p += MG_NR) {
+                mg_tile(kb, a + (long)k0 * lda + r, 1, lda, MG_MR, b + (long)k0 * ldb + p, ldb,
+                        c + (long)r * ldc + p, ldc, MG_NR, k0 > 0);
+            }
+        }
+        k0 += MG_KB;
+    } while (k0 < K);
 }
 
 #else  /* no AVX-512 tile on this compiler or architecture: the kernels use BLAS */
 
 static int mg_packed_gemm_available(void) { return 0; }
 static int mg_cpu_is_x86_64_v4(void) { return 0; }
+static inline int mg_gemm_tn_suits(int M, int N) { (void)M; (void)N; return 0; }
 
 static void mg_gemm_packed(int M, int N, int K, const float* a, int lda, const float* bp,
                            float* c, int ldc, int accumulate) {
     (void)M; (void)N; (void)K; (void)a; (void)lda; (void)bp; (void)c; (void)ldc;
     (void)accumulate;
+}
+
+static void mg_gemm_tn(int M, int N, int K, const float* a, int lda, const float* b, int ldb,
+                       float* c, int ldc) {
+    (void)M; (void)N; (void)K; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc;
 }
 
 #endif

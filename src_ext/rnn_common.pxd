@@ -94,6 +94,9 @@ cdef extern from "mg_gemm.h" nogil:
     void mg_pack_bn(int K, int N, const float* w, float* bp)
     void mg_gemm_packed(int M, int N, int K, const float* a, int lda, const float* bp,
                         float* c, int ldc, int accumulate)
+    void mg_gemm_tn(int M, int N, int K, const float* a, int lda, const float* b, int ldb,
+                    float* c, int ldc)
+    int mg_gemm_tn_suits(int M, int N)
     int mg_packed_gemm_available()
     int mg_cpu_is_x86_64_v4()
 
@@ -125,6 +128,20 @@ cdef inline void matmul_tn(int m, int n, int k, const floating* a, int lda,
     """C (m, n) = A (k, m)^T @ B (k, n) + beta * C, all row-major; A's rows are ``lda`` apart
     (lda = m for a contiguous A; more when A is a column block of a wider matrix)."""
     _gemm(b"N", b"T", n, m, k, <floating>1, b, n, a, lda, beta, c, n)
+
+
+cdef inline void weight_gradient(int m, int n, int k, const floating* a, int lda,
+                                 const floating* b, floating* c, bint tile) noexcept nogil:
+    """C (m, n) = A (k, m)^T @ B (k, n), A's rows lda apart, B and C contiguous: a weight
+    gradient dW = dG^T X after the time loop. float32 with ``tile`` (the packed step products
+    are in use) and shapes that suit it (mg_gemm_tn_suits: whole tiles, blocks within L2): the
+    AVX-512 tile, reading A and B in place (mg_gemm_tn); otherwise BLAS, which first copies
+    both into its own panels."""
+    if floating is float:
+        if tile and mg_gemm_tn_suits(m, n):
+            mg_gemm_tn(m, n, k, <const float*>a, lda, <const float*>b, n, c, n)
+            return
+    matmul_tn(m, n, k, a, lda, b, 0, c)
 
 
 cdef inline void step_product(bint w_transposed, int m, int n, int k, const floating* a,
@@ -237,7 +254,7 @@ cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, 
                             bint need_dw_ih, bint need_dw_hh, const floating[::1] ones,
                             floating[::1] db_x, floating* db_h,
                             const int64_t[:, ::1] tokens, bint by_token,
-                            floating[:, :, ::1] parts, Py_ssize_t w,
+                            floating[:, :, ::1] parts, bint tile, Py_ssize_t w,
                             Py_ssize_t workers) noexcept nogil:
     """(8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev,
     and the bias gradients db = dG^T 1 (ones: T*B of them) as matrix-vector products.
@@ -247,11 +264,13 @@ cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, 
     the (T, B, H) states each step read. Arrays that are not needed may be None. With token
     ids (by_token) there is no dX, and W_ih's gradient is the table's: scatter_token_rows into
     this worker's part of ``parts``. Worker w of ``workers`` computes its share of the rows of
-    dX and of the gate rows of dW_ih, dW_hh and db."""
+    dX and of the gate rows of dW_ih, dW_hh and db, the latter in blocks of 8 (whole tiles of
+    weight_gradient; ``tile``: it may use the AVX-512 tile)."""
     cdef int rows = <int>(x.shape[0] * x.shape[1]), I = <int>x.shape[2]
-    cdef int GH = <int>dgx.shape[2]
+    cdef int GH = <int>dgx.shape[2], blocks = (GH + 7) // 8
     cdef int r0 = <int>share(rows, w, workers), r1 = <int>share(rows, w + 1, workers)
-    cdef int g0 = <int>share(GH, w, workers), g1 = <int>share(GH, w + 1, workers)
+    cdef int g0 = min(GH, 8 * <int>share(blocks, w, workers))
+    cdef int g1 = min(GH, 8 * <int>share(blocks, w + 1, workers))
     # (8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev
     if by_token:
         if need_dw_ih:
@@ -261,10 +280,10 @@ cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, 
             matmul_nn(r1 - r0, I, GH, &dgx[0, 0, 0] + r0 * GH, &w_ih[0, 0], 0,
                       &dx[0, 0, 0] + r0 * I)
         if need_dw_ih and I > 0 and g1 > g0:
-            matmul_tn(g1 - g0, I, rows, &dgx[0, 0, 0] + g0, GH, &x[0, 0, 0], 0,
-                      &dw_ih[g0, 0])
+            weight_gradient(g1 - g0, I, rows, &dgx[0, 0, 0] + g0, GH, &x[0, 0, 0], &dw_ih[g0, 0],
+                            tile)
     if need_dw_hh and g1 > g0:
-        matmul_tn(g1 - g0, H, rows, &dgh[0, 0, 0] + g0, GH, h_prev, 0, &dw_hh[g0, 0])
+        weight_gradient(g1 - g0, H, rows, &dgh[0, 0, 0] + g0, GH, h_prev, &dw_hh[g0, 0], tile)
     if g1 > g0:
         matmul_tn(g1 - g0, 1, rows, &dgx[0, 0, 0] + g0, GH, &ones[0], 0, &db_x[g0])
         if db_h != NULL:

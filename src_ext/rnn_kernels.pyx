@@ -152,7 +152,7 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0],
                        <int>dh.shape[1], dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db, NULL,
-                       tokens, by_token, parts, w, workers)
+                       tokens, by_token, parts, packed, w, workers)
     return 0
 
 

@@ -157,6 +157,27 @@ def test_wide_layers_equal_the_twin(cell, dtype, build):
             np.testing.assert_allclose(u, v, rtol=2e-5, atol=2e-5, err_msg=f"output {k}")
 
 
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("cell", CELLS)
+def test_weight_gradients_on_the_avx512_tile_equal_the_twin(cell, workers):
+    """H = I = 32 puts dW_hh and dW_ih on the AVX-512 tile read in place (mg_gemm_tn: whole
+    8 x 32 tiles); 30 x 19 = 570 rows make three blocks of K, and 3 workers split the gate
+    rows unevenly. Where that tile cannot run, the same shapes go through BLAS."""
+    a, g = make_args(cell, 30, 19, 32, 32, np.float32, 5)
+    a["w_ih"], a["w_hh"] = a["w_ih"] * 0.2, a["w_hh"] * 0.2  # stable: float32 runs agree
+    lengths = np.array([30, 0, 17] + [29] * 16, np.int64)
+    before = mg.get_num_threads()
+    mg.set_num_threads(workers)
+    try:
+        got = run_kernels(compiled(cell), cell, a, g, lengths, True)
+    finally:
+        mg.set_num_threads(before)
+    want = run_kernels(_reference_rnn, cell, a, g, lengths, True)
+    for k, (u, v) in enumerate(zip(got, want)):
+        if v is not None:
+            np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-4, err_msg=f"output {k}")
+
+
 def test_blas_step_products_equal_the_twin_too():
     """With MINIGRAD_PACKED_GEMM=0 the float32 steps go through BLAS: same results."""
     code = (
