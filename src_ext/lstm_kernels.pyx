@@ -20,6 +20,46 @@ from minigrad.threads import kernel_workers
 
 _POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
 
+cdef extern from *:
+    """
+    /* Steps (1)-(5) of the backward gate pass for one batch row (see _backward_loop): ONE loop
+     * over the H units, every value in registers once loaded. restrict (the arrays never
+     * overlap) lets gcc vectorise it without run-time overlap checks; the operations are in
+     * the order of the twin's formulas. */
+    #define MG_LSTM_ROW_BACKWARD(NAME, T)                                                   \
+    static inline void NAME(long H, const T* restrict a, const T* restrict cp,              \
+                            const T* restrict tc, const T* restrict go,                     \
+                            const T* restrict dhb, const T* restrict p0,                    \
+                            const T* restrict p1, const T* restrict p2, T* restrict dcb,    \
+                            T* restrict dg, T* restrict ds) {                               \
+        for (long j = 0; j < H; j++) {                                                      \
+            T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j], th = tc[j];       \
+            T d = go[j] + dhb[j];                                                           \
+            T d_o = d * th * o * ((T)1 - o);                                                \
+            T dc = dcb[j] + d * o * ((T)1 - th * th) + p2[j] * d_o;                         \
+            T d_i = dc * g * i * ((T)1 - i);                                                \
+            T d_f = dc * cp[j] * f * ((T)1 - f);                                            \
+            T d_g = dc * i * ((T)1 - g * g);                                                \
+            ds[j] = d;                                                                      \
+            dg[j] = d_i;                                                                    \
+            dg[H + j] = d_f;                                                                \
+            dg[2 * H + j] = d_g;                                                            \
+            dg[3 * H + j] = d_o;                                                            \
+            dcb[j] = dc * f + p0[j] * d_i + p1[j] * d_f;                                    \
+        }                                                                                   \
+    }
+    MG_LSTM_ROW_BACKWARD(mg_lstm_row_backward_f, float)
+    MG_LSTM_ROW_BACKWARD(mg_lstm_row_backward_d, double)
+    """
+    void mg_lstm_row_backward_f(long H, const float* a, const float* cp, const float* tc,
+                                const float* go, const float* dhb, const float* p0,
+                                const float* p1, const float* p2, float* dcb, float* dg,
+                                float* ds) nogil
+    void mg_lstm_row_backward_d(long H, const double* a, const double* cp, const double* tc,
+                                const double* go, const double* dhb, const double* p0,
+                                const double* p1, const double* p2, double* dcb, double* dg,
+                                double* ds) nogil
+
 
 cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
                         const floating[:, ::1] peep, const int64_t[::1] lengths,
@@ -89,7 +129,6 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     # batch rows [b0, b1) only (see _forward_loop); dpeep is this worker's own (3, H) sum
     cdef Py_ssize_t T = gates.shape[0], H = dh.shape[1]
     cdef Py_ssize_t s, t, b, j, prev, cur
-    cdef floating one = 1  # `1 - x` would be computed in double: Cython writes 1.0
     cdef floating *dh_p = &dh[b0, 0]
     cdef floating *dn_p = &dh_next[b0, 0]
     cdef const floating *a
@@ -121,28 +160,17 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                 continue
             a, cp, cc = &gates[t, b, 0], &cbuf[prev, b, 0], &cbuf[cur, b, 0]
             tc, go = &tanh_c[t, b, 0], &grad_out[t, b, 0]
-            # short branch-free loops over one row, so that gcc vectorises them (p = 0 when
-            # there are no peepholes); dG_t holds i f g o gradients, dc the running dc_t
+            # one row, in one vectorised loop over the units (p = 0 when there are no
+            # peepholes); dG_t holds i f g o gradients, dc the running dc_t:
             # (1) dh_t = dout_t + dh carried from step t+1
-            for j in range(H):
-                ds[j] = go[j] + dhb[j]
             # (2) do_pre = dh_t * tanh(c_t) * o * (1 - o)
-            for j in range(H):
-                dg[3 * H + j] = ds[j] * tc[j] * a[3 * H + j] * (one - a[3 * H + j])
             # (3) dc_t += dh_t * o * (1 - tanh(c_t)^2)   [+ p_o * do_pre]
-            for j in range(H):
-                dcb[j] = (dcb[j] + ds[j] * a[3 * H + j] * (one - tc[j] * tc[j])
-                          + p2[j] * dg[3 * H + j])
             # (4) di_pre = dc_t g i(1-i), df_pre = dc_t c_{t-1} f(1-f), dg_pre = dc_t i (1-g^2)
-            for j in range(H):
-                dg[j] = dcb[j] * a[2 * H + j] * a[j] * (one - a[j])
-            for j in range(H):
-                dg[H + j] = dcb[j] * cp[j] * a[H + j] * (one - a[H + j])
-            for j in range(H):
-                dg[2 * H + j] = dcb[j] * a[j] * (one - a[2 * H + j] * a[2 * H + j])
             # (5) dc_{t-1} = dc_t * f   [+ p_i * di_pre + p_f * df_pre]
-            for j in range(H):
-                dcb[j] = dcb[j] * a[H + j] + p0[j] * dg[j] + p1[j] * dg[H + j]
+            if floating is float:
+                mg_lstm_row_backward_f(H, a, cp, tc, go, dhb, p0, p1, p2, dcb, dg, ds)
+            else:
+                mg_lstm_row_backward_d(H, a, cp, tc, go, dhb, p0, p1, p2, dcb, dg, ds)
             if has_peep:
                 # (6) dp_i += di_pre c_{t-1}, dp_f += df_pre c_{t-1}, dp_o += do_pre c_t
                 for j in range(H):
