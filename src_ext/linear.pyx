@@ -1,9 +1,14 @@
 # cython: language_level=3
 """The Linear layer's products, y = x W^T + b and its gradients, split across minigrad's kernel
 workers (minigrad/threads.py): worker w takes a contiguous share of the rows of x for y and dX,
-and a share of the output features for dW and db. Each worker calls single-threaded BLAS on its
-share, inside one OpenMP region per pass, as the recurrent kernels do (rnn_common.pxd), so the
-head of a language model uses every core and never wakes a second thread pool.
+and a share of the output features (in blocks of 8) for dW and db, inside one OpenMP region per
+pass, as the recurrent kernels do (rnn_common.pxd), so the head of a language model uses every
+core and never wakes a second thread pool. Each worker calls single-threaded BLAS on its share,
+except in the backward pass of a float32 layer on an AVX-512 CPU: there dX and dW run on the
+tile of mg_gemm.h, which reads W and the inputs in place (BLAS copies them into its panels
+first), with BLAS for the edges the tile does not cover (the last O % 8 rows of dW, an input
+size that is no multiple of 32). For y the tile was no faster than BLAS (measured at the
+char model's head, 2048 x 64 by 65 outputs), so y stays on BLAS.
 
 Twins with the same signatures and numbered steps: minigrad/_reference.py."""
 import numpy as np
@@ -12,7 +17,8 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memcpy
 
-from rnn_common cimport matmul_nn, matmul_nt, matmul_tn, share
+from rnn_common cimport (input_gradient, matmul_nt, matmul_tn, packed_gemm_enabled, share,
+                         weight_gradient)
 
 from minigrad import _reference
 from minigrad._reference import _check_linear  # one set of argument checks
@@ -37,16 +43,18 @@ cdef void _forward(const floating[:, ::1] x, const floating[:, ::1] w, const flo
 cdef void _backward(const floating[:, ::1] g, const floating[:, ::1] x,
                     const floating[:, ::1] w, const floating[::1] ones, floating[:, ::1] dx,
                     floating[:, ::1] dw, floating[::1] db, bint need_dx, bint need_dw,
-                    bint need_db, Py_ssize_t k, Py_ssize_t workers) noexcept nogil:
-    cdef Py_ssize_t R = x.shape[0], I = x.shape[1], O = w.shape[0]
+                    bint need_db, bint tile, Py_ssize_t k, Py_ssize_t workers) noexcept nogil:
+    cdef Py_ssize_t R = x.shape[0], I = x.shape[1], O = w.shape[0], blocks = (O + 7) // 8
     cdef Py_ssize_t r0 = share(R, k, workers), r1 = share(R, k + 1, workers)
-    cdef Py_ssize_t o0 = share(O, k, workers), o1 = share(O, k + 1, workers)
+    cdef Py_ssize_t o0 = min(O, 8 * share(blocks, k, workers))
+    cdef Py_ssize_t o1 = min(O, 8 * share(blocks, k + 1, workers))
     # (2) dX = G W                 (this worker's rows)
     if need_dx and r1 > r0:
-        matmul_nn(<int>(r1 - r0), <int>I, <int>O, &g[r0, 0], &w[0, 0], 0, &dx[r0, 0])
+        input_gradient(<int>(r1 - r0), <int>I, <int>O, &g[r0, 0], &w[0, 0], &dx[r0, 0], tile)
     # (3) dW = G^T X               (this worker's output features, all rows)
     if need_dw and o1 > o0:
-        matmul_tn(<int>(o1 - o0), <int>I, <int>R, &g[0, o0], <int>O, &x[0, 0], 0, &dw[o0, 0])
+        weight_gradient(<int>(o1 - o0), <int>I, <int>R, &g[0, o0], <int>O, &x[0, 0], &dw[o0, 0],
+                        tile)
     # (4) db = G^T 1               (the column sums, as a matrix-vector product)
     if need_db and o1 > o0:
         matmul_tn(<int>(o1 - o0), 1, <int>R, &g[0, o0], <int>O, &ones[0], 0, &db[o0])
@@ -78,7 +86,8 @@ def linear_backward(g, x, w, needs):
     dx = np.empty((R, I), x.dtype) if need_dx else None
     dw = np.empty((O, I), x.dtype) if need_dw else None
     db = np.empty(O, x.dtype) if need_db else None
-    args = (g, x, w, np.ones(R, x.dtype), dx, dw, db, need_dx, need_dw, need_db,
+    tile = x.dtype == np.float32 and packed_gemm_enabled()
+    args = (g, x, w, np.ones(R, x.dtype), dx, dw, db, need_dx, need_dw, need_db, tile,
             kernel_workers(R))  # arrays not needed are None
     if x.dtype == np.float32:
         _run_backward[float](*args)
@@ -100,9 +109,10 @@ cdef int _run_forward(const floating[:, ::1] x, const floating[:, ::1] w,
 cdef int _run_backward(const floating[:, ::1] g, const floating[:, ::1] x,
                        const floating[:, ::1] w, const floating[::1] ones,
                        floating[:, ::1] dx, floating[:, ::1] dw, floating[::1] db,
-                       bint need_dx, bint need_dw, bint need_db, int workers) except -1:
+                       bint need_dx, bint need_dw, bint need_db, bint tile,
+                       int workers) except -1:
     cdef int k
     with nogil:
         for k in prange(workers, num_threads=workers, schedule="static", chunksize=1):
-            _backward(g, x, w, ones, dx, dw, db, need_dx, need_dw, need_db, k, workers)
+            _backward(g, x, w, ones, dx, dw, db, need_dx, need_dw, need_db, tile, k, workers)
     return 0

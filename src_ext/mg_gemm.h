@@ -120,6 +120,26 @@ static void mg_gemm_packed(int M, int N, int K, const float* a, int lda, const f
     }
 }
 
+/* C (M x N, rows ldc apart) = A . B (accumulate = 0) or C += A . B (accumulate = 1), with
+ * A (M x K) and B (K x N) both read in place (rows lda and ldb apart); N a multiple of 32.
+ * For products whose B is small and used once (the Linear layer's dX = dY W). */
+static void mg_gemm_nn(int M, int N, int K, const float* a, int lda, const float* b, int ldb,
+                       float* c, int ldc, int accumulate) {
+    for (int r = 0; r < M; r += MG_MR) {
+        int mr = M - r < MG_MR ? M - r : MG_MR;
+        for (int p = 0; p < N; p += MG_NR) {
+            mg_tile(K, a + (long)r * lda, lda, 1, mr, b + p, ldb, c + (long)r * ldc + p, ldc,
+                    MG_NR, accumulate);
+        }
+    }
+}
+
+/* Does mg_gemm_nn suit C = A (M x K) . B (K x N)? Whole 32-column panels, and B within 256 KB
+ * (a quarter of a core's L2 here), since every block of 8 rows of A streams all of B. */
+static inline int mg_gemm_nn_suits(int K, int N) {
+    return N % MG_NR == 0 && (long)K * N * 4 <= (256L << 10);
+}
+
 #define MG_KB 256  /* rows of A and B per block in mg_gemm_tn: a block of both stays in L2 */
 
 /* Does mg_gemm_tn suit C (M x N)? Whole tiles only, and a block of A and B (MG_KB rows of
@@ -154,10 +174,17 @@ static void mg_gemm_tn(int M, int N, int K, const float* a, int lda, const float
 static int mg_packed_gemm_available(void) { return 0; }
 static int mg_cpu_is_x86_64_v4(void) { return 0; }
 static inline int mg_gemm_tn_suits(int M, int N) { (void)M; (void)N; return 0; }
+static inline int mg_gemm_nn_suits(int K, int N) { (void)K; (void)N; return 0; }
 
 static void mg_gemm_packed(int M, int N, int K, const float* a, int lda, const float* bp,
                            float* c, int ldc, int accumulate) {
     (void)M; (void)N; (void)K; (void)a; (void)lda; (void)bp; (void)c; (void)ldc;
+    (void)accumulate;
+}
+
+static void mg_gemm_nn(int M, int N, int K, const float* a, int lda, const float* b, int ldb,
+                       float* c, int ldc, int accumulate) {
+    (void)M; (void)N; (void)K; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc;
     (void)accumulate;
 }
 

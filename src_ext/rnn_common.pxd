@@ -94,9 +94,12 @@ cdef extern from "mg_gemm.h" nogil:
     void mg_pack_bn(int K, int N, const float* w, float* bp)
     void mg_gemm_packed(int M, int N, int K, const float* a, int lda, const float* bp,
                         float* c, int ldc, int accumulate)
+    void mg_gemm_nn(int M, int N, int K, const float* a, int lda, const float* b, int ldb,
+                    float* c, int ldc, int accumulate)
     void mg_gemm_tn(int M, int N, int K, const float* a, int lda, const float* b, int ldb,
                     float* c, int ldc)
     int mg_gemm_tn_suits(int M, int N)
+    int mg_gemm_nn_suits(int K, int N)
     int mg_packed_gemm_available()
     int mg_cpu_is_x86_64_v4()
 
@@ -130,16 +133,31 @@ cdef inline void matmul_tn(int m, int n, int k, const floating* a, int lda,
     _gemm(b"N", b"T", n, m, k, <floating>1, b, n, a, lda, beta, c, n)
 
 
+cdef inline void input_gradient(int m, int n, int k, const floating* a, const floating* b,
+                                floating* c, bint tile) noexcept nogil:
+    """C (m, n) = A (m, k) @ B (k, n), all contiguous: an input gradient dX = dG W. float32 with
+    ``tile`` and shapes that suit it (mg_gemm_nn_suits: whole panels, a small B): the AVX-512
+    tile, reading A and B in place (mg_gemm_nn); otherwise BLAS."""
+    if floating is float:
+        if tile and mg_gemm_nn_suits(k, n):
+            mg_gemm_nn(m, n, k, <const float*>a, k, <const float*>b, n, c, n, 0)
+            return
+    matmul_nn(m, n, k, a, b, 0, c)
+
+
 cdef inline void weight_gradient(int m, int n, int k, const floating* a, int lda,
                                  const floating* b, floating* c, bint tile) noexcept nogil:
     """C (m, n) = A (k, m)^T @ B (k, n), A's rows lda apart, B and C contiguous: a weight
-    gradient dW = dG^T X after the time loop. float32 with ``tile`` (the packed step products
-    are in use) and shapes that suit it (mg_gemm_tn_suits: whole tiles, blocks within L2): the
-    AVX-512 tile, reading A and B in place (mg_gemm_tn); otherwise BLAS, which first copies
-    both into its own panels."""
+    gradient dW = dG^T X. float32 with ``tile`` (the AVX-512 tile can run) and shapes that suit
+    it (mg_gemm_tn_suits: whole tiles, blocks within L2): the tile, reading A and B in place
+    (mg_gemm_tn), and BLAS for the last m % 8 rows; otherwise BLAS, which first copies both into
+    its own panels."""
+    cdef int whole = m - m % 8
     if floating is float:
-        if tile and mg_gemm_tn_suits(m, n):
-            mg_gemm_tn(m, n, k, <const float*>a, lda, <const float*>b, n, c, n)
+        if tile and whole and mg_gemm_tn_suits(whole, n):
+            mg_gemm_tn(whole, n, k, <const float*>a, lda, <const float*>b, n, c, n)
+            if whole < m:
+                matmul_tn(m - whole, n, k, a + whole, lda, b, 0, c + whole * n)
             return
     matmul_tn(m, n, k, a, lda, b, 0, c)
 
@@ -277,8 +295,8 @@ cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, 
             scatter_token_rows(dgx, tokens, parts, w, workers)
     else:
         if need_dx and I > 0 and r1 > r0:
-            matmul_nn(r1 - r0, I, GH, &dgx[0, 0, 0] + r0 * GH, &w_ih[0, 0], 0,
-                      &dx[0, 0, 0] + r0 * I)
+            input_gradient(r1 - r0, I, GH, &dgx[0, 0, 0] + r0 * GH, &w_ih[0, 0],
+                           &dx[0, 0, 0] + r0 * I, tile)
         if need_dw_ih and I > 0 and g1 > g0:
             weight_gradient(g1 - g0, I, rows, &dgx[0, 0, 0] + g0, GH, &x[0, 0, 0], &dw_ih[g0, 0],
                             tile)

@@ -187,6 +187,31 @@ def test_linear_matches_twin(workers, dtype, seed, rows, n_in, n_out, bias, need
             assert_same(got, want, dtype)
 
 
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("rows, n_in, n_out", [(70, 64, 65), (37, 32, 40), (19, 64, 32),
+                                               (300, 32, 96), (5, 33, 70)])
+def test_linear_on_the_avx512_tile_matches_twin(workers, rows, n_in, n_out):
+    """float32 sizes that put the products on the AVX-512 tile where the CPU has it (W^T packed
+    for y, whole 32-wide panels; W and the inputs read in place for dX and dW), with the edges
+    left to BLAS: outputs past the last whole panel, dW rows past the last block of 8, an input
+    size that is no multiple of 32. Elsewhere the same sizes run on BLAS."""
+    rng = np.random.default_rng(rows + n_in + n_out)
+    x = rng.standard_normal((rows, n_in)).astype(np.float32)
+    w = rng.standard_normal((n_out, n_in)).astype(np.float32)
+    b = rng.standard_normal(n_out).astype(np.float32)
+    g = rng.standard_normal((rows, n_out)).astype(np.float32)
+    before = mg.get_num_threads()
+    mg.set_num_threads(workers)
+    try:
+        y = ext_linear.linear_forward(x, w, b)
+        grads = ext_linear.linear_backward(g, x, w, (True, True, True))
+    finally:
+        mg.set_num_threads(before)
+    np.testing.assert_allclose(y, ref.linear_forward(x, w, b), rtol=1e-5, atol=1e-4)
+    for got, want in zip(grads, ref.linear_backward(g, x, w, (True, True, True))):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
 def _bad_inputs(dtype):
     """(kernel name, args) pairs each with exactly one defect."""
     y = np.ones((4, 6), dtype=dtype)
