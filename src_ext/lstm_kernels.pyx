@@ -11,8 +11,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, packed_weights, pooled, project, share, sigmoid, step_product,
-                         tanh_)
+from rnn_common cimport after_loop, packed_weights, pooled, project, share, step_product
 
 from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
                                      token_input)
@@ -50,7 +49,42 @@ cdef extern from *:
     }
     MG_LSTM_ROW_BACKWARD(mg_lstm_row_backward_f, float)
     MG_LSTM_ROW_BACKWARD(mg_lstm_row_backward_d, double)
+
+    /* Steps (3)-(5) of the forward gate pass for one batch row (see _forward_loop), in one loop
+     * over the units like the backward's; EXP is rnn_common's branch-free exp, so the loop
+     * vectorises. sigmoid(x) = 1 / (1 + e^-x), tanh(x) = 2 / (1 + e^-2x) - 1, as
+     * rnn_common.sigmoid and tanh_. */
+    #define MG_LSTM_ROW_FORWARD(NAME, T, EXP)                                               \
+    static inline void NAME(long H, T* restrict a, const T* restrict cp,                    \
+                            const T* restrict p0, const T* restrict p1,                     \
+                            const T* restrict p2, T* restrict cc, T* restrict tc,           \
+                            T* restrict hc, T* restrict y) {                                \
+        for (long j = 0; j < H; j++) {                                                      \
+            T i = (T)1 / ((T)1 + EXP(-(a[j] + p0[j] * cp[j])));                            \
+            T f = (T)1 / ((T)1 + EXP(-(a[H + j] + p1[j] * cp[j])));                        \
+            T g = (T)2 / ((T)1 + EXP((T)-2 * a[2 * H + j])) - (T)1;                         \
+            T c = f * cp[j] + i * g;                                                        \
+            T o = (T)1 / ((T)1 + EXP(-(a[3 * H + j] + p2[j] * c)));                        \
+            T th = (T)2 / ((T)1 + EXP((T)-2 * c)) - (T)1;                                   \
+            a[j] = i;                                                                       \
+            a[H + j] = f;                                                                   \
+            a[2 * H + j] = g;                                                               \
+            a[3 * H + j] = o;                                                               \
+            cc[j] = c;                                                                      \
+            tc[j] = th;                                                                     \
+            hc[j] = o * th;                                                                 \
+            y[j] = o * th;                                                                  \
+        }                                                                                   \
+    }
+    MG_LSTM_ROW_FORWARD(mg_lstm_row_forward_f, float, mg_expf)
+    MG_LSTM_ROW_FORWARD(mg_lstm_row_forward_d, double, mg_exp)
     """
+    void mg_lstm_row_forward_f(long H, float* a, const float* cp, const float* p0,
+                               const float* p1, const float* p2, float* cc, float* tc,
+                               float* hc, float* y) nogil
+    void mg_lstm_row_forward_d(long H, double* a, const double* cp, const double* p0,
+                               const double* p1, const double* p2, double* cc, double* tc,
+                               double* hc, double* y) nogil
     void mg_lstm_row_backward_f(long H, const float* a, const float* cp, const float* tc,
                                 const float* go, const float* dhb, const float* p0,
                                 const float* p1, const float* p2, float* dcb, float* dg,
@@ -68,7 +102,7 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
                         Py_ssize_t b1, const float* w_packed) noexcept nogil:
     # batch rows [b0, b1) only: rows never interact, so workers can run disjoint row ranges
     cdef Py_ssize_t T = gates.shape[0], H = hbuf.shape[2]
-    cdef Py_ssize_t s, t, b, j, prev, cur
+    cdef Py_ssize_t s, t, b, prev, cur
     cdef floating *a
     cdef floating *hp
     cdef floating *cp
@@ -95,26 +129,15 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
                 memset(y, 0, H * sizeof(floating))
                 memset(a, 0, 4 * H * sizeof(floating))
                 continue
-            # short branch-free loops over one row, so that gcc vectorises them (p = 0 when
-            # there are no peepholes)
+            # one row, in one vectorised loop over the units (p = 0 when there are no
+            # peepholes):
             # (3) i = σ(a_i [+ p_i c_{t-1}]), f = σ(a_f [+ p_f c_{t-1}]), g = tanh(a_g)
-            for j in range(H):
-                a[j] = sigmoid(a[j] + p0[j] * cp[j])
-            for j in range(H):
-                a[H + j] = sigmoid(a[H + j] + p1[j] * cp[j])
-            for j in range(H):
-                a[2 * H + j] = tanh_(a[2 * H + j])
             # (4) c_t = f c_{t-1} + i g
-            for j in range(H):
-                cc[j] = a[H + j] * cp[j] + a[j] * a[2 * H + j]
             # (5) o = σ(a_o [+ p_o c_t]), h_t = o tanh(c_t)
-            for j in range(H):
-                a[3 * H + j] = sigmoid(a[3 * H + j] + p2[j] * cc[j])
-            for j in range(H):
-                tc[j] = tanh_(cc[j])
-            for j in range(H):
-                hc[j] = a[3 * H + j] * tc[j]
-            memcpy(y, hc, H * sizeof(floating))
+            if floating is float:
+                mg_lstm_row_forward_f(H, a, cp, p0, p1, p2, cc, tc, hc, y)
+            else:
+                mg_lstm_row_forward_d(H, a, cp, p0, p1, p2, cc, tc, hc, y)
 
 
 cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
