@@ -72,6 +72,25 @@ def run_kernels(mod, cell, a, g, lengths, reverse, needs=(True, True, True)):
     return (out, hn) + tuple(back)
 
 
+def assert_workers_give_the_twins_outputs(cell, a, g, lengths, reverse, workers, tol,
+                                          build=None):
+    """The compiled kernels (``build``, see compiled()) run by ``workers`` workers give what the
+    single-threaded numpy twin gives, to ``tol``."""
+    before = mg.get_num_threads()
+    mg.set_num_threads(workers)
+    try:
+        got = run_kernels(compiled(cell, build), cell, a, g, lengths, reverse)
+    finally:
+        mg.set_num_threads(before)
+    want = run_kernels(_reference_rnn, cell, a, g, lengths, reverse)
+    assert len(got) == len(want)
+    for k, (u, v) in enumerate(zip(got, want)):
+        if v is None:
+            assert u is None, f"output {k}"
+        else:
+            np.testing.assert_allclose(u, v, rtol=tol, atol=tol, err_msg=f"output {k}")
+
+
 # ---------------------------------------------------------------- 1. compiled == twin -------
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reverse", [False, True])
@@ -106,18 +125,7 @@ def test_worker_threads_split_the_batch_and_equal_the_twin(cell, workers, T, B, 
     rows, so B > 8 is needed for two workers)."""
     a, g = make_args(cell, T, B, 3, H, dtype, seed)
     lengths = None if lens is None else np.array([round(f * T) for f in lens[:B]], np.int64)
-    before = mg.get_num_threads()
-    mg.set_num_threads(workers)
-    try:
-        got = run_kernels(compiled(cell), cell, a, g, lengths, reverse)
-    finally:
-        mg.set_num_threads(before)
-    want = run_kernels(_reference_rnn, cell, a, g, lengths, reverse)
-    for k, (u, v) in enumerate(zip(got, want)):
-        if v is None:
-            assert u is None, f"output {k}"
-            continue
-        np.testing.assert_allclose(u, v, rtol=TOL[dtype], atol=TOL[dtype], err_msg=f"output {k}")
+    assert_workers_give_the_twins_outputs(cell, a, g, lengths, reverse, workers, TOL[dtype])
 
 
 def _cpu_has_avx512() -> bool:
@@ -145,16 +153,7 @@ def test_wide_layers_equal_the_twin(cell, dtype, build):
         pytest.skip("this CPU or platform has no AVX-512 build of the kernels")
     a, g = make_args(cell, 5, 19, 6, 37, dtype, 3)
     lengths = np.array([5, 0, 3] + [4] * 16, np.int64)
-    before = mg.get_num_threads()
-    mg.set_num_threads(2)
-    try:
-        got = run_kernels(compiled(cell, build), cell, a, g, lengths, False)
-    finally:
-        mg.set_num_threads(before)
-    want = run_kernels(_reference_rnn, cell, a, g, lengths, False)
-    for k, (u, v) in enumerate(zip(got, want)):
-        if v is not None:
-            np.testing.assert_allclose(u, v, rtol=2e-5, atol=2e-5, err_msg=f"output {k}")
+    assert_workers_give_the_twins_outputs(cell, a, g, lengths, False, 2, 2e-5, build)
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
@@ -166,16 +165,7 @@ def test_weight_gradients_on_the_avx512_tile_equal_the_twin(cell, workers):
     a, g = make_args(cell, 30, 19, 32, 32, np.float32, 5)
     a["w_ih"], a["w_hh"] = a["w_ih"] * 0.2, a["w_hh"] * 0.2  # stable: float32 runs agree
     lengths = np.array([30, 0, 17] + [29] * 16, np.int64)
-    before = mg.get_num_threads()
-    mg.set_num_threads(workers)
-    try:
-        got = run_kernels(compiled(cell), cell, a, g, lengths, True)
-    finally:
-        mg.set_num_threads(before)
-    want = run_kernels(_reference_rnn, cell, a, g, lengths, True)
-    for k, (u, v) in enumerate(zip(got, want)):
-        if v is not None:
-            np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-4, err_msg=f"output {k}")
+    assert_workers_give_the_twins_outputs(cell, a, g, lengths, True, workers, 1e-4)
 
 
 def test_blas_step_products_equal_the_twin_too():
