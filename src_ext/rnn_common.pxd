@@ -308,11 +308,26 @@ cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, 
             matmul_tn(g1 - g0, 1, rows, &dgh[0, 0, 0] + g0, GH, &ones[0], 0, db_h + g0)
 
 
-cdef inline object pooled(dict pool, tuple shape, object dtype, object empty):
+cdef inline object _staggered(tuple shape, object dtype, Py_ssize_t color):
+    """A new C-contiguous array whose first element lies ``color`` x 1344 bytes (21 cache lines)
+    past a 4 KB boundary, modulo 4 KB. Big arrays from malloc all start at about the same
+    offset in their page, so element j of two of them has the same low 12 address bits, and a
+    load from one right after a store to the other at that offset can wait for the store
+    (4K aliasing) in the time loops, which walk several such arrays in step."""
+    import numpy as np
+    cdef Py_ssize_t nbytes = np.dtype(dtype).itemsize, n
+    for n in shape:
+        nbytes *= n
+    buf = np.empty(nbytes + 8192, np.uint8)
+    cdef Py_ssize_t start = (-buf.ctypes.data) % 4096 + (color * 1344) % 4096
+    return buf[start:start + nbytes].view(dtype).reshape(shape)
+
+
+cdef inline object pooled(dict pool, tuple shape, object dtype):
     """An array of this shape and dtype that nobody else references any more, if the pool
-    holds one, else a new one from ``empty`` (kept in the pool). Reusing the big per-step
-    buffers saves the page faults of freshly mapped memory at every training step. The
-    contents are stale: callers must write every element."""
+    holds one, else a new one (kept in the pool; staggered within its page, see _staggered).
+    Reusing the big per-step buffers saves the page faults of freshly mapped memory at every
+    training step. The contents are stale: callers must write every element."""
     key = (shape, dtype)
     cdef list arrays = pool.get(key)
     cdef Py_ssize_t k
@@ -324,7 +339,7 @@ cdef inline object pooled(dict pool, tuple shape, object dtype, object empty):
     for k in range(len(arrays)):
         if _Py_REFCNT(PyList_GET_ITEM(arrays, k)) == 1:  # only this list holds it
             return <object>PyList_GET_ITEM(arrays, k)
-    arr = empty(shape, dtype)
+    arr = _staggered(shape, dtype, len(pool) * 5 + len(arrays))
     if len(arrays) >= 4:
         del arrays[0]
     arrays.append(arr)

@@ -166,8 +166,8 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
     dt = x.dtype
     bias = _fold(b_ih, b_hh)
     bias = np.zeros(H, dt) if bias is None else bias
-    pre = pooled(_POOL, (T, B, H), dt, np.empty)
-    hbuf, out = pooled(_POOL, (T + 1, B, H), dt, np.empty), pooled(_POOL, (T, B, H), dt, np.empty)
+    pre = pooled(_POOL, (T, B, H), dt)
+    hbuf, out = pooled(_POOL, (T + 1, B, H), dt), pooled(_POOL, (T, B, H), dt)
     hbuf[T if reverse else 0] = h0
     workers = kernel_workers(B)
     w_packed, packed = packed_weights(w_hh, True)
@@ -190,10 +190,10 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     (T, B, I), H = x.shape, w_hh.shape[1]
     dt = x.dtype
     needs = tuple(bool(n) for n in needs)
-    dgates, dh_seq = pooled(_POOL, (T, B, H), dt, np.empty), pooled(_POOL, (T, B, H), dt, np.empty)
-    dx = pooled(_POOL, (T, B, I), dt, np.empty) if needs[0] and not by_token else None
-    dw_ih = pooled(_POOL, (H, I), dt, np.empty) if needs[1] and not by_token else None
-    dw_hh = pooled(_POOL, (H, H), dt, np.empty) if needs[2] else None
+    dgates, dh_seq = pooled(_POOL, (T, B, H), dt), pooled(_POOL, (T, B, H), dt)
+    dx = pooled(_POOL, (T, B, I), dt) if needs[0] and not by_token else None
+    dw_ih = pooled(_POOL, (H, I), dt) if needs[1] and not by_token else None
+    dw_hh = pooled(_POOL, (H, H), dt) if needs[2] else None
     dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
     workers = kernel_workers(B)
     ones, db = np.ones(T * B, dt), np.zeros(H, dt)

@@ -168,6 +168,22 @@ def test_weight_gradients_on_the_avx512_tile_equal_the_twin(cell, workers):
     assert_workers_give_the_twins_outputs(cell, a, g, lengths, True, workers, 1e-4)
 
 
+def test_the_time_loops_buffers_start_at_different_offsets_in_their_pages():
+    """The big per-step buffers (rnn_common.pooled) are staggered within their 4 KB pages, so
+    that the loops, which walk them in step, do not stall on 4K aliasing; they still are
+    C-contiguous arrays of the right dtype and shape, and writable."""
+    a, _ = make_args("lstm", 64, 32, 8, 64, np.float32, 0)  # sizes that are whole pages
+    *_, cache = compiled("lstm").lstm_forward(a["x"], a["h0"], a["c0"], a["w_ih"], a["w_hh"],
+                                               a["b_ih"], a["b_hh"], a["w_peep"], None, False)
+    offsets = [arr.__array_interface__["data"][0] % 4096 for arr in cache]
+    apart = min(min(abs(u - v), 4096 - abs(u - v)) for i, u in enumerate(offsets)
+                for v in offsets[i + 1:])
+    assert apart >= 64, offsets  # at least a cache line (plain malloc: 16 bytes apart)
+    for arr, shape in zip(cache, [(64, 32, 256), (65, 32, 64), (65, 32, 64), (64, 32, 64)]):
+        assert arr.shape == shape and arr.dtype == np.float32
+        assert arr.flags.c_contiguous and arr.flags.writeable
+
+
 def test_blas_step_products_equal_the_twin_too():
     """With MINIGRAD_PACKED_GEMM=0 the float32 steps go through BLAS: same results."""
     code = (
