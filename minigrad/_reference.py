@@ -46,7 +46,11 @@ def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray,
     (2) v = beta2 v + (1 - beta2) g^2
     (3) p -= step_size * m / (sqrt(v) / sqrt(bc2) + eps), step_size = lr / bc1"""
     _check_adam(param, grad, exp_avg, exp_avg_sq)
-    m, v = exp_avg, exp_avg_sq
+    _adam_steps(param, grad, exp_avg, exp_avg_sq, beta1, beta2, eps, step_size, bc2_sqrt)
+
+
+def _adam_steps(param, grad, m, v, beta1, beta2, eps, step_size, bc2_sqrt) -> None:
+    # adam_update's steps (1)-(3) on checked arrays
     tmp = np.subtract(grad, m)
     tmp *= 1 - beta1
     m += tmp
@@ -67,8 +71,8 @@ def adam_update_many(params: list, grads: list, exp_avgs: list, exp_avg_sqs: lis
     """adam_update on every parameter of the lists (one "multi-tensor" call); step_sizes[k]
     and bc2_sqrts[k] are parameter k's step_size and bc2_sqrt."""
     count = _check_adam_many(params, grads, exp_avgs, exp_avg_sqs, step_sizes, bc2_sqrts)
-    for k in range(count):
-        adam_update(params[k], grads[k], exp_avgs[k], exp_avg_sqs[k], beta1, beta2, eps,
+    for k in range(count):  # the arrays were checked with the lists
+        _adam_steps(params[k], grads[k], exp_avgs[k], exp_avg_sqs[k], beta1, beta2, eps,
                     float(step_sizes[k]), float(bc2_sqrts[k]))
 
 

@@ -126,7 +126,14 @@ def adam_update_many(params, grads, exp_avgs, exp_avg_sqs, double beta1, double 
     """adam_update on every parameter of the lists in one call (a "multi-tensor" step): the
     elements of all of them, laid end to end, are split across the kernel workers.
     step_sizes[k] and bc2_sqrts[k] are parameter k's step_size and bc2_sqrt."""
-    count = _check_adam_many(params, grads, exp_avgs, exp_avg_sqs, step_sizes, bc2_sqrts)
+    _check_adam_many(params, grads, exp_avgs, exp_avg_sqs, step_sizes, bc2_sqrts)
+    _adam_lists(params, grads, exp_avgs, exp_avg_sqs, beta1, beta2, eps, step_sizes, bc2_sqrts)
+
+
+cdef _adam_lists(params, grads, exp_avgs, exp_avg_sqs, double beta1, double beta2, double eps,
+                 step_sizes, bc2_sqrts):
+    # the arrays were checked by the caller
+    cdef Py_ssize_t count = len(params)
     if count == 0:
         return
     cdef double[::1] st = np.ascontiguousarray(step_sizes, np.float64)
@@ -155,5 +162,5 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, double beta1, double beta2, do
     """One Adam step in place on param, exp_avg and exp_avg_sq (all of grad's shape and dtype,
     C-contiguous); step_size = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t)."""
     _check_adam(param, grad, exp_avg, exp_avg_sq)
-    adam_update_many([param], [grad], [exp_avg], [exp_avg_sq], beta1, beta2, eps, [step_size],
-                     [bc2_sqrt])
+    _adam_lists([param], [grad], [exp_avg], [exp_avg_sq], beta1, beta2, eps, [step_size],
+                [bc2_sqrt])

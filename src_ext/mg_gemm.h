@@ -106,36 +106,37 @@ static void mg_tile(int K, const float* a, long a_row, long a_col, int mr, const
     }
 }
 
-/* C (M x N, rows ldc apart) = A . B (accumulate = 0) or C += A . B (accumulate = 1);
- * A (M x K) has its rows lda apart, B is packed by mg_pack_bt / mg_pack_bn */
-static void mg_gemm_packed(int M, int N, int K, const float* a, int lda, const float* bp,
-                           float* c, int ldc, int accumulate) {
+/* C (M x N, rows ldc apart) = A . B (accumulate = 0) or C += A . B (accumulate = 1), A (M x K)
+ * read by rows (lda apart). B's panel of columns [p, p + 32) starts at b + p * b_panel and
+ * its rows are b_k apart: the two layouts below. */
+static void mg_gemm_rows(int M, int N, int K, const float* a, int lda, const float* b,
+                         long b_panel, long b_k, float* c, int ldc, int accumulate) {
     for (int p = 0; p < N; p += MG_NR) {
         int nr = N - p < MG_NR ? N - p : MG_NR;
         for (int r = 0; r < M; r += MG_MR) {
             int mr = M - r < MG_MR ? M - r : MG_MR;
-            mg_tile(K, a + (long)r * lda, lda, 1, mr, bp + (long)p * K, MG_NR,
+            mg_tile(K, a + (long)r * lda, lda, 1, mr, b + p * b_panel, b_k,
                     c + (long)r * ldc + p, ldc, nr, accumulate);
         }
     }
 }
 
-/* C (M x N, rows ldc apart) = A . B (accumulate = 0) or C += A . B (accumulate = 1), with
- * A (M x K) and B (K x N) both read in place (rows lda and ldb apart); N a multiple of 32.
- * For products whose B is small and used once (the Linear layer's dX = dY W). */
+/* B packed by mg_pack_bt / mg_pack_bn (a panel is K groups of 32 values) */
+static void mg_gemm_packed(int M, int N, int K, const float* a, int lda, const float* bp,
+                           float* c, int ldc, int accumulate) {
+    mg_gemm_rows(M, N, K, a, lda, bp, K, MG_NR, c, ldc, accumulate);
+}
+
+/* B (K x N) read in place, rows ldb apart; N a multiple of 32 (no partial panel to read past
+ * the rows). For products whose B is small and used once (the Linear layer's dX = dY W). */
 static void mg_gemm_nn(int M, int N, int K, const float* a, int lda, const float* b, int ldb,
                        float* c, int ldc, int accumulate) {
-    for (int r = 0; r < M; r += MG_MR) {
-        int mr = M - r < MG_MR ? M - r : MG_MR;
-        for (int p = 0; p < N; p += MG_NR) {
-            mg_tile(K, a + (long)r * lda, lda, 1, mr, b + p, ldb, c + (long)r * ldc + p, ldc,
-                    MG_NR, accumulate);
-        }
-    }
+    mg_gemm_rows(M, N, K, a, lda, b, 1, ldb, c, ldc, accumulate);
 }
 
 /* Does mg_gemm_nn suit C = A (M x K) . B (K x N)? Whole 32-column panels, and B within 256 KB
- * (a quarter of a core's L2 here), since every block of 8 rows of A streams all of B. */
+ * (a quarter of a core's L2 here), as B is read in place without blocking; larger operands go
+ * to BLAS, which blocks them. */
 static inline int mg_gemm_nn_suits(int K, int N) {
     return N % MG_NR == 0 && (long)K * N * 4 <= (256L << 10);
 }
