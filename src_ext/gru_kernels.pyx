@@ -12,8 +12,8 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, packed_weights, pooled, project, share, sigmoid, step_product,
-                         tanh_)
+from rnn_common cimport (after_loop, look_up_step, packed_weights, pooled, project, share,
+                         sigmoid, step_product, tanh_)
 
 from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
                                      token_input)
@@ -26,7 +26,9 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
                         const floating[::1] b_hn, const int64_t[::1] lengths, bint reverse,
                         floating[:, ::1] gh, floating[:, :, ::1] hn_buf,
                         floating[:, :, ::1] hbuf, floating[:, :, ::1] out, Py_ssize_t b0,
-                        Py_ssize_t b1, const float* w_packed) noexcept nogil:
+                        Py_ssize_t b1, const float* w_packed, const int64_t[:, ::1] tokens,
+                        bint by_token, const floating[:, ::1] w_ih,
+                        const floating[::1] bias) noexcept nogil:
     # batch rows [b0, b1) only: rows never interact, so workers can run disjoint row ranges
     cdef Py_ssize_t T = gates.shape[0], H = hbuf.shape[2]
     cdef Py_ssize_t s, t, b, j, prev, cur
@@ -40,6 +42,8 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
     for s in range(T):
         t = T - 1 - s if reverse else s
         prev, cur = (t + 1, t) if reverse else (t, t + 1)
+        if by_token:  # (1) this step's input projection, looked up in the table
+            look_up_step(tokens, w_ih, bias, gates, t, b0, b1)
         # (2) recurrent product, the only GEMM inside the loop
         step_product(True, <int>(b1 - b0), <int>(3 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0],
                      w_packed, 0, &gh[b0, 0])
@@ -140,11 +144,11 @@ cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
     cdef Py_ssize_t B = x.shape[1]
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
-            project(x, tokens, by_token, w_ih, bias, gates, w, workers)
+            project(x, by_token, w_ih, bias, gates, w, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(gates, w_hh, b_hn, lengths, reverse, gh, hn_buf, hbuf, out,
                           share(B, w, workers), share(B, w + 1, workers),
-                          &w_packed[0] if packed else NULL)
+                          &w_packed[0] if packed else NULL, tokens, by_token, w_ih, bias)
     return 0
 
 

@@ -222,32 +222,42 @@ cdef inline Py_ssize_t share(Py_ssize_t n, Py_ssize_t w, Py_ssize_t workers) noe
     return n * w // workers
 
 
-cdef inline void project(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
-                         bint by_token, const floating[:, ::1] w_ih, const floating[::1] bias,
+cdef inline void project(const floating[:, :, ::1] x, bint by_token,
+                         const floating[:, ::1] w_ih, const floating[::1] bias,
                          floating[:, :, ::1] gates, Py_ssize_t w,
                          Py_ssize_t workers) noexcept nogil:
     """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step.
-    ``by_token``: the input is token ids (T, B) and w_ih the projected table (V, G*H), so the
-    projection of a row is the table's row of its token (a one-hot X times W_ih = table^T).
+    ``by_token`` (token ids in, w_ih the projected table): nothing to do here, the time loop
+    looks each step's rows up itself (look_up_step).
 
     Worker w of ``workers`` computes its share of the T*B rows (all of them when workers = 1)."""
     cdef Py_ssize_t rows = gates.shape[0] * gates.shape[1], I = x.shape[2]
-    cdef Py_ssize_t GH = gates.shape[2], r, j
+    cdef Py_ssize_t GH = gates.shape[2], r
     cdef Py_ssize_t r0 = share(rows, w, workers), r1 = share(rows, w + 1, workers)
-    cdef floating *g
-    cdef const floating *row
     if by_token:
-        for r in range(r0, r1):
-            g, row = &gates[0, 0, 0] + r * GH, &w_ih[(&tokens[0, 0])[r], 0]
-            for j in range(GH):
-                g[j] = row[j] + bias[j]
         return
-    # (1) input projection for every time step: ONE matrix product (T*B, I) @ (I, G*H)
     for r in range(r0, r1):
         memcpy(&gates[0, 0, 0] + r * GH, &bias[0], GH * sizeof(floating))
     if I > 0 and r1 > r0:
         matmul_nt(<int>(r1 - r0), <int>GH, <int>I, &x[0, 0, 0] + r0 * I, &w_ih[0, 0], 1,
                   &gates[0, 0, 0] + r0 * GH)
+
+
+cdef inline void look_up_step(const int64_t[:, ::1] tokens, const floating[:, ::1] table,
+                              const floating[::1] bias, floating[:, :, ::1] gates,
+                              Py_ssize_t t, Py_ssize_t b0, Py_ssize_t b1) noexcept nogil:
+    """(1) with token ids, step t's input projection for rows [b0, b1): the projected table's
+    row of each token, plus the bias (a one-hot x times W_ih is a row of table = E W_ih^T).
+    The time loop calls it right before the step's product reads those rows, so they are
+    written and read while in cache; a copy for the whole sequence before the loop went out
+    to memory and back."""
+    cdef Py_ssize_t GH = gates.shape[2], b, j
+    cdef floating *g
+    cdef const floating *row
+    for b in range(b0, b1):
+        g, row = &gates[t, b, 0], &table[tokens[t, b], 0]
+        for j in range(GH):
+            g[j] = row[j] + bias[j]
 
 
 cdef inline void scatter_token_rows(const floating[:, :, ::1] dgx,

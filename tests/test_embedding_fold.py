@@ -23,7 +23,8 @@ from minigrad import Tensor, _reference_rnn, kernels
 from minigrad.nn import rnn as rnn_mod
 from minigrad.ops import fused
 from minigrad.ops.nn_ops import ProjectedTable
-from test_recurrent_kernels import CELLS, GATES, MODULE, TOL, compiled, make_args, run_kernels
+from test_recurrent_kernels import (CELLS, GATES, MODULE, TOL, assert_workers_give_the_twins_outputs,
+                                    compiled, make_args, run_kernels)
 
 
 def graph_ops(t: Tensor) -> set[str]:
@@ -67,6 +68,24 @@ def test_token_ids_equal_one_hot_inputs(impl, cell, T, B, V, H, lens, reverse, d
             assert u is None, f"output {k}"
         else:
             np.testing.assert_allclose(u, v, err_msg=f"output {k}", **tol)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("cell", CELLS)
+@given(T=st.integers(1, 5), B=st.integers(9, 26), H=st.integers(1, 5),
+       lens=st.one_of(st.none(), st.lists(st.floats(0, 1), min_size=26, max_size=26)),
+       reverse=st.booleans(), seed=st.integers(0, 2**16))
+def test_token_ids_split_across_workers_equal_the_twin(cell, workers, T, B, H, lens, reverse,
+                                                       seed):
+    """Each worker looks up its own batch rows' table rows, step by step inside the time loop
+    (rnn_common.look_up_step); with 2 and 3 workers (uneven splits) the compiled kernels give
+    what the single-threaded twin gives."""
+    a, g = make_args(cell, T, B, 4, H, np.float64, seed)
+    tokens = np.random.default_rng(seed).integers(0, 4, (T, B))
+    by_token = dict(a, x=tokens, w_ih=np.ascontiguousarray(a["w_ih"].T))
+    lengths = None if lens is None else np.array([round(f * T) for f in lens[:B]], np.int64)
+    assert_workers_give_the_twins_outputs(cell, by_token, g, lengths, reverse, workers,
+                                          TOL[np.float64])
 
 
 @pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
