@@ -136,6 +136,8 @@ def test_concat_stack_split(data, shape, n):
     xs = [leaf(data.draw(floats(shape))) for _ in range(n)]
     assert mg.gradcheck(lambda *xs: mg.concat(xs, axis=axis), xs)
     assert mg.gradcheck(lambda *xs: mg.stack(xs, axis=axis), xs)
+    np.testing.assert_array_equal(mg.stack(xs, axis=axis).data,
+                                  np.stack([x.data for x in xs], axis=axis))
     whole = mg.concat(xs, axis=axis).detach()
     whole.requires_grad = True
     sizes = [shape[axis]] * n

@@ -99,6 +99,9 @@ def fused_available() -> bool:
                for d in ("forward", "backward"))
 
 
+_FUSED_AVAILABLE: list[bool] = []  # fused_available(), asked once (it imports modules)
+
+
 def _recorder(buffer: np.ndarray, t: int) -> Callable[[np.ndarray], None]:
     def hook(grad: np.ndarray) -> None:
         buffer[t] += grad
@@ -155,7 +158,9 @@ class _RNNBase(Module):
 
     def _use_fused(self) -> bool:
         want = _FUSED_DEFAULT if self.fused is None else self.fused
-        if want and not fused_available():
+        if want and not _FUSED_AVAILABLE:
+            _FUSED_AVAILABLE.append(fused_available())
+        if want and not _FUSED_AVAILABLE[0]:
             if self.fused:
                 raise ImportError(f"{type(self).__name__}(fused=True): minigrad.ops.fused "
                                   "cannot be imported; use fused=False for the primitive path")
