@@ -96,6 +96,31 @@ def _check_adam_many(params, grads, exp_avgs, exp_avg_sqs, step_sizes, bc2_sqrts
     return len(params)
 
 
+def sum_of_squares_many(arrays: list) -> float:
+    """sum of x^2 over every element of every array, in float64: the squared 2-norm of all of
+    them together (clip_grad_norm_). One call takes C-contiguous arrays of one float dtype."""
+    _check_squares(arrays)
+    total = 0.0
+    for a in arrays:
+        r = a.reshape(-1).astype(np.float64)
+        total += float(np.dot(r, r))
+    return total
+
+
+def _check_squares(arrays) -> None:
+    """sum_of_squares_many's checks (the twin's and the compiled wrapper's)."""
+    if not isinstance(arrays, (list, tuple)):
+        raise ValueError(f"sum_of_squares_many: expected a list of arrays, got "
+                         f"{type(arrays).__name__}")
+    for k, a in enumerate(arrays):
+        if type(a) is not np.ndarray or a.dtype not in (np.float32, np.float64) or \
+                not a.flags.c_contiguous or a.dtype != arrays[0].dtype:
+            raise ValueError(
+                f"sum_of_squares_many: array {k} must be a C-contiguous float32 or float64 "
+                f"ndarray of array 0's dtype; got {type(a).__name__} "
+                f"{getattr(a, 'dtype', '')} {getattr(a, 'shape', '')}")
+
+
 def _check_adam(param, grad, exp_avg, exp_avg_sq) -> None:
     """adam_update's checks (the twin's and the compiled wrapper's)."""
     arrays = (param, grad, exp_avg, exp_avg_sq)

@@ -19,7 +19,7 @@ from minigrad import _reference, _reference_rnn
 # Every kernel name must exist in both, with the same signature. Register a new .pyx here.
 _MODULES: dict[str, tuple[object, tuple[str, ...]]] = {
     "elementwise": (_reference, ("tanh_backward", "sigmoid_backward", "adam_update",
-                                "adam_update_many")),
+                                "adam_update_many", "sum_of_squares_many")),
     "embedding": (_reference, ("embedding_backward",)),
     "loss": (_reference, ("softmax_xent_forward", "softmax_xent_backward")),
     "linear": (_reference, ("linear_forward", "linear_backward")),

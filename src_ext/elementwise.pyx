@@ -1,7 +1,8 @@
 # cython: language_level=3
 """Fused elementwise kernels (twins in minigrad/_reference.py): the backward of tanh and
-sigmoid, and Adam's update in one pass over each parameter's four arrays, for many
-parameters in one call (split across the kernel workers)."""
+sigmoid, Adam's update in one pass over each parameter's four arrays, and the sum of squares
+of many arrays (clip_grad_norm_); the last two take many parameters in one call, split across
+the kernel workers."""
 import numpy as np
 
 cimport numpy as cnp
@@ -11,7 +12,8 @@ from libc.math cimport sqrt, sqrtf
 
 from rnn_common cimport share
 
-from minigrad._reference import _check_adam, _check_adam_many, _check_pair  # one set of checks
+from minigrad._reference import (_check_adam, _check_adam_many, _check_pair,  # one set of
+                                 _check_squares)                                # checks
 from minigrad.threads import elementwise_workers
 
 cnp.import_array()
@@ -164,3 +166,68 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, double beta1, double beta2, do
     _check_adam(param, grad, exp_avg, exp_avg_sq)
     _adam_lists([param], [grad], [exp_avg], [exp_avg_sq], beta1, beta2, eps, [step_size],
                 [bc2_sqrt])
+
+
+cdef double _squares_span(const floating* x, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    # sum of x[i]^2 for i in [lo, hi), in double; eight partial sums, so that the additions
+    # do not wait on each other (and gcc can put them in vector registers)
+    cdef double s[8]
+    cdef Py_ssize_t i, j, n8 = lo + (hi - lo) // 8 * 8
+    for j in range(8):
+        s[j] = 0
+    for i in range(lo, n8, 8):
+        for j in range(8):
+            s[j] += <double>x[i + j] * <double>x[i + j]
+    for i in range(n8, hi):
+        s[0] += <double>x[i] * <double>x[i]
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+
+
+cdef double _squares_share(void** arrays, const Py_ssize_t* sizes, Py_ssize_t count,
+                           Py_ssize_t lo, Py_ssize_t hi, floating kind) noexcept nogil:
+    # elements [lo, hi) of the arrays laid end to end (kind only selects the dtype)
+    cdef Py_ssize_t k, start = 0, a, b
+    cdef double total = 0
+    for k in range(count):
+        a, b = max(lo - start, 0), min(hi - start, sizes[k])
+        if a < b:
+            total += _squares_span(<const floating*>arrays[k], a, b)
+        start += sizes[k]
+    return total
+
+
+cdef int _squares_run(void** arrays, const Py_ssize_t* sizes, Py_ssize_t count,
+                      Py_ssize_t total, double* parts, floating kind, int workers) except -1:
+    cdef int w
+    with nogil:
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+            parts[w] = _squares_share(arrays, sizes, count, share(total, w, workers),
+                                      share(total, w + 1, workers), kind)
+    return 0
+
+
+def sum_of_squares_many(arrays):
+    """sum of x^2 over every element of every array, accumulated in float64: the squared
+    2-norm of all of them together (clip_grad_norm_). One call takes C-contiguous arrays of
+    one float dtype; their elements, laid end to end, are split across the kernel workers,
+    and the workers' sums are added in worker order."""
+    _check_squares(arrays)
+    cdef Py_ssize_t count = len(arrays), k, total = 0
+    if count == 0:
+        return 0.0
+    cdef Py_ssize_t[::1] sizes = np.empty(count, np.intp)
+    cdef Py_ssize_t[::1] ptrs = np.empty(count, np.intp)  # data pointers, read with the GIL
+    for k in range(count):
+        sizes[k] = arrays[k].size
+        total += sizes[k]
+        ptrs[k] = <Py_ssize_t>cnp.PyArray_DATA(arrays[k])
+    workers = elementwise_workers(total)
+    cdef double[::1] parts = np.zeros(workers, np.float64)
+    if arrays[0].dtype == np.float32:
+        _squares_run[float](<void**>&ptrs[0], &sizes[0], count, total, &parts[0], 0, workers)
+    else:
+        _squares_run[double](<void**>&ptrs[0], &sizes[0], count, total, &parts[0], 0, workers)
+    cdef double result = 0
+    for k in range(workers):
+        result += parts[k]
+    return result

@@ -161,6 +161,45 @@ def test_adam_update_many_rejects_bad_lists_naming_the_parameter(impl):
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
 @pytest.mark.parametrize("dtype", DTYPES)
+@given(seed=st.integers(0, 2**32 - 1),
+       shapes=st.lists(st.sampled_from([(0,), (1,), (7,), (3, 5), (2, 3, 4), (40,), (9, 8)]),
+                       min_size=0, max_size=6))
+def test_sum_of_squares_many_matches_the_twin(workers, dtype, seed, shapes):
+    """Arrays of different sizes (empty ones too), their elements split across 1-3 workers at
+    any point (ELEMENTS_PER_WORKER lowered so that they do): the float64 sum of all squares
+    the twin computes, to the rounding of the order of the additions."""
+    rng = np.random.default_rng(seed)
+    arrays = [(rng.standard_normal(s) * 10).astype(dtype) for s in shapes]
+    before, per_worker = mg.get_num_threads(), mg.threads.ELEMENTS_PER_WORKER
+    mg.set_num_threads(workers)
+    mg.threads.ELEMENTS_PER_WORKER = 1
+    try:
+        got = ext_elementwise.sum_of_squares_many(arrays)
+    finally:
+        mg.set_num_threads(before)
+        mg.threads.ELEMENTS_PER_WORKER = per_worker
+    want = ref.sum_of_squares_many(arrays)
+    exact = sum(float(np.sum(a.astype(np.float64) ** 2)) for a in arrays)
+    assert isinstance(got, float)
+    assert got == pytest.approx(want, rel=1e-13, abs=1e-300)
+    assert got == pytest.approx(exact, rel=1e-13, abs=1e-300)
+
+
+@pytest.mark.parametrize("impl", ["compiled", "reference"])
+def test_sum_of_squares_many_rejects_bad_arrays_naming_the_kernel(impl):
+    fn = (ext_elementwise if impl == "compiled" else ref).sum_of_squares_many
+    a, b = np.ones(4, np.float32), np.ones(4, np.float64)
+    assert fn([]) == 0.0
+    for bad in ([a, b], [a, np.ones((4, 4), np.float32)[:, 0]], [a, np.ones(4, np.int64)],
+                [a, [1.0]]):
+        with pytest.raises(ValueError, match="sum_of_squares_many: array 1 must be"):
+            fn(bad)
+    with pytest.raises(ValueError, match="sum_of_squares_many: expected a list"):
+        fn(a)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
 @given(seed=st.integers(0, 2**32 - 1), rows=st.integers(0, 70), n_in=st.integers(0, 9),
        n_out=st.integers(1, 9), bias=st.booleans(),
        needs=st.tuples(st.booleans(), st.booleans(), st.booleans()))

@@ -252,6 +252,27 @@ def test_clip_grad_norm_scales_to_max_norm_and_skips_none():
     assert optim.clip_grad_norm_([a], 10.0) == pytest.approx(1.0, rel=1e-5)
 
 
+def test_clip_grad_norm_of_mixed_dtypes_and_layouts_is_the_norm_of_all_elements():
+    """float32 and float64 gradients (one kernel call per dtype) and a non-contiguous one
+    (numpy): the total is the float64 2-norm of every element, each gradient is scaled by
+    max_norm / total."""
+    rng = np.random.default_rng(5)
+    grads = [rng.standard_normal((4, 5)).astype(np.float32), rng.standard_normal(7),
+             rng.standard_normal((6, 4))[:, 1], rng.standard_normal(300).astype(np.float32)]
+    ps = []
+    for g in grads:
+        p = Parameter(np.zeros(g.shape), dtype=g.dtype)
+        # a copy; the strided one stays strided (column 0 of a new (n, 2) array)
+        p.grad = g.copy() if g.flags.c_contiguous else np.repeat(g[:, None], 2, axis=1)[:, 0]
+        assert p.grad.flags.c_contiguous == g.flags.c_contiguous
+        ps.append(p)
+    want = math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads))
+    total = utils.clip_grad_norm_(ps, 0.5)
+    assert total == pytest.approx(want, rel=1e-12)
+    for p, g in zip(ps, grads):
+        np.testing.assert_allclose(p.grad, g * (0.5 / (want + 1e-6)), rtol=1e-6)
+
+
 def test_clip_grad_value():
     a = Parameter(np.zeros(3), dtype=np.float64)
     a.grad = np.array([-5.0, 0.2, 9.0])

@@ -9,6 +9,7 @@ from typing import Iterable
 
 import numpy as np
 
+from minigrad import kernels
 from minigrad.tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
@@ -30,15 +31,12 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     if not params:
         return 0.0
     norm_type = float(norm_type)
-    # 1. one norm per gradient, 2. the norm of those norms (the same as over all elements)
+    # 1. the norm over all gradient elements together (2: sqrt of the sum of squares; else the
+    #    norm of the per-gradient norms, which is the same)
     if math.isinf(norm_type):
         total = max(float(np.abs(p.grad).max()) if p.grad.size else 0.0 for p in params)
     elif norm_type == 2.0:
-        # sqrt(r . r) on the raveled float64 gradient: what np.linalg.norm does, minus its checks;
-        # every gradient is widened (exactly) into one scratch buffer instead of a fresh array
-        scratch = np.empty(max(p.grad.size for p in params), dtype=np.float64)
-        per = [math.sqrt(float(np.dot(r, r))) for r in (_widen(p.grad, scratch) for p in params)]
-        total = float(np.linalg.norm(np.array(per), ord=2))
+        total = math.sqrt(_sum_of_squares([p.grad for p in params]))
     else:
         per = np.array([np.linalg.norm(p.grad.ravel().astype(np.float64), ord=norm_type)
                         for p in params])
@@ -46,7 +44,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
                            f"gradients is {total}; pass error_if_nonfinite=False to clip anyway")
-    # 3. scale in place (always, by a factor of at most 1)
+    # 2. scale in place (always, by a factor of at most 1)
     coef = min(max_norm / (total + 1e-6), 1.0)
     if coef != 1.0:  # a factor of exactly 1 leaves every element as it is
         for p in params:
@@ -54,11 +52,18 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     return total
 
 
-def _widen(grad: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-    """``grad`` raveled into the front of the float64 ``scratch`` (a view of it)."""
-    r = scratch[:grad.size]
-    np.copyto(r, grad.reshape(-1))
-    return r
+def _sum_of_squares(grads: list[np.ndarray]) -> float:
+    """The sum of the squares of every gradient element, in float64: one kernel call per
+    dtype (kernels.sum_of_squares_many) for C-contiguous float gradients, numpy for others."""
+    by_dtype: dict[np.dtype, list[np.ndarray]] = {}
+    total = 0.0
+    for g in grads:
+        if type(g) is np.ndarray and g.dtype in (np.float32, np.float64) and g.flags.c_contiguous:
+            by_dtype.setdefault(g.dtype, []).append(g)
+        else:
+            r = np.asarray(g, dtype=np.float64).reshape(-1)
+            total += float(np.dot(r, r))
+    return total + sum(kernels.sum_of_squares_many(gs) for gs in by_dtype.values())
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
