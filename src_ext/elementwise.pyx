@@ -10,7 +10,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf
 
-from rnn_common cimport share
+from work_split cimport share
 
 from minigrad._reference import (_check_adam, _check_adam_many, _check_pair,  # one set of
                                  _check_squares)                                # checks

@@ -12,8 +12,9 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, look_up_step, packed_weights, pooled, project, share,
-                         sigmoid, step_product, tanh_)
+from rnn_common cimport (after_loop, look_up_step, packed_weights, pooled, project, sigmoid,
+                         step_product, tanh_)
+from work_split cimport share
 
 from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
                                      token_input)

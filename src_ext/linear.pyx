@@ -17,8 +17,8 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memcpy
 
-from rnn_common cimport (input_gradient, matmul_nt, matmul_tn, packed_gemm_enabled, share,
-                         weight_gradient)
+from rnn_common cimport input_gradient, matmul_nt, matmul_tn, packed_gemm_enabled, weight_gradient
+from work_split cimport share
 
 from minigrad import _reference
 from minigrad._reference import _check_linear  # one set of argument checks

@@ -12,7 +12,8 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport log
 
-from rnn_common cimport exp_, share
+from rnn_common cimport exp_
+from work_split cimport share
 
 from minigrad._reference import _check_xent, _check_xent_backward  # one set of argument checks
 from minigrad.threads import kernel_workers

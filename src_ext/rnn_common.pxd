@@ -2,7 +2,8 @@
 """Inline helpers shared by rnn_kernels.pyx, lstm_kernels.pyx and gru_kernels.pyx.
 
 How those kernels lay out the work: (1) the input projection and (8) the weight and input
-gradients are single GEMMs outside the time loop (project / after_loop); everything from (1) to
+gradients are single GEMMs outside the time loop (project / after_loop; with token ids, (1) is
+a row of the projected table looked up at each step, look_up_step); everything from (1) to
 (8) runs without the GIL. Workers (OpenMP, minigrad/threads.py) each take a contiguous share of
 the batch rows through the whole time loop, and a share of the rows of each GEMM outside it.
 The one recurrent product per step is step_product: W_hh packed once per sequence and the
@@ -10,15 +11,18 @@ AVX-512 tile of mg_gemm.h for float32, BLAS otherwise.
 
 Row-major matrix products through scipy's BLAS (scipy.linalg.cython_blas is column-major: a
 row-major (m, n) matrix is the column-major (n, m) matrix, so C = A @ B^T is computed as the
-column-major C^T = B A^T); the per-step product with W_hh packed once (mg_gemm.h); how workers
-share the rows; the buffer pool; numerically stable activations. The nogil helpers are
-marked so; packed_weights, pooled and _aligned_floats run with the GIL, before the loops."""
+column-major C^T = B A^T); the per-step product with W_hh packed once (mg_gemm.h); the input
+projection; the buffer pool; numerically stable activations (how workers share the rows is
+work_split.share). The nogil helpers are marked so; packed_weights, pooled and
+_aligned_floats run with the GIL, before the loops."""
 from cython cimport floating
 from cpython.list cimport PyList_GET_ITEM
 from cpython.ref cimport PyObject, _Py_REFCNT
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from work_split cimport share
 
 cdef extern from *:
     # exp without branches or library calls, so that loops calling it vectorise (-O3):
@@ -214,12 +218,6 @@ cdef inline tuple packed_weights(object w_hh, bint transposed):
     else:
         mg_pack_bn(K, N, &w[0, 0], &b[0])
     return packed, True
-
-
-cdef inline Py_ssize_t share(Py_ssize_t n, Py_ssize_t w, Py_ssize_t workers) noexcept nogil:
-    """First index of worker w's share when n items are split into ``workers`` contiguous,
-    near-equal parts: worker w owns [share(n, w, workers), share(n, w + 1, workers))."""
-    return n * w // workers
 
 
 cdef inline void project(const floating[:, :, ::1] x, bint by_token,

@@ -12,7 +12,8 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
 from rnn_common cimport (after_loop, mg_cpu_is_x86_64_v4, packed_gemm_enabled, packed_weights,
-                         look_up_step, pooled, project, share, step_product, tanh_)
+                         look_up_step, pooled, project, step_product, tanh_)
+from work_split cimport share
 
 from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
                                      token_input)

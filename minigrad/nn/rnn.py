@@ -168,8 +168,8 @@ class _RNNBase(Module):
         return bool(want)
 
     # ---- argument checks ---------------------------------------------------------------
-    def _check_input(self, x: Any) -> tuple[Tensor, bool]:
-        """Returns the input time-major (T, B, I) and whether it came unbatched (T, I)."""
+    def _check_input(self, x: Any) -> tuple[int, int, bool]:
+        """(steps, batch, whether the input came unbatched (T, I)) of a valid input."""
         name = type(self).__name__
         if not isinstance(x, Tensor):
             raise TypeError(f"{name}: input must be a Tensor, got {type(x).__name__}")
@@ -181,15 +181,19 @@ class _RNNBase(Module):
             raise ValueError(f"{name}: input has {x.shape[-1]} features (shape {x.shape}), "
                              f"expected input_size={self.input_size}")
         check_input_dtype(name, x, self.dtype)
-        if x.ndim == 2:
-            x = x.reshape(x.shape[0], 1, x.shape[1])
-            unbatched = True
-        else:
-            x = x.transpose(1, 0, 2) if self.batch_first else x
-            unbatched = False
-        if x.shape[0] == 0:
+        unbatched = x.ndim == 2
+        steps, batch = (x.shape[0], 1) if unbatched else \
+            (x.shape[1], x.shape[0]) if self.batch_first else x.shape[:2]
+        if steps == 0:
             raise ValueError(f"{name}: the input sequence is empty (shape {x.shape})")
-        return x, unbatched
+        return steps, batch, unbatched
+
+    def _time_major(self, x: Tensor, unbatched: bool) -> Tensor:
+        """The input as (T, B, I) (a graph op when it has to move: only called when layer 0
+        reads the input itself, not an Embedding's table)."""
+        if unbatched:
+            return x.reshape(x.shape[0], 1, x.shape[1])
+        return x.transpose(1, 0, 2) if self.batch_first else x
 
     def _check_lengths(self, lengths: Any, steps: int, batch: int,
                        unbatched: bool) -> np.ndarray | None:
@@ -233,8 +237,7 @@ class _RNNBase(Module):
         (L*D, B, H) (an (h_0, c_0) pair for LSTM); lengths None or one int per row.
         Returns (output (T, B, D*H), h_n) or, for LSTM, (output, (h_n, c_n))."""
         lstm = self.mode == "LSTM"
-        x, unbatched = self._check_input(input)
-        steps, batch = x.shape[0], x.shape[1]
+        steps, batch, unbatched = self._check_input(input)
         lens = self._check_lengths(lengths, steps, batch, unbatched)
         if lstm and hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
             raise ValueError(f"{type(self).__name__}: hx must be a pair (h_0, c_0) or None")
@@ -248,7 +251,8 @@ class _RNNBase(Module):
         n_states = self.num_layers * self.num_directions
         self.hidden_grads = [np.zeros((steps, batch, self.hidden_size), dtype=self.dtype)
                              for _ in range(n_states)] if self.record_hidden_grads else None
-        h_n, c_n, layer_in = [], [], x
+        h_n, c_n = [], []
+        layer_in = self._time_major(input, unbatched) if lookup is None else None
         for k in range(self.num_layers):
             outs = []
             for d in range(self.num_directions):
