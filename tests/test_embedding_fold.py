@@ -233,6 +233,19 @@ def test_the_fold_equals_the_unfolded_layer(cell, config, dtype, reference):
         np.testing.assert_allclose(u, v, rtol=tol, atol=tol)
 
 
+def test_the_fold_leaves_the_unread_embedding_output_where_it_is(monkeypatch):
+    """With the fold, layer 0 reads the table, so the Embedding's output is not made
+    time-major (for batch_first that was a transposed copy of rows nobody reads); without
+    it, it is."""
+    def moved(*args):
+        raise AssertionError("the input was made time-major")
+    monkeypatch.setattr(rnn_mod._RNNBase, "_time_major", moved)
+    config = CONFIGS["bidirectional_2_layers_batch_first"]
+    assert "projected_table" in embedding_lm("lstm", config, True, np.float32)[2]
+    with pytest.raises(AssertionError, match="made time-major"):
+        embedding_lm("lstm", config, False, np.float32)
+
+
 def test_the_fold_is_not_taken_for_a_vocabulary_larger_than_half_the_tokens():
     # 7 x 4 = 28 tokens: 14 rows still fold, 15 do not (the table product would cost more)
     assert "projected_table" in embedding_lm("gru", {}, True, np.float64, vocab=14)[2]
