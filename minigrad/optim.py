@@ -66,10 +66,20 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, p.grad, self.state.setdefault(p, {}), group)
+                    self._update(p, p.grad, self._state(p), group)
 
     def _update(self, p: Tensor, grad: np.ndarray, state: dict, group: dict) -> None:
         raise NotImplementedError
+
+    def _state(self, p: Tensor) -> dict:
+        """p's state, its arrays in p's dtype: after ``Module.to(dtype)`` between steps, the
+        moments and buffers follow the parameters they belong to (converted once)."""
+        state = self.state.setdefault(p, {})
+        dtype = p.data.dtype
+        for key, value in state.items():
+            if type(value) is np.ndarray and value.dtype != dtype and value.shape == p.shape:
+                state[key] = value.astype(dtype)
+        return state
 
     # ---- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -189,7 +199,7 @@ class Adam(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                state = self.state.setdefault(p, {})
+                state = self._state(p)
                 grad, step_size, bc2_sqrt = self._begin(p, p.grad, state, group)
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 if not group["amsgrad"] and _same_layout(p.data, grad, m, v):

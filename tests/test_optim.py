@@ -299,3 +299,42 @@ def test_adam_fused_kernel_and_plain_numpy_give_the_same_parameters(dtype, monke
             opt.step()
         results.append(p.data)
     np.testing.assert_allclose(results[0], results[1], rtol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+@pytest.mark.parametrize("name,kwargs", [("Adam", dict(lr=1e-2)), ("Adam", dict(amsgrad=True)),
+                                         ("SGD", dict(lr=0.1, momentum=0.9)),
+                                         ("RMSprop", dict(lr=1e-2)), ("Adagrad", dict(lr=0.1))])
+def test_state_follows_the_parameters_into_a_new_dtype(name, kwargs):
+    """After Module.to(float64) between steps, the optimizer's arrays become float64, and the
+    next step is the one a float64 optimizer holding the same state (converted) takes."""
+    from minigrad import Tensor, nn
+    rng = np.random.default_rng(0)
+    model = nn.Linear(3, 2, rng=rng)
+    opt = getattr(optim, name)(list(model.parameters()), **kwargs)
+    x = rng.standard_normal((4, 3))
+
+    def step(m, o, dtype):
+        o.zero_grad()
+        (m(Tensor(x.astype(dtype))) ** 2).sum().backward()
+        o.step()
+
+    for _ in range(2):
+        step(model, opt, np.float32)
+    model.double()
+    ref = nn.Linear(3, 2, dtype=np.float64)
+    for p, q in zip(model.parameters(), ref.parameters()):
+        q.data = p.data.copy()
+    ref_opt = getattr(optim, name)(list(ref.parameters()), **kwargs)
+    saved = opt.state_dict()
+    for entry in saved["state"].values():
+        for k, v in entry.items():
+            if isinstance(v, np.ndarray):
+                entry[k] = v.astype(np.float64)
+    ref_opt.load_state_dict(saved)
+    step(model, opt, np.float64)
+    step(ref, ref_opt, np.float64)
+    for p, q in zip(model.parameters(), ref.parameters()):
+        assert p.data.dtype == np.float64
+        np.testing.assert_array_equal(p.data, q.data)
+        assert all(v.dtype == np.float64 for v in opt.state[p].values()
+                   if isinstance(v, np.ndarray))

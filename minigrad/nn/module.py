@@ -147,7 +147,8 @@ class Module:
 
     # ---- dtype and size ----------------------------------------------------------------------
     def to(self, dtype: Any) -> "Module":
-        """Convert every parameter (and its gradient) to ``dtype``, in place; returns self."""
+        """Convert every parameter (and its gradient) to ``dtype``, in place; returns self. An
+        optimizer's state follows at its next step (``Optimizer._state``)."""
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"{type(self).__name__}.to: parameters must stay floating point, "
