@@ -220,20 +220,16 @@ cdef inline tuple packed_weights(object w_hh, bint transposed):
     return packed, True
 
 
-cdef inline void project(const floating[:, :, ::1] x, bint by_token,
-                         const floating[:, ::1] w_ih, const floating[::1] bias,
-                         floating[:, :, ::1] gates, Py_ssize_t w,
+cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+                         const floating[::1] bias, floating[:, :, ::1] gates, Py_ssize_t w,
                          Py_ssize_t workers) noexcept nogil:
-    """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step.
-    ``by_token`` (token ids in, w_ih the projected table): nothing to do here, the time loop
-    looks each step's rows up itself (look_up_step).
+    """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step. (With
+    token ids the time loop looks each step's rows up instead: look_up_step.)
 
     Worker w of ``workers`` computes its share of the T*B rows (all of them when workers = 1)."""
     cdef Py_ssize_t rows = gates.shape[0] * gates.shape[1], I = x.shape[2]
     cdef Py_ssize_t GH = gates.shape[2], r
     cdef Py_ssize_t r0 = share(rows, w, workers), r1 = share(rows, w + 1, workers)
-    if by_token:
-        return
     for r in range(r0, r1):
         memcpy(&gates[0, 0, 0] + r * GH, &bias[0], GH * sizeof(floating))
     if I > 0 and r1 > r0:

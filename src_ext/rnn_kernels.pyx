@@ -128,8 +128,9 @@ cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
     cdef int w
     cdef Py_ssize_t B = x.shape[1]
     with nogil:
-        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
-            project(x, by_token, w_ih, bias, pre, w, workers)
+        if not by_token:  # token ids: the time loop looks its rows up (look_up_step)
+            for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+                project(x, w_ih, bias, pre, w, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(pre, w_hh, lengths, reverse, relu, hbuf, out, share(B, w, workers),
                           share(B, w + 1, workers), &w_packed[0] if packed else NULL, tokens, by_token, w_ih, bias)

@@ -31,6 +31,7 @@ Initial weights (uniform in +-1/sqrt(hidden_size), as PyTorch) and dropout masks
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 from typing import Any, Callable, Iterator
 
@@ -90,16 +91,15 @@ def _fused_ops():
         return None
 
 
+@functools.cache
 def fused_available() -> bool:
-    """Whether the fused sequence Functions (``minigrad.ops.fused``) and their kernels exist."""
+    """Whether the fused sequence Functions (``minigrad.ops.fused``) and their kernels exist
+    (asked once: the answer is fixed when the modules are imported)."""
     if _fused_ops() is None:
         return False
     kernels = importlib.import_module("minigrad.kernels")
     return all(hasattr(kernels, f"{m}_{d}") for m in ("rnn", "lstm", "gru")
                for d in ("forward", "backward"))
-
-
-_FUSED_AVAILABLE: list[bool] = []  # fused_available(), asked once (it imports modules)
 
 
 def _recorder(buffer: np.ndarray, t: int) -> Callable[[np.ndarray], None]:
@@ -158,9 +158,7 @@ class _RNNBase(Module):
 
     def _use_fused(self) -> bool:
         want = _FUSED_DEFAULT if self.fused is None else self.fused
-        if want and not _FUSED_AVAILABLE:
-            _FUSED_AVAILABLE.append(fused_available())
-        if want and not _FUSED_AVAILABLE[0]:
+        if want and not fused_available():
             if self.fused:
                 raise ImportError(f"{type(self).__name__}(fused=True): minigrad.ops.fused "
                                   "cannot be imported; use fused=False for the primitive path")

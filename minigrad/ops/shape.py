@@ -96,8 +96,6 @@ class Stack(Function):
     def forward(ctx, axis, *arrays):
         _check_same_rank("stack", arrays, axis, same_shape=True)
         ctx.axis = axis
-        if len(arrays) == 1:  # (a layer's h_n) np.stack's own checks cost more than the copy
-            return np.expand_dims(arrays[0], axis).copy()
         return np.stack(arrays, axis=axis)
 
     @staticmethod
