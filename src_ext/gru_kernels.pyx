@@ -12,15 +12,15 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, look_up_step, packed_weights, pooled, project, sigmoid,
-                         step_product, tanh_)
+from rnn_common cimport (after_loop, fresh, look_up_step, packed_weights, project, scratch,
+                         sigmoid, step_product, tanh_)
 from work_split cimport share
 
 from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
                                      token_input)
 from minigrad.threads import kernel_workers
 
-_POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
+_POOL: dict = {}  # work arrays that never leave a call (see rnn_common.scratch)
 
 
 cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
@@ -194,9 +194,9 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
     bias = _fold(b_ih, None if b_hh is None else np.concatenate([b_hh[:2 * H], np.zeros(H, dt)]))
     bias = np.zeros(3 * H, dt) if bias is None else bias
     b_hn = np.zeros(H, dt) if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
-    gates = pooled(_POOL, (T, B, 3 * H), dt)
-    hn_buf, out = pooled(_POOL, (T, B, H), dt), pooled(_POOL, (T, B, H), dt)
-    hbuf = pooled(_POOL, (T + 1, B, H), dt)
+    gates = fresh((T, B, 3 * H), dt, 0)
+    hn_buf, out = fresh((T, B, H), dt, 1), fresh((T, B, H), dt, 2)
+    hbuf = fresh((T + 1, B, H), dt, 3)
     hbuf[T if reverse else 0] = h0
     gh = np.empty((B, 3 * H), dt)
     workers = kernel_workers(B)
@@ -220,12 +220,11 @@ def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, need
     (T, B, I), H = x.shape, w_hh.shape[1]
     dt = x.dtype
     needs = tuple(bool(n) for n in needs)
-    dgx = pooled(_POOL, (T, B, 3 * H), dt)
-    dgh = pooled(_POOL, (T, B, 3 * H), dt)
-    dh_seq = pooled(_POOL, (T, B, H), dt)
-    dx = pooled(_POOL, (T, B, I), dt) if needs[0] and not by_token else None
-    dw_ih = pooled(_POOL, (3 * H, I), dt) if needs[1] and not by_token else None
-    dw_hh = pooled(_POOL, (3 * H, H), dt) if needs[2] else None
+    dgx, dgh = scratch(_POOL, (T, B, 3 * H), dt), scratch(_POOL, (T, B, 3 * H), dt)
+    dh_seq = fresh((T, B, H), dt, 1)
+    dx = fresh((T, B, I), dt, 2) if needs[0] and not by_token else None
+    dw_ih = np.empty((3 * H, I), dt) if needs[1] and not by_token else None
+    dw_hh = np.empty((3 * H, H), dt) if needs[2] else None
     dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
     workers = kernel_workers(B)
     ones, db_ih, db_hh = np.ones(T * B, dt), np.zeros(3 * H, dt), np.zeros(3 * H, dt)

@@ -11,14 +11,15 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport after_loop, look_up_step, packed_weights, pooled, project, step_product
+from rnn_common cimport (after_loop, fresh, look_up_step, packed_weights, project, scratch,
+                         step_product)
 from work_split cimport share
 
 from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
                                      token_input)
 from minigrad.threads import kernel_workers
 
-_POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
+_POOL: dict = {}  # work arrays that never leave a call (see rnn_common.scratch)
 
 cdef extern from *:
     """
@@ -278,10 +279,9 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
     dt = x.dtype
     bias = _fold(b_ih, b_hh)
     bias = np.zeros(4 * H, dt) if bias is None else bias
-    gates = pooled(_POOL, (T, B, 4 * H), dt)
-    hbuf = pooled(_POOL, (T + 1, B, H), dt)
-    cbuf = pooled(_POOL, (T + 1, B, H), dt)
-    tanh_c, out = pooled(_POOL, (T, B, H), dt), pooled(_POOL, (T, B, H), dt)
+    gates = fresh((T, B, 4 * H), dt, 0)
+    hbuf, cbuf = fresh((T + 1, B, H), dt, 1), fresh((T + 1, B, H), dt, 2)
+    tanh_c, out = fresh((T, B, H), dt, 3), fresh((T, B, H), dt, 4)
     hbuf[T if reverse else 0], cbuf[T if reverse else 0] = h0, c0
     peep = w_peep if w_peep is not None else np.zeros((3, H), dt)
     workers = kernel_workers(B)
@@ -307,11 +307,10 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     (T, B, I), H = x.shape, w_hh.shape[1]
     dt = x.dtype
     needs = tuple(bool(n) for n in needs)
-    dgates = pooled(_POOL, (T, B, 4 * H), dt)
-    dh_seq = pooled(_POOL, (T, B, H), dt)
-    dx = pooled(_POOL, (T, B, I), dt) if needs[0] and not by_token else None
-    dw_ih = pooled(_POOL, (4 * H, I), dt) if needs[1] and not by_token else None
-    dw_hh = pooled(_POOL, (4 * H, H), dt) if needs[2] else None
+    dgates, dh_seq = scratch(_POOL, (T, B, 4 * H), dt), fresh((T, B, H), dt, 1)
+    dx = fresh((T, B, I), dt, 2) if needs[0] and not by_token else None
+    dw_ih = np.empty((4 * H, I), dt) if needs[1] and not by_token else None
+    dw_hh = np.empty((4 * H, H), dt) if needs[2] else None
     peep = w_peep if w_peep is not None else np.zeros((3, H), dt)
     workers = kernel_workers(B)
     ones, db = np.ones(T * B, dt), np.zeros(4 * H, dt)

@@ -12,8 +12,8 @@ AVX-512 tile of mg_gemm.h for float32, BLAS otherwise.
 Row-major matrix products through scipy's BLAS (scipy.linalg.cython_blas is column-major: a
 row-major (m, n) matrix is the column-major (n, m) matrix, so C = A @ B^T is computed as the
 column-major C^T = B A^T); the per-step product with W_hh packed once (mg_gemm.h); the input
-projection; the buffer pool; numerically stable activations (how workers share the rows is
-work_split.share). The nogil helpers are marked so; packed_weights, pooled and
+projection; fresh arrays and the scratch pool; numerically stable activations (how workers
+share the rows is work_split.share). The nogil helpers are marked so; packed_weights, fresh, scratch and
 _aligned_floats run with the GIL, before the loops."""
 from cython cimport floating
 from cpython.list cimport PyList_GET_ITEM
@@ -327,11 +327,21 @@ cdef inline object _staggered(tuple shape, object dtype, Py_ssize_t color):
     return buf[start:start + nbytes].view(dtype).reshape(shape)
 
 
-cdef inline object pooled(dict pool, tuple shape, object dtype):
-    """An array of this shape and dtype that nobody else references any more, if the pool
-    holds one, else a new one (kept in the pool; staggered within its page, see _staggered).
-    Reusing the big per-step buffers saves the page faults of freshly mapped memory at every
-    training step. The contents are stale: callers must write every element."""
+cdef inline object fresh(tuple shape, object dtype, Py_ssize_t color):
+    """A new array (staggered within its page, see _staggered) for anything that leaves the
+    kernel call: outputs, final states, gradients, the forward's cache. Never reused: an array
+    that reached a user (or a view of it) must keep its values."""
+    return _staggered(shape, dtype, color)
+
+
+cdef inline object scratch(dict pool, tuple shape, object dtype):
+    """A work array that never leaves one kernel call (the wrapper neither returns it nor keeps
+    it in the cache nor hands it to anyone): one of this shape and dtype from the pool when
+    the pool's reference is the only one left, else a new one (kept in the pool; staggered
+    within its page, see _staggered). A call that holds a scratch array holds a reference to
+    it, so two calls (two Python threads) never get the same one. Reusing the big per-step
+    buffers saves the page faults of freshly mapped memory. The contents are stale: callers
+    must write every element before reading it."""
     key = (shape, dtype)
     cdef list arrays = pool.get(key)
     cdef Py_ssize_t k

@@ -12,14 +12,14 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
 from rnn_common cimport (after_loop, mg_cpu_is_x86_64_v4, packed_gemm_enabled, packed_weights,
-                         look_up_step, pooled, project, step_product, tanh_)
+                         look_up_step, fresh, project, scratch, step_product, tanh_)
 from work_split cimport share
 
 from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
                                      token_input)
 from minigrad.threads import kernel_workers
 
-_POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
+_POOL: dict = {}  # work arrays that never leave a call (see rnn_common.scratch)
 
 
 def packed_gemm_in_use():
@@ -172,8 +172,8 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
     dt = x.dtype
     bias = _fold(b_ih, b_hh)
     bias = np.zeros(H, dt) if bias is None else bias
-    pre = pooled(_POOL, (T, B, H), dt)
-    hbuf, out = pooled(_POOL, (T + 1, B, H), dt), pooled(_POOL, (T, B, H), dt)
+    pre = scratch(_POOL, (T, B, H), dt)
+    hbuf, out = fresh((T + 1, B, H), dt, 1), fresh((T, B, H), dt, 2)
     hbuf[T if reverse else 0] = h0
     workers = kernel_workers(B)
     w_packed, packed = packed_weights(w_hh, True)
@@ -196,10 +196,10 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     (T, B, I), H = x.shape, w_hh.shape[1]
     dt = x.dtype
     needs = tuple(bool(n) for n in needs)
-    dgates, dh_seq = pooled(_POOL, (T, B, H), dt), pooled(_POOL, (T, B, H), dt)
-    dx = pooled(_POOL, (T, B, I), dt) if needs[0] and not by_token else None
-    dw_ih = pooled(_POOL, (H, I), dt) if needs[1] and not by_token else None
-    dw_hh = pooled(_POOL, (H, H), dt) if needs[2] else None
+    dgates, dh_seq = scratch(_POOL, (T, B, H), dt), fresh((T, B, H), dt, 1)
+    dx = fresh((T, B, I), dt, 2) if needs[0] and not by_token else None
+    dw_ih = np.empty((H, I), dt) if needs[1] and not by_token else None
+    dw_hh = np.empty((H, H), dt) if needs[2] else None
     dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
     workers = kernel_workers(B)
     ones, db = np.ones(T * B, dt), np.zeros(H, dt)
