@@ -13,11 +13,10 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
 from rnn_common cimport (after_loop, fresh, look_up_step, packed_weights, project, scratch,
-                         sigmoid, step_product, tanh_)
+                         sigmoid, step_product, table_gradient, tanh_, token_input)
 from work_split cimport share
 
-from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
-                                     token_input)
+from minigrad._reference_rnn import _fold, check_backward, check_forward
 from minigrad.threads import kernel_workers
 
 _POOL: dict = {}  # work arrays that never leave a call (see rnn_common.scratch)
@@ -200,7 +199,7 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
     hbuf[T if reverse else 0] = h0
     gh = np.empty((B, 3 * H), dt)
     workers = kernel_workers(B)
-    w_packed, packed = packed_weights(w_hh, True)
+    w_packed, packed = packed_weights(w_hh, True, T)
     if T and B and H:
         args = (x, tokens, by_token, w_ih, bias, gates, w_hh, b_hn, L, bool(reverse), gh,
                 hn_buf, hbuf, out, w_packed, packed, workers)
@@ -230,7 +229,7 @@ def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, need
     ones, db_ih, db_hh = np.ones(T * B, dt), np.zeros(3 * H, dt), np.zeros(3 * H, dt)
     # with token ids: the table's gradient, one part per worker
     parts = np.zeros((workers, w_ih.shape[0], 3 * H) if by_token and needs[1] else (1, 1, 1), dt)
-    w_packed, packed = packed_weights(w_hh, False)
+    w_packed, packed = packed_weights(w_hh, False, T)
     if T and B and H:
         args = (grad_out, gates, hn_buf, hbuf, x, w_ih, w_hh, L, bool(reverse), dh, dh_next,
                 dgx, dgh, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, packed, ones,

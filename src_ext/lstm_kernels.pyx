@@ -12,11 +12,10 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
 from rnn_common cimport (after_loop, fresh, look_up_step, packed_weights, project, scratch,
-                         step_product)
+                         step_product, table_gradient, token_input)
 from work_split cimport share
 
-from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
-                                     token_input)
+from minigrad._reference_rnn import _fold, check_backward, check_forward
 from minigrad.threads import kernel_workers
 
 _POOL: dict = {}  # work arrays that never leave a call (see rnn_common.scratch)
@@ -285,7 +284,7 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
     hbuf[T if reverse else 0], cbuf[T if reverse else 0] = h0, c0
     peep = w_peep if w_peep is not None else np.zeros((3, H), dt)
     workers = kernel_workers(B)
-    w_packed, packed = packed_weights(w_hh, True)
+    w_packed, packed = packed_weights(w_hh, True, T)
     if T and B and H:
         args = (x, tokens, by_token, w_ih, bias, gates, w_hh, peep, L, bool(reverse), hbuf,
                 cbuf, tanh_c, out, w_packed, packed, workers)
@@ -318,7 +317,7 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     parts = np.zeros((workers, w_ih.shape[0], 4 * H) if by_token and needs[1] else (1, 1, 1), dt)
     dpeep = np.zeros((workers, 3, H), dt)  # one partial sum per worker
     dh, dc, dh_next = grad_hn.copy(), grad_cn.copy(), np.empty((B, H), dt)
-    w_packed, packed = packed_weights(w_hh, False)
+    w_packed, packed = packed_weights(w_hh, False, T)
     if T and B and H:
         args = (grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep, w_peep is not None,
                 L, bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq, dx, dw_ih, dw_hh,

@@ -20,7 +20,7 @@ from cpython.list cimport PyList_GET_ITEM
 from cpython.ref cimport PyObject, _Py_REFCNT
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 from work_split cimport share
 
@@ -105,7 +105,6 @@ cdef extern from "mg_gemm.h" nogil:
     int mg_gemm_tn_suits(int M, int N)
     int mg_gemm_nn_suits(int K, int N)
     int mg_packed_gemm_available()
-    int mg_cpu_is_x86_64_v4()
 
 
 cdef inline void _gemm(char* ta, char* tb, int m, int n, int k, floating alpha,
@@ -118,16 +117,36 @@ cdef inline void _gemm(char* ta, char* tb, int m, int n, int k, floating alpha,
         dgemm(ta, tb, &m, &n, &k, &alpha, <double*>a, &lda, <double*>b, &ldb, &beta, c, &ldc)
 
 
+cdef inline void _gemv(char* trans, int m, int n, const floating* a, int lda,
+                       const floating* x, floating beta, floating* y) noexcept nogil:
+    # column-major y = op(A) x + beta y, A (m, n) with leading dimension lda
+    cdef int one = 1
+    cdef floating alpha = 1
+    if floating is float:
+        sgemv(trans, &m, &n, &alpha, <float*>a, &lda, <float*>x, &one, &beta, y, &one)
+    else:
+        dgemv(trans, &m, &n, &alpha, <double*>a, &lda, <double*>x, &one, &beta, y, &one)
+
+
 cdef inline void matmul_nt(int m, int n, int k, const floating* a, const floating* b,
                            floating beta, floating* c) noexcept nogil:
-    """C (m, n) = A (m, k) @ B (n, k)^T + beta * C, all row-major and contiguous."""
-    _gemm(b"T", b"N", n, m, k, <floating>1, b, k, a, k, beta, c, n)
+    """C (m, n) = A (m, k) @ B (n, k)^T + beta * C, all row-major and contiguous. One row of A
+    (a generated token, batch 1) is a matrix-vector product: gemv, which reads B once with no
+    packing."""
+    if m == 1:
+        _gemv(b"T", k, n, b, k, a, beta, c)
+    else:
+        _gemm(b"T", b"N", n, m, k, <floating>1, b, k, a, k, beta, c, n)
 
 
 cdef inline void matmul_nn(int m, int n, int k, const floating* a, const floating* b,
                            floating beta, floating* c) noexcept nogil:
-    """C (m, n) = A (m, k) @ B (k, n) + beta * C, all row-major and contiguous."""
-    _gemm(b"N", b"N", n, m, k, <floating>1, b, n, a, k, beta, c, n)
+    """C (m, n) = A (m, k) @ B (k, n) + beta * C, all row-major and contiguous (one row of A:
+    gemv, as matmul_nt)."""
+    if m == 1:
+        _gemv(b"N", n, k, b, n, a, beta, c)
+    else:
+        _gemm(b"N", b"N", n, m, k, <floating>1, b, n, a, k, beta, c, n)
 
 
 cdef inline void matmul_tn(int m, int n, int k, const floating* a, int lda,
@@ -193,22 +212,24 @@ cdef inline object _aligned_floats(Py_ssize_t n):
 
 
 cdef inline bint packed_gemm_enabled():
-    """The CPU has AVX-512 (the packed tile can run) and MINIGRAD_PACKED_GEMM is not 0."""
+    """The CPU has AVX-512 (the packed tile can run) and MINIGRAD_AVX512 is not 0."""
     import os
-    return mg_packed_gemm_available() and os.environ.get("MINIGRAD_PACKED_GEMM", "1") != "0"
+    return mg_packed_gemm_available() and os.environ.get("MINIGRAD_AVX512", "1") != "0"
 
 
-cdef inline tuple packed_weights(object w_hh, bint transposed):
-    """(packed W_hh, True) for the step products of a float32 layer when the packed tile can
-    run here (AVX-512; MINIGRAD_PACKED_GEMM=0 turns it off); else (a placeholder, False), and
-    the loops call BLAS.
+cdef inline tuple packed_weights(object w_hh, bint transposed, Py_ssize_t steps):
+    """(packed W_hh, True) for the ``steps`` step products of a float32 layer when the packed
+    tile can run here (AVX-512; MINIGRAD_AVX512=0 turns it off) and pays: more than one step
+    (packing reads all of W_hh and writes it again, which one step's product would do once:
+    a one-step call, as when generating a token at a time, goes straight to BLAS); else (a
+    placeholder, False), and the loops call BLAS.
 
     transposed: pack B = W_hh^T for the forward h W_hh^T (K = H), else B = W_hh for the
     backward dG W_hh (K = G*H)."""
     import numpy as np
     cdef int GH = w_hh.shape[0], H = w_hh.shape[1]
     cdef int K = H if transposed else GH, N = GH if transposed else H
-    if w_hh.dtype != np.float32 or K == 0 or N == 0 or not packed_gemm_enabled():
+    if w_hh.dtype != np.float32 or K == 0 or N == 0 or steps < 2 or not packed_gemm_enabled():
         return np.zeros(1, np.float32), False
     packed = _aligned_floats(mg_packed_b_size(K, N))
     cdef const float[:, ::1] w = w_hh
@@ -325,6 +346,21 @@ cdef inline object _staggered(tuple shape, object dtype, Py_ssize_t color):
     buf = np.empty(nbytes + 8192, np.uint8)
     cdef Py_ssize_t start = (-buf.ctypes.data) % 4096 + (color * 1344) % 4096
     return buf[start:start + nbytes].view(dtype).reshape(shape)
+
+
+cdef inline tuple token_input(object x, object dtype):
+    """(float input, token ids, whether x holds token ids) for the wrappers. A float x comes
+    back as it is, with a placeholder for the ids; token ids come back with an empty (T, B, 0)
+    float input, which keeps the shapes the loops read."""
+    import numpy as np
+    if x.ndim == 2:
+        return np.empty(x.shape + (0,), dtype), x, True
+    return x, np.zeros((1, 1), np.int64), False
+
+
+cdef inline object table_gradient(object parts):
+    """The projected table's gradient from the workers' parts (workers, V, G*H)."""
+    return parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
 
 
 cdef inline object fresh(tuple shape, object dtype, Py_ssize_t color):

@@ -11,12 +11,12 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, mg_cpu_is_x86_64_v4, packed_gemm_enabled, packed_weights,
-                         look_up_step, fresh, project, scratch, step_product, tanh_)
+from rnn_common cimport (after_loop, packed_gemm_enabled, packed_weights,
+                         look_up_step, fresh, project, scratch, table_gradient,
+                         token_input, step_product, tanh_)
 from work_split cimport share
 
-from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
-                                     token_input)
+from minigrad._reference_rnn import _fold, check_backward, check_forward
 from minigrad.threads import kernel_workers
 
 _POOL: dict = {}  # work arrays that never leave a call (see rnn_common.scratch)
@@ -24,13 +24,8 @@ _POOL: dict = {}  # work arrays that never leave a call (see rnn_common.scratch)
 
 def packed_gemm_in_use():
     """True when float32 layers use the packed AVX-512 step products (src_ext/mg_gemm.h):
-    the CPU has AVX-512 and MINIGRAD_PACKED_GEMM is not 0. Otherwise the steps call BLAS."""
+    the CPU has AVX-512 and MINIGRAD_AVX512 is not 0. Otherwise the steps call BLAS."""
     return packed_gemm_enabled()
-
-
-def cpu_is_x86_64_v4():
-    """True when this CPU can run the *_avx512 builds of the kernels (-march=x86-64-v4)."""
-    return bool(mg_cpu_is_x86_64_v4())
 
 
 cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
@@ -176,7 +171,7 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
     hbuf, out = fresh((T + 1, B, H), dt, 1), fresh((T, B, H), dt, 2)
     hbuf[T if reverse else 0] = h0
     workers = kernel_workers(B)
-    w_packed, packed = packed_weights(w_hh, True)
+    w_packed, packed = packed_weights(w_hh, True, T)
     if T and B and H:
         args = (x, tokens, by_token, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
                 out, w_packed, packed, workers)
@@ -205,7 +200,7 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     ones, db = np.ones(T * B, dt), np.zeros(H, dt)
     # with token ids: the table's gradient, one part per worker
     parts = np.zeros((workers, w_ih.shape[0], H) if by_token and needs[1] else (1, 1, 1), dt)
-    w_packed, packed = packed_weights(w_hh, False)
+    w_packed, packed = packed_weights(w_hh, False, T)
     if T and B and H:
         args = (grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu), dh, dh_next,
                 dgates, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, packed, ones, db,
