@@ -16,6 +16,7 @@ projection; fresh arrays and the scratch pool; numerically stable activations (h
 share the rows is work_split.share). The nogil helpers are marked so; packed_weights, fresh, scratch and
 _aligned_floats run with the GIL, before the loops."""
 from cython cimport floating
+from cython.parallel cimport prange
 from cpython.list cimport PyList_GET_ITEM
 from cpython.ref cimport PyObject, _Py_REFCNT
 from libc.stdint cimport int64_t
@@ -24,71 +25,10 @@ from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 from work_split cimport share
 
-cdef extern from *:
-    # exp without branches or library calls, so that loops calling it vectorise (-O3):
-    # x = n ln2 + r with |r| <= ln2 / 2 (Cody-Waite split of ln2), exp(r) by a polynomial
-    # (Cephes' coefficients for float, Taylor to r^13 for double), 2^n from the exponent bits.
-    # Inputs are clamped to the range where 2^n is a normal number, with bit masks rather
-    # than a ?: on floats (which gcc will not turn into vector code).
-    """
-    #include <stdint.h>
-    static inline float mg_clampf(float x, float lo, float hi) {
-        union { float f; int32_t i; } a, l, h;
-        int32_t m;
-        a.f = x; l.f = lo; h.f = hi;
-        m = -(int32_t)(x < lo); a.i = (a.i & ~m) | (l.i & m);
-        m = -(int32_t)(a.f > hi); a.i = (a.i & ~m) | (h.i & m);
-        return a.f;
-    }
-    static inline double mg_clamp(double x, double lo, double hi) {
-        union { double f; int64_t i; } a, l, h;
-        int64_t m;
-        a.f = x; l.f = lo; h.f = hi;
-        m = -(int64_t)(x < lo); a.i = (a.i & ~m) | (l.i & m);
-        m = -(int64_t)(a.f > hi); a.i = (a.i & ~m) | (h.i & m);
-        return a.f;
-    }
-    static inline float mg_expf(float x) {
-        union { int32_t i; float f; } p;
-        float n, r, y;
-        x = mg_clampf(x, -87.0f, 88.0f);
-        n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  /* round(x / ln2) */
-        r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
-        y = 1.9875691500e-4f;
-        y = y * r + 1.3981999507e-3f;
-        y = y * r + 8.3334519073e-3f;
-        y = y * r + 4.1665795894e-2f;
-        y = y * r + 1.6666665459e-1f;
-        y = y * r + 5.0000001201e-1f;
-        y = y * (r * r) + r + 1.0f;
-        p.i = ((int32_t)n + 127) << 23;
-        return y * p.f;
-    }
-    static inline double mg_exp(double x) {
-        union { int64_t i; double f; } p;
-        double n, r, y;
-        x = mg_clamp(x, -708.0, 709.0);
-        n = (x * 1.4426950408889634074 + 6755399441055744.0) - 6755399441055744.0;
-        r = (x - n * 6.93145751953125e-1) - n * 1.42860682030941723212e-6;
-        y = 1.0 / 6227020800.0;
-        y = y * r + 1.0 / 479001600.0;
-        y = y * r + 1.0 / 39916800.0;
-        y = y * r + 1.0 / 3628800.0;
-        y = y * r + 1.0 / 362880.0;
-        y = y * r + 1.0 / 40320.0;
-        y = y * r + 1.0 / 5040.0;
-        y = y * r + 1.0 / 720.0;
-        y = y * r + 1.0 / 120.0;
-        y = y * r + 1.0 / 24.0;
-        y = y * r + 1.0 / 6.0;
-        y = y * r + 0.5;
-        y = y * (r * r) + r + 1.0;
-        p.i = ((int64_t)n + 1023) << 52;
-        return y * p.f;
-    }
-    """
-    float mg_expf(float x) nogil
-    double mg_exp(double x) nogil
+cdef extern from "mg_math.h" nogil:
+    # branch-free exp that vectorises (see the header)
+    float mg_expf(float x)
+    double mg_exp(double x)
 
 
 cdef extern from "mg_gemm.h" nogil:
@@ -241,13 +181,10 @@ cdef inline tuple packed_weights(object w_hh, bint transposed, Py_ssize_t steps)
     return packed, True
 
 
-cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
-                         const floating[::1] bias, floating[:, :, ::1] gates, Py_ssize_t w,
-                         Py_ssize_t workers) noexcept nogil:
-    """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step. (With
-    token ids the time loop looks each step's rows up instead: look_up_step.)
-
-    Worker w of ``workers`` computes its share of the T*B rows (all of them when workers = 1)."""
+cdef inline void _project_share(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+                                const floating[::1] bias, floating[:, :, ::1] gates,
+                                Py_ssize_t w, Py_ssize_t workers) noexcept nogil:
+    # worker w's share of the T*B rows of project()
     cdef Py_ssize_t rows = gates.shape[0] * gates.shape[1], I = x.shape[2]
     cdef Py_ssize_t GH = gates.shape[2], r
     cdef Py_ssize_t r0 = share(rows, w, workers), r1 = share(rows, w + 1, workers)
@@ -256,6 +193,17 @@ cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_i
     if I > 0 and r1 > r0:
         matmul_nt(<int>(r1 - r0), <int>GH, <int>I, &x[0, 0, 0] + r0 * I, &w_ih[0, 0], 1,
                   &gates[0, 0, 0] + r0 * GH)
+
+
+cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+                         const floating[::1] bias, floating[:, :, ::1] gates,
+                         int workers) noexcept nogil:
+    """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step, its
+    T*B rows split across ``workers`` workers. (With token ids the time loop looks each step's
+    rows up instead: look_up_step.)"""
+    cdef int w
+    for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+        _project_share(x, w_ih, bias, gates, w, workers)
 
 
 cdef inline void look_up_step(const int64_t[:, ::1] tokens, const floating[:, ::1] table,
@@ -290,25 +238,18 @@ cdef inline void scatter_token_rows(const floating[:, :, ::1] dgx,
             acc[j] += src[j]
 
 
-cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, ::1] dgh,
-                            const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
-                            const floating* h_prev, int H, floating[:, :, ::1] dx,
-                            floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, bint need_dx,
-                            bint need_dw_ih, bint need_dw_hh, const floating[::1] ones,
-                            floating[::1] db_x, floating* db_h,
-                            const int64_t[:, ::1] tokens, bint by_token,
-                            floating[:, :, ::1] parts, bint tile, Py_ssize_t w,
-                            Py_ssize_t workers) noexcept nogil:
-    """(8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev,
-    and the bias gradients db = dG^T 1 (ones: T*B of them) as matrix-vector products.
-
-    dgx / dgh: gradients of the input-side / hidden-side pre-activations (the same array
-    except for the GRU, whose db_h, the gradient of b_hh, is then not NULL); h_prev points at
-    the (T, B, H) states each step read. Arrays that are not needed may be None. With token
-    ids (by_token) there is no dX, and W_ih's gradient is the table's: scatter_token_rows into
-    this worker's part of ``parts``. Worker w of ``workers`` computes its share of the rows of
-    dX and of the gate rows of dW_ih, dW_hh and db, the latter in blocks of 8 (whole tiles of
-    weight_gradient; ``tile``: it may use the AVX-512 tile)."""
+cdef inline void _after_loop_share(const floating[:, :, ::1] dgx,
+                                   const floating[:, :, ::1] dgh, const floating[:, :, ::1] x,
+                                   const floating[:, ::1] w_ih, const floating* h_prev, int H,
+                                   floating[:, :, ::1] dx, floating[:, ::1] dw_ih,
+                                   floating[:, ::1] dw_hh, bint need_dx, bint need_dw_ih,
+                                   bint need_dw_hh, const floating[::1] ones,
+                                   floating[::1] db_x, floating* db_h,
+                                   const int64_t[:, ::1] tokens, bint by_token,
+                                   floating[:, :, ::1] parts, bint tile, Py_ssize_t w,
+                                   Py_ssize_t workers) noexcept nogil:
+    # worker w's share of after_loop(): the rows of dX, and the gate rows of dW_ih, dW_hh
+    # and db in blocks of 8 (whole tiles of weight_gradient)
     cdef int rows = <int>(x.shape[0] * x.shape[1]), I = <int>x.shape[2]
     cdef int GH = <int>dgx.shape[2], blocks = (GH + 7) // 8
     cdef int r0 = <int>share(rows, w, workers), r1 = <int>share(rows, w + 1, workers)
@@ -331,6 +272,31 @@ cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, 
         matmul_tn(g1 - g0, 1, rows, &dgx[0, 0, 0] + g0, GH, &ones[0], 0, &db_x[g0])
         if db_h != NULL:
             matmul_tn(g1 - g0, 1, rows, &dgh[0, 0, 0] + g0, GH, &ones[0], 0, db_h + g0)
+
+
+cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, ::1] dgh,
+                            const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+                            const floating* h_prev, int H, floating[:, :, ::1] dx,
+                            floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, bint need_dx,
+                            bint need_dw_ih, bint need_dw_hh, const floating[::1] ones,
+                            floating[::1] db_x, floating* db_h,
+                            const int64_t[:, ::1] tokens, bint by_token,
+                            floating[:, :, ::1] parts, bint tile, int workers) noexcept nogil:
+    """(8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev,
+    and the bias gradients db = dG^T 1 (ones: T*B of them) as matrix-vector products, split
+    across ``workers`` workers.
+
+    dgx / dgh: gradients of the input-side / hidden-side pre-activations (the same array
+    except for the GRU, whose db_h, the gradient of b_hh, is then not NULL); h_prev points at
+    the (T, B, H) states each step read. Arrays that are not needed may be None. With token
+    ids (by_token) there is no dX, and W_ih's gradient is the table's: each worker scatters
+    its rows into its own part of ``parts`` (scatter_token_rows). ``tile``: the products may
+    use the AVX-512 tile."""
+    cdef int w
+    for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+        _after_loop_share(dgx, dgh, x, w_ih, h_prev, H, dx, dw_ih, dw_hh, need_dx, need_dw_ih,
+                          need_dw_hh, ones, db_x, db_h, tokens, by_token, parts, tile, w,
+                          workers)
 
 
 cdef inline object _staggered(tuple shape, object dtype, Py_ssize_t color):
@@ -363,10 +329,65 @@ cdef inline object table_gradient(object parts):
     return parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
 
 
+cdef inline tuple forward_setup(object x, object w_hh, object bias, Py_ssize_t G):
+    """What every forward wrapper needs after its argument checks: (x as floats, token ids,
+    whether x holds token ids (token_input), the folded bias (zeros when there is none),
+    workers, packed W_hh^T, whether it is packed (packed_weights))."""
+    import numpy as np
+    from minigrad.threads import kernel_workers
+    x, tokens, by_token = token_input(x, w_hh.dtype)
+    if bias is None:
+        bias = np.zeros(G * w_hh.shape[1], w_hh.dtype)
+    w_packed, packed = packed_weights(w_hh, True, x.shape[0])
+    return x, tokens, by_token, bias, kernel_workers(x.shape[1]), w_packed, packed
+
+
+cdef inline tuple backward_setup(object x, object w_ih, object w_hh, tuple needs,
+                                 bint by_token, Py_ssize_t G):
+    """The arrays every backward wrapper fills and returns, after its argument checks (x as
+    floats, see token_input): (dx, dW_ih, dW_hh, dh_seq (all new: they leave the call; None
+    when not needed), ones (T*B), parts (the table's gradient, one part per worker, with token
+    ids), workers, packed W_hh, whether it is packed)."""
+    import numpy as np
+    from minigrad.threads import kernel_workers
+    (T, B, I), H, dt = x.shape, w_hh.shape[1], w_hh.dtype
+    dx = fresh((T, B, I), dt, 2) if needs[0] and not by_token else None
+    dw_ih = np.empty((G * H, I), dt) if needs[1] and not by_token else None
+    dw_hh = np.empty((G * H, H), dt) if needs[2] else None
+    workers = kernel_workers(B)
+    parts = np.zeros((workers, w_ih.shape[0], G * H) if by_token and needs[1] else (1, 1, 1),
+                     dt)
+    w_packed, packed = packed_weights(w_hh, False, T)
+    return (dx, dw_ih, dw_hh, fresh((T, B, H), dt, 1), np.ones(T * B, dt), parts, workers,
+            w_packed, packed)
+
+
+cdef inline object backward_finish(bint ran, tuple filled, object dw_ih, object parts,
+                                   bint by_token, tuple needs):
+    """The end of every backward wrapper: when the loops did not run (no steps, rows or
+    units), the arrays in ``filled`` become zeros; returns W_ih's gradient (with token ids,
+    the table's, summed from the workers' parts)."""
+    if not ran:
+        for arr in filled:
+            if arr is not None:
+                arr.fill(0)
+    if by_token and needs[1]:
+        return table_gradient(parts)
+    return dw_ih
+
+
 cdef inline object fresh(tuple shape, object dtype, Py_ssize_t color):
     """A new array (staggered within its page, see _staggered) for anything that leaves the
     kernel call: outputs, final states, gradients, the forward's cache. Never reused: an array
-    that reached a user (or a view of it) must keep its values."""
+    that reached a user (or a view of it) must keep its values. Arrays under 16 KB (a
+    one-step call's) are plain np.empty: staggering them gains nothing and costs a few
+    microseconds."""
+    import numpy as np
+    cdef Py_ssize_t n = 1, d
+    for d in shape:
+        n *= d
+    if n * np.dtype(dtype).itemsize < 16384:
+        return np.empty(shape, dtype)
     return _staggered(shape, dtype, color)
 
 
