@@ -277,11 +277,24 @@ def test_multinomial_errors(probs, n, kw, match):
         mg.multinomial(mg.tensor(probs), n, **kw)
 
 
+def test_module_level_forms_of_methods():
+    x = mg.tensor([[0.5, -2.0, 1.0], [3.0, 0.0, -1.0]])
+    np.testing.assert_array_equal(mg.argmax(x, dim=1).numpy(), [2, 0])
+    np.testing.assert_array_equal(mg.sum(x, 0).numpy(), x.numpy().sum(0))
+    np.testing.assert_array_equal(mg.max(x, dim=1).indices.numpy(), [2, 0])
+    np.testing.assert_array_equal(mg.tanh([0.0]).numpy(), [0.0])
+    assert mg.unsqueeze(x, 0).shape == (1, 2, 3) and mg.abs(x).min().item() == 0.0
+    assert "argmax" in mg.__all__ and "max" not in mg.__all__ and "pow" not in mg.__all__
+    ns: dict = {}
+    exec("from minigrad import *", ns)
+    assert "sum" not in ns and "tanh" in ns and "where" in ns
+
+
 # ---- docstrings -------------------------------------------------------------------------
 
 def _public(obj):
-    names = getattr(obj, "__all__", None) or [n for n in dir(obj) if not n.startswith("_")]
-    return [(n, getattr(obj, n)) for n in names]
+    names = set(getattr(obj, "__all__", ())) | {n for n in dir(obj) if not n.startswith("_")}
+    return [(n, getattr(obj, n)) for n in sorted(names)]
 
 
 @pytest.mark.parametrize("owner", ["minigrad", "minigrad.Tensor", "minigrad.nn.functional"])
