@@ -14,7 +14,7 @@ _state.enabled = True
 
 
 def is_grad_enabled() -> bool:
-    """True when ops record the graph (in this thread); False inside ``no_grad``."""
+    """Whether ops record the graph in this thread (``no_grad`` turns it off)."""
     try:
         return _state.enabled
     except AttributeError:  # a thread other than the one that imported minigrad
