@@ -209,7 +209,7 @@ def test_clear_errors_of_the_new_ops():
         (lambda: x.gather(1, np.array([[0, 3]])), ValueError,
          r"gather: index 3 is out of range for dim 1 of size 3"),
         (lambda: x.gather(0, np.zeros((2, 4), np.int64)), ValueError,
-         r"gather: index of shape \(3, 3\) must have the input's rank and be no larger"),
+         r"gather: index of shape \(2, 4\) must have the input's rank and be no larger"),
         (lambda: x.index_select(0, np.array([0.0])), ValueError,
          "index_select: index must hold integers"),
         (lambda: x.masked_fill(np.array([1, 0, 1]), 0.0), ValueError,
