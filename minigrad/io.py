@@ -197,7 +197,7 @@ def _flat_arrays(obj: Any, path: str) -> dict[str, np.ndarray]:
         if arr.dtype.kind not in "biuf" and arr.dtype != np.complex64:
             raise CheckpointError(f"save {path!r}: [{k!r}] has dtype {arr.dtype}, which "
                                   "safetensors cannot store")
-        out[k] = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+        out[k] = np.asarray(arr, dtype=arr.dtype.newbyteorder("<"), order="C")  # keeps 0-d
     return out
 
 
@@ -305,19 +305,21 @@ def _open(path: str) -> Any:
 
 def _load_safetensors(path: str) -> tuple[LoadedDict, dict]:
     """(arrays, meta) of a safetensors file; the library's error for anything unreadable."""
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as st_load
     _check_file(path)
-    out = LoadedDict()
-    out.source = path
     try:
-        with safe_open(path, framework="np") as f:
-            metadata = f.metadata() or {}
-            for name in f.keys():
-                arr = f.get_tensor(name)
-                out[name] = arr if arr.flags.writeable else arr.copy()
-    except (SafetensorError, OSError, ValueError, TypeError) as exc:
+        with open(path, "rb") as f:
+            data = f.read()
+        arrays = st_load(data)      # validates the header, offsets and dtypes
+        size = int.from_bytes(data[:8], "little")
+        metadata = json.loads(data[8:8 + size]).get("__metadata__") or {}
+    except (SafetensorError, OSError, ValueError, TypeError, AttributeError,
+            RecursionError) as exc:
         raise CheckpointError(f"load {path!r}: not a readable safetensors file "
                               f"({type(exc).__name__}: {exc})") from None
+    out = LoadedDict((k, a if a.flags.writeable else a.copy()) for k, a in arrays.items())
+    out.source = path
     meta: Any = {k: v for k, v in metadata.items() if k != _ST_META}
     if _ST_META in metadata:
         try:
