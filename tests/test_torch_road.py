@@ -1,6 +1,8 @@
 """Weights cross between minigrad and PyTorch through safetensors files with no renaming:
 minigrad.save -> safetensors.torch.load_file -> torch load_state_dict, and
 safetensors.torch.save_file -> minigrad.load -> load_state_dict; the outputs then match."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,40 @@ def test_a_torch_model_with_other_names_is_refused_with_the_keys(tmp_path):
     with pytest.raises(Exception, match=r"missing keys.*embed\.weight") as err:
         MgNet("gru", True, 0).load_state_dict(mg.load(path))
     assert str(path) in str(err.value) and "0.weight" in str(err.value)
+
+
+# ---- examples/continue_in_pytorch.py: minigrad -> safetensors -> DDP on 2 processes -> back --
+def _example():
+    import importlib
+    import sys
+    from pathlib import Path
+    folder = str(Path(__file__).resolve().parent.parent / "examples")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module("continue_in_pytorch")
+
+
+def test_continue_in_pytorch_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        _example().main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "--world-size" in out and "--torch-steps" in out and "--seed" in out
+
+
+def test_continue_in_pytorch_round_trip_with_ddp(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 60, encoding="utf-8")
+    out = tmp_path / "run"
+    r = _example().main(["--text", str(text), "--hidden", "12", "--embed", "6",
+                         "--steps", "30", "--torch-steps", "30", "--seq-len", "8",
+                         "--batch-size", "4", "--lr", "0.01", "--length", "25",
+                         "--no-progress", "--out", str(out)])
+    assert r["logit_gap"] < 1e-4 and r["logit_gap_back"] < 1e-4
+    assert r["max_weight_gap"] == 0.0                   # DDP kept both processes in step
+    assert len(r["torch_losses"]) == 30
+    assert r["bpc_after_torch"] < r["bpc_minigrad"]     # training went on in PyTorch
+    assert len(r["sample"]) == 25 and set(r["sample"]) <= set(text.read_text())
+    for f in r["files"]:
+        assert Path(f).exists() and Path(f).parent == out
+    assert "weights identical on every process" in capsys.readouterr().out
