@@ -57,3 +57,49 @@ def test_notebook_runs_in_a_kernel(monkeypatch):
         assert float(line.split()[2]) < 4.5    # bits/char; uniform over ~90 characters is 6.5
     assert outputs.count("sample: 'The ") == 2
     assert "Attention" in "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def test_progress_bars_come_from_tqdm_auto(monkeypatch):
+    """fit's bar and the examples' bar are tqdm.auto's, which draws a widget in Jupyter and
+    text in a terminal."""
+    import sys
+    import types
+
+    import numpy as np
+
+    import minigrad.nn as nn
+    import minigrad.nn.functional as F
+    from minigrad import optim
+    from minigrad.train import fit
+
+    made = []
+
+    class FakeBar:
+        def __init__(self, *args, **kwargs):
+            made.append(kwargs)
+            self.n = 0
+
+        def update(self, n=1):
+            self.n += n
+
+        def set_postfix(self, *args, **kwargs):
+            pass
+
+        def write(self, text):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", types.SimpleNamespace(tqdm=FakeBar))
+    model = nn.Linear(2, 1)
+    data = [(np.ones((4, 2), np.float32), np.zeros(4, np.float32))] * 3
+    fit(model, data, lambda m, b: F.mse_loss(m(b[0]).reshape(-1), b[1]),
+        optim.SGD(model.parameters(), lr=0.1), epochs=1, log=None)
+    assert len(made) == 1 and made[0]["total"] == 3
+    examples = str(NOTEBOOK.parent.parent)
+    monkeypatch.syspath_prepend(examples)
+    from _common import Progress
+    with Progress(5, desc="x") as bar:
+        bar.update(2)
+    assert len(made) == 2 and made[1]["total"] == 5
