@@ -13,8 +13,8 @@
    reports validation bits per character and samples text.
 
 Runs on CPUs. For GPUs change the two marked lines below (``DEVICE``, ``BACKEND``): each process
-then drives ``cuda:<rank>`` with the nccl backend; for several machines set MASTER_ADDR to the
-first machine's address and start one copy per machine (e.g. with ``torchrun``).
+then drives ``cuda:<rank>`` with the nccl backend. Several machines need a launcher such as
+``torchrun`` in place of ``spawn``, with MASTER_ADDR set to the first machine (not tested here).
 
     python examples/continue_in_pytorch.py                    # about a minute on 2 cores
     python examples/continue_in_pytorch.py --cell gru --steps 500 --torch-steps 300
