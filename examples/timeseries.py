@@ -17,7 +17,7 @@ on the test part. Training runs through ``minigrad.train.fit`` (progress bar, va
 each epoch); with matplotlib, prediction against truth and the loss curves go to --out.
 
     python examples/timeseries.py                        # sunspots, LSTM
-    python examples/timeseries.py --series co2 --predict change --window 52
+    python examples/timeseries.py --series co2 --predict change --window 52 --lr 1e-3
     python examples/timeseries.py --series generated --window 7 --cell gru
     python examples/timeseries.py --csv weather.csv --target temperature
 """
@@ -61,7 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--horizon", type=int, default=1, help="predict this many steps ahead")
     p.add_argument("--predict", choices=["level", "change"], default="level",
                    help="the model outputs the next value, or its change from the last value "
-                   "seen (better for trending series such as co2)")
+                   "seen, reading the window relative to its last values (for trending series "
+                   "such as co2, whose test levels lie above all training levels)")
     p.add_argument("--val-fraction", type=float, default=0.15,
                    help="share of the series (before the test part) used for validation")
     p.add_argument("--test-fraction", type=float, default=0.2,
@@ -196,8 +197,9 @@ def main(argv: list[str] | None = None) -> dict:
     scaled = ((data - mean) / std).astype(np.float32)
     X, y = make_windows(scaled, scaled[:, k], args.window, args.horizon)
     last = X[:, -1, k]                                 # the last value each window saw
-    if args.predict == "change":
-        y = y - last
+    if args.predict == "change":   # inputs and target relative to the window's last values,
+        y = y - last                # so the model sees shapes, not levels it never trained on
+        X = X - X[:, -1:, :]
     # a window belongs to the part its target lies in
     target_step = np.arange(len(y)) + args.window - 1 + args.horizon
     parts = {"train": target_step < train_end,
