@@ -21,6 +21,7 @@ from minigrad.tensor import Tensor
 __all__ = [
     "cross_entropy", "mse_loss", "binary_cross_entropy_with_logits", "softmax", "log_softmax",
     "dropout", "embedding", "where", "relu", "tanh", "sigmoid", "linear",
+    "layer_norm", "one_hot", "pad", "nll_loss", "gelu", "normalize",
 ]
 
 
@@ -115,3 +116,107 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         return Linear.apply(_tensor(x), weight, bias)
     out = MatMul.apply(_tensor(x), Transpose.apply(weight, axes=(1, 0)))
     return out if bias is None else out + bias
+
+
+# ---- layer norm, one-hot, pad, nll_loss, gelu, normalize (PyTorch's names and arguments) ------
+
+def _one_axis(op: str, dim: Any, axis: Any, default: int) -> int:
+    """``dim=`` (PyTorch) and ``axis=`` (numpy) name the same argument; give at most one."""
+    if dim is not None and axis is not None:
+        raise TypeError(f"{op}: give dim= or axis= (the same argument), not both")
+    chosen = dim if dim is not None else axis
+    return default if chosen is None else int(chosen)
+
+
+def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing axes ``normalized_shape`` (an int or a tuple): subtract their
+    mean, divide by sqrt(biased variance + eps), then scale by ``weight`` and shift by ``bias``
+    (each None or shaped ``normalized_shape``), as ``torch.nn.functional.layer_norm``."""
+    from minigrad.ops.layer_ops import LayerNorm
+    input = _tensor(input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if len(shape) == 0 or tuple(input.shape[input.ndim - len(shape):]) != shape \
+            or len(shape) > input.ndim:
+        raise ValueError(f"layer_norm: normalized_shape {shape} must equal the trailing axes "
+                         f"of the input, got input shape {input.shape}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(np.shape(p.data if isinstance(p, Tensor) else p)) != shape:
+            raise ValueError(f"layer_norm: {name} shape {np.shape(_tensor(p).data)} must equal "
+                             f"normalized_shape {shape}")
+    w = None if weight is None else _tensor(weight, input)
+    b = None if bias is None else _tensor(bias, input)
+    return LayerNorm.apply(input, w, b, normalized_ndim=len(shape), eps=float(eps))
+
+
+def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
+    """Integer class indices (...) -> an int64 tensor (..., num_classes) of 0/1 (no gradient).
+
+    ``num_classes=-1`` uses the largest index + 1, as PyTorch."""
+    idx = np.asarray(tensor.data if isinstance(tensor, Tensor) else tensor)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: indices must be integers, got dtype {idx.dtype} "
+                        f"(shape {idx.shape})")
+    if num_classes == -1:
+        if idx.size == 0:
+            raise ValueError("one_hot: cannot infer num_classes from an empty tensor; pass it")
+        num_classes = int(idx.max()) + 1
+    if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
+        raise ValueError(f"one_hot: indices must lie in [0, {num_classes}), got values in "
+                         f"[{int(idx.min())}, {int(idx.max())}] (shape {idx.shape})")
+    out = np.zeros(idx.shape + (num_classes,), dtype=np.int64)
+    np.put_along_axis(out, idx.astype(np.int64)[..., None], 1, axis=-1)
+    return Tensor(out)
+
+
+def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pad with a constant (``mode='constant'``, the only mode here). ``pad`` lists (before,
+    after) widths starting from the LAST axis, as PyTorch: ``(1, 2)`` pads the last axis by 1
+    before and 2 after, ``(1, 2, 0, 3)`` also the second-to-last by 0 and 3. Negative widths
+    crop."""
+    from minigrad.ops.layer_ops import ConstantPad
+    input = _tensor(input)
+    pad = tuple(int(p) for p in pad)
+    if mode != "constant":
+        raise NotImplementedError(f"pad: mode {mode!r} is not available; minigrad pads with "
+                                  f"mode='constant'")
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: the pad tuple {pad} must hold (before, after) pairs for at "
+                         f"most {input.ndim} axes (input shape {input.shape})")
+    widths = [(0, 0)] * input.ndim
+    for k in range(len(pad) // 2):
+        widths[input.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    return ConstantPad.apply(input, widths=tuple(widths), value=0.0 if value is None else value)
+
+
+def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of integer targets (...) under log-probabilities (..., C):
+    classes LAST, as ``cross_entropy`` (PyTorch puts them in dim 1). ``nll_loss(log_softmax(x),
+    t)`` equals ``cross_entropy(x, t)``. ``weight`` (per-class weights) is not supported."""
+    from minigrad.ops.layer_ops import NLLLoss
+    if weight is not None:
+        raise NotImplementedError("nll_loss: per-class weight= is not supported")
+    return NLLLoss.apply(_tensor(input), _tensor(target), ignore_index=ignore_index,
+                         reduction=reduction)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """GELU: x * Phi(x) (Phi the standard normal CDF), or with ``approximate='tanh'``
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as PyTorch."""
+    from minigrad.ops.layer_ops import GELU
+    return GELU.apply(_tensor(input), approximate=approximate)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int | None = None, eps: float = 1e-12,
+              axis: int | None = None) -> Tensor:
+    """x / max(||x||_p, eps) along ``dim`` (alias ``axis``). The default axis is 1, as PyTorch
+    (write ``dim=-1`` for the last axis)."""
+    from minigrad.ops.layer_ops import LpNorm
+    input = _tensor(input)
+    ax = _one_axis("normalize", dim, axis, 1)
+    if not -input.ndim <= ax < input.ndim:
+        raise ValueError(f"normalize: dim {ax} is out of range for input shape {input.shape}")
+    norm = LpNorm.apply(input, p=float(p), axis=ax)
+    floor = np.asarray(eps, dtype=input.dtype)
+    return input / where(norm.data > floor, norm, floor)
