@@ -19,6 +19,13 @@ def _check_module(owner: str, key: Any, module: Any) -> None:
         raise TypeError(f"{owner}: entry {key!r} is a {type(module).__name__}, not a Module")
 
 
+def _put(owner: Module, name: str, module: Module) -> None:
+    """Register ``module`` as child ``name``; a replaced child keeps its place in the order
+    (``setattr`` would move it to the end)."""
+    owner._modules[name] = module
+    object.__setattr__(owner, name, module)
+
+
 class ModuleList(Module):
     """A list of modules whose parameters belong to the owner (as ``torch.nn.ModuleList``).
 
@@ -62,7 +69,7 @@ class ModuleList(Module):
     def __setitem__(self, idx: int, module: Module) -> None:
         i = self._index(idx)
         _check_module("ModuleList", i, module)
-        self.add_module(str(i), module)
+        _put(self, str(i), module)
 
     def __delitem__(self, idx: int | slice) -> None:
         mods = list(self._modules.values())
@@ -134,7 +141,7 @@ class ModuleDict(Module):
     def __setitem__(self, key: str, module: Module) -> None:
         self._check_key(key)
         _check_module("ModuleDict", key, module)
-        self.add_module(key, module)
+        _put(self, key, module)
 
     def __delitem__(self, key: str) -> None:
         self[key]  # noqa: B018 (raises the KeyError that names the keys)
