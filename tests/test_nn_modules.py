@@ -260,3 +260,25 @@ def test_model_with_module_list_matches_torch_after_loading_its_state_dict():
         h = torch.tanh(layer(h))
     expected = ref.heads["a"](ref.norm(h))
     np.testing.assert_allclose(model(Tensor(x)).data, expected.detach().numpy(), rtol=1e-12)
+
+
+def test_plain_list_of_layers_warns_and_module_list_does_not():
+    class Plain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = [nn.Linear(2, 2)]
+
+    with pytest.warns(UserWarning, match="ModuleList"):
+        model = Plain()
+    assert list(model.parameters()) == []  # what the warning is about
+
+    class Listed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Linear(2, 2)])
+            self.sizes = [2, 2]  # a list without modules is fine
+
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list(Listed().parameters())) == 2
