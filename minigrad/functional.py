@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import random
-
+from minigrad.ops.aliases import axis_aliases
 from minigrad.ops.elementwise import ReLU, Sigmoid, Tanh
 from minigrad.ops.linalg import Linear, MatMul
 from minigrad.ops.loss import BCEWithLogits, CrossEntropy, MSELoss
@@ -57,11 +57,15 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Any, reduction: str
     return BCEWithLogits.apply(logits, _tensor(target, logits), pw, reduction=reduction)
 
 
+@axis_aliases
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim``/``axis`` (default the last), computed stably."""
     return Softmax.apply(_tensor(x), axis=axis)
 
 
+@axis_aliases
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """log(softmax(x)) along ``dim``/``axis`` (default the last), computed stably."""
     return LogSoftmax.apply(_tensor(x), axis=axis)
 
 
@@ -89,20 +93,29 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
-    """Elementwise ``a if cond else b`` (broadcasting); gradients flow to a and b."""
+    """Elementwise ``a if cond else b`` (broadcasting); gradients flow to a and b.
+
+    ``cond`` must be a boolean Tensor or ndarray (a mask such as ``src != 0``); a Python bool
+    is refused, since it would silently select one side everywhere."""
+    if not isinstance(cond, (Tensor, np.ndarray)):
+        raise TypeError(f"where: condition must be a boolean Tensor or ndarray, got "
+                        f"{type(cond).__name__} {cond!r:.40}")
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
     return Where.apply(_tensor(cond), _tensor(a, like), _tensor(b, like))
 
 
 def relu(x: Tensor) -> Tensor:
+    """max(x, 0), elementwise."""
     return ReLU.apply(_tensor(x))
 
 
 def tanh(x: Tensor) -> Tensor:
+    """Hyperbolic tangent, elementwise."""
     return Tanh.apply(_tensor(x))
 
 
 def sigmoid(x: Tensor) -> Tensor:
+    """Logistic sigmoid 1 / (1 + exp(-x)), elementwise (stable for large |x|)."""
     return Sigmoid.apply(_tensor(x))
 
 

@@ -171,8 +171,8 @@ class Module:
         return self.to(np.float32)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
-        """How many numbers the model learns (``sum(p.size)``)."""
-        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+        """How many numbers the model learns (``sum(p.numel())``)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # ---- printing ---------------------------------------------------------------------------
     def extra_repr(self) -> str:
