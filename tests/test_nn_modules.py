@@ -282,3 +282,25 @@ def test_plain_list_of_layers_warns_and_module_list_does_not():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(list(Listed().parameters())) == 2
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: nn.RNNCell(3, 4, **kw), lambda **kw: nn.GRUCell(3, 4, **kw),
+    lambda **kw: nn.LSTMCell(3, 4, **kw), lambda **kw: nn.GRU(3, 4, **kw),
+    lambda **kw: nn.LSTM(3, 4, num_layers=2, bidirectional=True, **kw)])
+def test_recurrent_modules_take_float64_input_after_double(make):
+    """model.double() (a PyTorch habit) also moves the dtype the recurrent layers check their
+    input against; the result equals the same weights in a layer built in float64."""
+    model = make().double()
+    ref = make(dtype=np.float64)
+    ref.load_state_dict(model.state_dict())
+    cell = "Cell" in type(model).__name__
+    x = Tensor(RNG.standard_normal((2, 3) if cell else (5, 2, 3)))
+    out, expected = model(x), ref(x)
+    out = out if cell else out[0]
+    expected = expected if cell else expected[0]
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out.data, expected.data, rtol=1e-12)
+    model.float()
+    back = model(x.float())
+    assert (back if cell else back[0]).dtype == np.float32
