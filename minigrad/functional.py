@@ -133,14 +133,6 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 # ---- layer norm, one-hot, pad, nll_loss, gelu, normalize (PyTorch's names and arguments) ------
 
-def _one_axis(op: str, dim: Any, axis: Any, default: int) -> int:
-    """``dim=`` (PyTorch) and ``axis=`` (numpy) name the same argument; give at most one."""
-    if dim is not None and axis is not None:
-        raise TypeError(f"{op}: give dim= or axis= (the same argument), not both")
-    chosen = dim if dim is not None else axis
-    return default if chosen is None else int(chosen)
-
-
 def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the trailing axes ``normalized_shape`` (an int or a tuple): subtract their
@@ -221,13 +213,13 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     return GELU.apply(_tensor(input), approximate=approximate)
 
 
-def normalize(input: Tensor, p: float = 2.0, dim: int | None = None, eps: float = 1e-12,
-              axis: int | None = None) -> Tensor:
+@axis_aliases
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """x / max(||x||_p, eps) along ``dim`` (alias ``axis``). The default axis is 1, as PyTorch
     (write ``dim=-1`` for the last axis)."""
     from minigrad.ops.layer_ops import LpNorm
     input = _tensor(input)
-    ax = _one_axis("normalize", dim, axis, 1)
+    ax = int(dim)
     if not -input.ndim <= ax < input.ndim:
         raise ValueError(f"normalize: dim {ax} is out of range for input shape {input.shape}")
     norm = LpNorm.apply(input, p=float(p), axis=ax)

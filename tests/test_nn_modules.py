@@ -304,3 +304,12 @@ def test_recurrent_modules_take_float64_input_after_double(make):
     model.float()
     back = model(x.float())
     assert first(back).dtype == np.float32
+
+
+def test_softmax_modules_take_dim_or_axis():
+    x = Tensor(RNG.standard_normal((2, 3)))
+    np.testing.assert_allclose(nn.Softmax(axis=0)(x).data.sum(axis=0), 1.0)
+    np.testing.assert_allclose(nn.Softmax(dim=0)(x).data, nn.Softmax(axis=0)(x).data)
+    np.testing.assert_allclose(np.exp(nn.LogSoftmax()(x).data).sum(axis=-1), 1.0)
+    with pytest.raises(TypeError, match="same argument"):
+        nn.Softmax(dim=1, axis=1)

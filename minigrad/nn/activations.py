@@ -8,25 +8,20 @@ from typing import Any
 
 import minigrad.functional as F
 from minigrad.nn.module import Module
+from minigrad.ops.aliases import axis_aliases
 from minigrad.tensor import Tensor
 
 __all__ = ["Softmax", "LogSoftmax", "GELU", "Identity", "Flatten"]
-
-
-def _dim(op: str, dim: int | None, axis: int | None) -> int:
-    if dim is not None and axis is not None:
-        raise TypeError(f"{op}: give dim= or axis= (the same argument), not both")
-    chosen = dim if dim is not None else axis
-    return -1 if chosen is None else int(chosen)
 
 
 class Softmax(Module):
     """softmax along ``dim`` (alias ``axis``). Without one, the LAST axis (PyTorch's deprecated
     implicit choice differs for 0-, 1- and 3-d inputs; give ``dim`` to be explicit)."""
 
-    def __init__(self, dim: int | None = None, axis: int | None = None) -> None:
+    @axis_aliases
+    def __init__(self, dim: int | None = None) -> None:
         super().__init__()
-        self.dim = _dim("Softmax", dim, axis)
+        self.dim = -1 if dim is None else int(dim)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.softmax(x, self.dim)
@@ -38,9 +33,10 @@ class Softmax(Module):
 class LogSoftmax(Module):
     """log_softmax along ``dim`` (alias ``axis``); without one, the LAST axis (see Softmax)."""
 
-    def __init__(self, dim: int | None = None, axis: int | None = None) -> None:
+    @axis_aliases
+    def __init__(self, dim: int | None = None) -> None:
         super().__init__()
-        self.dim = _dim("LogSoftmax", dim, axis)
+        self.dim = -1 if dim is None else int(dim)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.log_softmax(x, self.dim)
