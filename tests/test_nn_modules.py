@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-import minigrad.functional as F
 from minigrad import Tensor, nn
 
 RNG = np.random.default_rng(5)

@@ -39,7 +39,8 @@ def test_keras_recipes_run_and_compute_what_they_say():
             exec(compile(block, f"README.md keras block {k}", "exec"), namespace)
     # the masked mean equals the mean over each row's real steps
     output, lengths, pooled = namespace["output"], namespace["lengths"], namespace["pooled"]
-    expected = np.stack([output.data[i, :n].mean(axis=0) for i, n in enumerate(lengths)])
+    expected = np.stack([output.data[i, :n].mean(axis=0)
+                         for i, n in enumerate(np.asarray(lengths.data))])
     np.testing.assert_allclose(pooled.data, expected, rtol=1e-5, atol=1e-6)
     # fit trained: five epochs recorded, the loss went down on the repeated batch
     history = namespace["history"]
