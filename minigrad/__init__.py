@@ -10,6 +10,8 @@ from minigrad.engine import enable_grad, is_grad_enabled, no_grad, set_grad_enab
 from minigrad.function import Context, Function
 from minigrad.gradcheck import GradcheckError, gradcheck
 from minigrad.kernels import backend
+from minigrad.function_forms import BUILTIN_NAMES as _BUILTIN_NAMES
+from minigrad.function_forms import FORMS as _FORMS
 from minigrad.functional import where
 from minigrad.ops.linalg import bmm, matmul
 from minigrad.ops.select import ValuesIndices
@@ -30,6 +32,9 @@ double = float64
 long = int64
 int = int32  # noqa: A001
 
+# tanh, argmax, sum, ...: module-level forms of Tensor methods (minigrad/function_forms.py)
+globals().update(_FORMS)
+
 _LAZY = {"save": "minigrad.io", "load": "minigrad.io", "manual_seed": "minigrad.random"}
 _SUBMODULES = ("nn", "optim", "functional", "data", "viz", "io", "train", "kernels")
 
@@ -37,10 +42,10 @@ __all__ = [
     "Tensor", "tensor", "Function", "Context", "no_grad", "enable_grad", "is_grad_enabled",
     "set_grad_enabled", "set_num_threads", "get_num_threads", "set_blas_threads", "gradcheck",
     "GradcheckError", "backend", "concat", "cat", "stack", "split", "chunk", "where", "matmul",
-    "bmm", "pow", "ValuesIndices", "zeros", "ones", "full", "zeros_like", "ones_like",
+    "bmm", "ValuesIndices", "zeros", "ones", "full", "zeros_like", "ones_like",
     "full_like", "arange", "eye", "randn", "rand", "randint", "from_numpy", "multinomial",
     "float32", "float64", "int32", "int64",
-    *_LAZY, *_SUBMODULES,
+    *_LAZY, *_SUBMODULES, *(n for n in _FORMS if n not in _BUILTIN_NAMES),
 ]
 
 

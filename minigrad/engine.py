@@ -14,6 +14,7 @@ _state.enabled = True
 
 
 def is_grad_enabled() -> bool:
+    """True when ops record the graph (in this thread); False inside ``no_grad``."""
     try:
         return _state.enabled
     except AttributeError:  # a thread other than the one that imported minigrad
@@ -22,6 +23,7 @@ def is_grad_enabled() -> bool:
 
 
 def set_grad_enabled(mode: bool) -> None:
+    """Turn graph recording on or off for this thread (``no_grad`` does it for a block)."""
     _state.enabled = bool(mode)
 
 

@@ -306,7 +306,7 @@ def _extreme(x, dim, axis, keepdim, keepdims, largest: bool):
         if not isinstance(dim, (int, np.integer)):
             raise TypeError(f"{'max' if largest else 'min'}(dim): dim must be an int, got "
                             f"{type(dim).__name__} (amax/amin reduce over several axes)")
-        return sel.ValuesIndices(*sel.ExtremeAlong.apply(x, dim, keepdims=keep,
+        return sel.ValuesIndices(*sel.ExtremeAlong.apply(x, axis=dim, keepdims=keep,
                                                          largest=largest))
     return (rd.Max if largest else rd.Min).apply(x, axis=axis, keepdims=keep)
 

@@ -112,4 +112,4 @@ class TopK(Function):
         # the k indices of a slice are distinct: a plain scatter, no accumulation needed
         full = np.zeros(ctx.in_shape if ctx.in_shape else (1,), dtype=grad_values.dtype)
         np.put_along_axis(full, ctx.idx, np.reshape(grad_values, ctx.idx.shape), axis=ctx.axis)
-        return full.reshape(ctx.in_shape)
+        return full.reshape(ctx.in_shape), None
