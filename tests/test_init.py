@@ -143,3 +143,15 @@ def test_seeding_makes_draws_repeatable(fn):
     fn(d, rng=np.random.default_rng(3))
     fn(e, rng=np.random.default_rng(3))
     np.testing.assert_array_equal(d.data, e.data)
+
+
+def test_generator_keyword_and_int_seeds():
+    """torch's keyword generator= is an alias of rng=; an int seeds a fresh generator."""
+    a, b, c = param(4, 6), param(4, 6), param(4, 6)
+    init.xavier_uniform_(a, generator=np.random.default_rng(5))
+    init.xavier_uniform_(b, rng=5)
+    init.xavier_uniform_(c, generator=5)
+    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(b.data, c.data)
+    with pytest.raises(TypeError, match="same argument"):
+        init.normal_(a, rng=1, generator=1)
