@@ -8,9 +8,11 @@ import threading
 import numpy as np
 
 _state = threading.local()
-
-
 _state.enabled = True
+
+# Adding into a leaf's ``.grad`` is a read-modify-write; two threads running backward on one
+# model (a server, a data-parallel loop) must not lose each other's contribution.
+_GRAD_LOCK = threading.Lock()
 
 
 def is_grad_enabled() -> bool:
@@ -108,7 +110,6 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                 replaced = hook(grads_out[index])
                 if replaced is not None:
                     grads_out[index] = replaced
-        ctx.saved_reusable = not retain_graph
         grads_in = ctx.fn.backward(ctx, *grads_out)
         if isinstance(grads_in, list):
             grads_in = tuple(grads_in)
@@ -117,9 +118,10 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
         if len(grads_in) != len(ctx.parents):
             raise RuntimeError(f"{ctx.op}.backward returned {len(grads_in)} gradients for "
                                f"{len(ctx.parents)} forward arguments")
+        parents = ctx.parents
         if not retain_graph:
-            ctx.free()
-        for parent, need, g in zip(ctx.parents, ctx.needs_input_grad, grads_in):
+            ctx.free()  # drops the saved arrays and the links to the inputs
+        for parent, need, g in zip(parents, ctx.needs_input_grad, grads_in):
             if not need or g is None:
                 continue
             g = _input_grad(ctx, parent, g)
@@ -149,14 +151,17 @@ def _input_grad(ctx, parent, g) -> np.ndarray:
 
 
 def _accumulate_leaf(leaf, g: np.ndarray) -> None:
+    """leaf.grad += g (a new array: one the user already holds is never written), under a lock
+    so that concurrent backward calls on shared parameters all count."""
     for hook in leaf._hooks:
         replaced = hook(g)
         if replaced is not None:
             g = replaced
-    if leaf.grad is None:
-        # a copy: backward rules may hand the same array to several inputs
-        leaf.grad = np.array(g, dtype=leaf.data.dtype, order="C", copy=True)
-    else:
-        leaf.grad = leaf.grad + g
+    with _GRAD_LOCK:
+        if leaf.grad is None:
+            # a copy: backward rules may hand the same array to several inputs
+            leaf.grad = np.array(g, dtype=leaf.data.dtype, order="C", copy=True)
+        else:
+            leaf.grad = leaf.grad + g
 
 

@@ -31,7 +31,7 @@ class Context:
     """One node of the graph: the op, its inputs, and what forward saved for backward."""
 
     __slots__ = ("fn", "parents", "needs_input_grad", "num_outputs", "output_meta",
-                 "output_hooks", "saved_reusable", "_saved", "_freed", "__dict__")
+                 "output_hooks", "_saved", "_freed", "__dict__")
 
     def __init__(self, fn: type, parents: tuple, needs_input_grad: tuple[bool, ...]):
         self.fn = fn
@@ -42,10 +42,6 @@ class Context:
         self.output_hooks: dict[int, list] = {}
         self._saved: tuple = ()
         self._freed = False
-        # True while backward runs when the engine frees the saved arrays right after it (no
-        # retain_graph): backward may then write a gradient into an array it saved itself
-        # (one only it holds, such as a kernel's scratch output) instead of allocating one.
-        self.saved_reusable = False
 
     def save_for_backward(self, *arrays: Any) -> None:
         """Keep arrays (or anything) for backward; they are dropped after backward ends."""
@@ -61,9 +57,13 @@ class Context:
         return self._saved
 
     def free(self) -> None:
-        """Drop everything saved for backward (and any attributes forward set on ctx)."""
+        """Release the node after its backward: drop what was saved (and any attributes
+        forward set on ctx), the links to its inputs and its hooks, so intermediate tensors
+        the user no longer holds are freed while the output is still alive."""
         self._saved = ()
         self.__dict__.clear()
+        self.parents = ()
+        self.output_hooks = {}
         self._freed = True
 
     @property

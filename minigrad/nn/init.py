@@ -1,9 +1,9 @@
 """Weight initialisation (as torch.nn.init); the default generator lives in minigrad.random.
 
-Every function fills ``tensor.data`` in place and takes ``rng=None``: a numpy ``Generator``, or
-None for the module-level default generator that ``manual_seed(seed)`` resets. Layers draw their
-initial weights (and Dropout its masks) from the same generator, so one ``manual_seed`` call makes
-a whole run repeatable.
+Every function fills ``tensor.data`` in place and takes ``rng=None``: a numpy ``Generator``, an
+int seed, or None for the default generator that ``minigrad.manual_seed(seed)`` resets. Layers
+draw their initial weights (and Dropout its masks) from the same generator, so one
+``manual_seed`` call makes a whole run repeatable.
 """
 from __future__ import annotations
 
@@ -12,15 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.random import (default_generator, get_rng_state, manual_seed, resolve,
-                             set_rng_state)
+from minigrad.random import resolve_rng
 from minigrad.tensor import Tensor
 
-__all__ = ["manual_seed", "default_generator", "get_rng_state", "set_rng_state", "uniform_",
-           "normal_", "zeros_", "ones_", "constant_", "xavier_uniform_", "xavier_normal_",
+__all__ = ["uniform_", "normal_", "zeros_", "ones_", "constant_", "xavier_uniform_", "xavier_normal_",
            "kaiming_uniform_", "kaiming_normal_", "calculate_gain"]
 
-_rng = resolve
+_rng = resolve_rng
 
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:
@@ -53,13 +51,13 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0,
-             rng: np.random.Generator | None = None) -> Tensor:
+             rng: Any = None) -> Tensor:
     """Fill with U(a, b)."""
     return _fill(tensor, _rng(rng).uniform(a, b, size=tensor.shape))
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
-            rng: np.random.Generator | None = None) -> Tensor:
+            rng: Any = None) -> Tensor:
     """Fill with N(mean, std^2)."""
     return _fill(tensor, _rng(rng).normal(mean, std, size=tensor.shape))
 
@@ -77,7 +75,7 @@ def constant_(tensor: Tensor, value: float) -> Tensor:
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0,
-                    rng: np.random.Generator | None = None) -> Tensor:
+                    rng: Any = None) -> Tensor:
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot)."""
     fan_in, fan_out = _fans(tensor)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
@@ -85,7 +83,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0,
 
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0,
-                   rng: np.random.Generator | None = None) -> Tensor:
+                   rng: Any = None) -> Tensor:
     """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = _fans(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), rng=rng)
@@ -93,7 +91,7 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0,
 
 def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu",
-                     rng: np.random.Generator | None = None) -> Tensor:
+                     rng: Any = None) -> Tensor:
     """U(-bound, bound) with bound = gain * sqrt(3 / fan) (He)."""
     fan = _fans(tensor)[0 if mode == "fan_in" else 1]
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
@@ -102,7 +100,7 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
 
 def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu",
-                    rng: np.random.Generator | None = None) -> Tensor:
+                    rng: Any = None) -> Tensor:
     """N(0, std^2) with std = gain / sqrt(fan)."""
     fan = _fans(tensor)[0 if mode == "fan_in" else 1]
     return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan), rng=rng)
