@@ -107,9 +107,7 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                      for g, (shape, dtype) in zip(grads_out, ctx.output_meta)]
         for index, hooks in ctx.output_hooks.items():
             for hook in hooks:
-                replaced = hook(grads_out[index])
-                if replaced is not None:
-                    grads_out[index] = replaced
+                grads_out[index] = _run_hook(hook, grads_out[index], ctx.output_meta[index][0])
         grads_in = ctx.fn.backward(ctx, *grads_out)
         if isinstance(grads_in, list):
             grads_in = tuple(grads_in)
@@ -154,9 +152,7 @@ def _accumulate_leaf(leaf, g: np.ndarray) -> None:
     """leaf.grad += g (a new array: one the user already holds is never written), under a lock
     so that concurrent backward calls on shared parameters all count."""
     for hook in leaf._hooks:
-        replaced = hook(g)
-        if replaced is not None:
-            g = replaced
+        g = _run_hook(hook, g, leaf.data.shape)
     with _GRAD_LOCK:
         if leaf.grad is None:
             # a copy: backward rules may hand the same array to several inputs
@@ -165,3 +161,16 @@ def _accumulate_leaf(leaf, g: np.ndarray) -> None:
             leaf.grad = leaf.grad + g
 
 
+
+
+def _run_hook(hook, g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A gradient hook's result: its replacement (which must keep the tensor's shape, or it
+    would broadcast into the gradient), or ``g`` when it returns None."""
+    replaced = hook(g)
+    if replaced is None:
+        return g
+    replaced = np.asarray(replaced)
+    if replaced.shape != shape:
+        raise RuntimeError(f"gradient hook {getattr(hook, '__name__', hook)!r} returned a "
+                           f"gradient of shape {replaced.shape} for a tensor of shape {shape}")
+    return replaced

@@ -62,7 +62,7 @@ def _check_sum(model, losses) -> None:
 
 def test_two_threads_backward_on_a_shared_linear_lose_nothing():
     rng = np.random.default_rng(0)
-    model = nn.Linear(200, 300, dtype=np.float64, rng=1)
+    model = nn.Linear(200, 300, dtype=np.float64, rng=np.random.default_rng(1))
     xs = [Tensor(rng.standard_normal((8, 200))) for _ in range(2)]
     losses = [lambda x=x: (model(x) ** 2).sum() for x in xs]
     _check_sum(model, losses)
@@ -71,8 +71,8 @@ def test_two_threads_backward_on_a_shared_linear_lose_nothing():
 @pytest.mark.parametrize("fused", [True, False])
 def test_two_threads_backward_on_a_shared_lstm_lose_nothing(fused):
     rng = np.random.default_rng(1)
-    model = nn.LSTM(16, 64, dtype=np.float64, fused=fused, rng=2)
+    model = nn.LSTM(16, 128, dtype=np.float64, fused=fused, rng=np.random.default_rng(2))
     xs = [Tensor(rng.standard_normal((6, 4, 16))) for _ in range(2)]
-    target = Tensor(rng.standard_normal((6, 4, 64)))
+    target = Tensor(rng.standard_normal((6, 4, 128)))
     losses = [lambda x=x: F.mse_loss(model(x)[0], target) for x in xs]
     _check_sum(model, losses)

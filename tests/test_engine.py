@@ -277,3 +277,18 @@ def test_torch_style_transpose_of_two_axes():
     assert x.transpose(0, 1).shape == (3, 2)
     y = leaf(np.zeros((2, 3, 4)))
     assert y.transpose(0, 2).shape == (4, 3, 2) and y.transpose(-1, 0, 1).shape == (4, 2, 3)
+
+
+@pytest.mark.parametrize("where", ["leaf", "non-leaf"])
+def test_a_hook_returning_a_gradient_of_another_shape_is_refused(where):
+    x = leaf(np.ones((2, 3)))
+    h = x * 2.0
+    target = x if where == "leaf" else h
+
+    def wrong(g):
+        return np.ones(3)  # would broadcast into a (2, 3) gradient
+
+    target.register_hook(wrong)
+    with pytest.raises(RuntimeError, match=r"hook 'wrong' returned a gradient of shape \(3,\) "
+                                           r"for a tensor of shape \(2, 3\)"):
+        h.sum().backward()
