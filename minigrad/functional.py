@@ -79,12 +79,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: Any = None) -
     x = _tensor(x)
     if not training or p == 0.0:
         return x
-    return Dropout.apply(x, float(p), _generator(rng))
-
-
-def _generator(rng: Any) -> np.random.Generator:
-    # a Generator passes through default_rng unchanged; an int seeds a new one
-    return random.default_generator() if rng is None else np.random.default_rng(rng)
+    return Dropout.apply(x, float(p), random.resolve_rng(rng, "dropout"))
 
 
 def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:

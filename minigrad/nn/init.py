@@ -2,9 +2,9 @@
 
 Every function fills ``tensor.data`` in place. The random ones take ``rng=None`` (alias
 ``generator=``, PyTorch's keyword): a numpy ``Generator``, an int seed, or None for the
-module-level default generator that ``manual_seed(seed)`` resets. Layers draw their
-initial weights (and Dropout its masks) from the same generator, so one ``manual_seed`` call makes
-a whole run repeatable.
+default generator that ``minigrad.manual_seed(seed)`` resets. Layers draw their initial
+weights (and Dropout its masks) from the same generator, so one ``manual_seed`` call makes a
+whole run repeatable.
 """
 from __future__ import annotations
 
@@ -13,14 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.random import (default_generator, get_rng_state, manual_seed, resolve,
-                             set_rng_state)
+from minigrad.random import resolve_rng
 from minigrad.tensor import Tensor
 
-__all__ = ["manual_seed", "default_generator", "get_rng_state", "set_rng_state", "uniform_",
-           "normal_", "zeros_", "ones_", "constant_", "xavier_uniform_", "xavier_normal_",
-           "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "calculate_gain"]
-
+__all__ = ["uniform_", "normal_", "zeros_", "ones_", "constant_", "xavier_uniform_",
+           "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "calculate_gain"]
 
 
 def _rng(rng: Any, generator: Any = None) -> np.random.Generator:
@@ -28,9 +25,7 @@ def _rng(rng: Any, generator: Any = None) -> np.random.Generator:
     or None for the default generator)."""
     if rng is not None and generator is not None:
         raise TypeError("init: rng= and generator= are the same argument; pass one of them")
-    chosen = rng if rng is not None else generator
-    return resolve(chosen) if chosen is None or isinstance(chosen, np.random.Generator) \
-        else np.random.default_rng(chosen)
+    return resolve_rng(rng if rng is not None else generator, "init")
 
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:

@@ -1,8 +1,8 @@
 """Module and Parameter: the containers that hold a model's weights (as torch.nn.Module)."""
 from __future__ import annotations
 
-from collections import OrderedDict
 import warnings
+from collections import OrderedDict
 from typing import Any, Iterator
 
 import numpy as np
@@ -153,9 +153,7 @@ class Module:
     # ---- dtype and size ----------------------------------------------------------------------
     def to(self, dtype: Any) -> "Module":
         """Convert every parameter (and its gradient) to ``dtype``, in place; returns self. An
-        optimizer's state follows at its next step (``Optimizer._state``). A submodule's own
-        ``dtype`` attribute (the dtype its inputs must have, as the recurrent layers keep)
-        follows too."""
+        optimizer's state follows at its next step (``Optimizer._state``)."""
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"{type(self).__name__}.to: parameters must stay floating point, "
@@ -164,9 +162,6 @@ class Module:
             p.data = p.data.astype(dtype)
             if p.grad is not None:
                 p.grad = p.grad.astype(dtype)
-        for m in self.modules():
-            if "dtype" in m.__dict__:
-                object.__setattr__(m, "dtype", dtype)
         return self
 
     def double(self) -> "Module":
