@@ -12,11 +12,12 @@ from minigrad.gradcheck import GradcheckError, gradcheck
 from minigrad.kernels import backend
 from minigrad.function_forms import BUILTIN_NAMES as _BUILTIN_NAMES
 from minigrad.function_forms import FORMS as _FORMS
+from minigrad.function_forms import pow  # noqa: A004 (as torch.pow; not in __all__)
 from minigrad.functional import where
 from minigrad.ops.linalg import bmm, matmul
 from minigrad.ops.select import ValuesIndices
 from minigrad.ops.shape import cat, chunk, concat, split, stack
-from minigrad.tensor import Tensor, pow, tensor
+from minigrad.tensor import Tensor, tensor
 from minigrad.threads import get_num_threads, set_blas_threads, set_num_threads
 
 __version__ = "0.1.0"

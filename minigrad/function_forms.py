@@ -31,3 +31,14 @@ def _form(name: str) -> Callable:
 
 
 FORMS = {name: _form(name) for name in NAMES}
+
+
+def pow(input: Any, exponent: Any) -> Tensor:
+    """``input ** exponent`` (``torch.pow``): either may be a tensor or a number; a tensor
+    exponent gets a gradient too (a^b log a)."""
+    if isinstance(input, Tensor):
+        return input ** exponent
+    if isinstance(exponent, Tensor):
+        return exponent.__rpow__(input)
+    return Tensor(input) ** exponent
+

@@ -164,18 +164,22 @@ class Tensor(TensorMethods):
         return self.data
 
     def __float__(self) -> float:
+        """``float(t)`` of a one-element tensor."""
         return float(self._one("float()").item())
 
     def __int__(self) -> int:
+        """``int(t)`` of a one-element tensor (truncates, as Python's int)."""
         return int(self._one("int()").item())
 
     def __index__(self) -> int:
+        """A one-element integer tensor used as a list index or in ``range``."""
         if self.data.dtype.kind not in "iu" or self.data.size != 1:
             raise TypeError(f"only one-element integer tensors can be used as an index, this "
                             f"one has dtype {self.dtype} and shape {self.shape}")
         return int(self.data.item())
 
     def __bool__(self) -> bool:
+        """``if t:`` for one element; more (or none) is ambiguous, as in numpy and torch."""
         if self.data.size != 1:
             what = "an empty tensor" if self.data.size == 0 else \
                 "a tensor with more than one element"
@@ -366,9 +370,11 @@ class Tensor(TensorMethods):
         return Tensor(self.data >= _data(other))
 
     def __eq__(self, other):
+        """Elementwise ``==``: a bool tensor (use ``t is u`` for identity)."""
         return Tensor(self.data == _data(other))
 
     def __ne__(self, other):
+        """Elementwise ``!=``: a bool tensor."""
         return Tensor(self.data != _data(other))
 
     # hashable by identity (as PyTorch): tensors work as dict keys and in sets
@@ -389,12 +395,3 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """Make a Tensor (as ``torch.tensor``)."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
-
-def pow(input: Any, exponent: Any) -> Tensor:
-    """``input ** exponent`` (``torch.pow``): either may be a tensor or a number; a tensor
-    exponent gets a gradient too (a^b log a)."""
-    if isinstance(input, Tensor):
-        return input ** exponent
-    if isinstance(exponent, Tensor):
-        return exponent.__rpow__(input)
-    return Tensor(input) ** exponent

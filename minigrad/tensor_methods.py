@@ -67,13 +67,14 @@ class TensorMethods:
         return ew.Sqrt.apply(self)
 
     def clamp(self, min: float | None = None, max: float | None = None):
-        """Limit values to [min, max] (either bound may be None); the gradient is 1 inside
-        the bounds (bounds included) and 0 outside, as ``torch.clamp``."""
-        return ew.Clamp.apply(self, lo=min, hi=max)
+        """Limit values to [min, max] (either bound may be None; a tensor bound is a constant);
+        the gradient is 1 inside the bounds (bounds included) and 0 outside, as
+        ``torch.clamp``."""
+        return ew.Clamp.apply(self, lo=_raw(min), hi=_raw(max))
 
     def clip(self, min: float | None = None, max: float | None = None):
         """The same as ``clamp`` (numpy's and PyTorch's other name)."""
-        return ew.Clamp.apply(self, lo=min, hi=max)
+        return self.clamp(min, max)
 
     def pow(self, exponent: Any):
         """self ** exponent; the exponent is a number or a tensor (broadcasting)."""
@@ -158,7 +159,7 @@ class TensorMethods:
     def norm(self, p: Any = 2, axis=None, keepdims: bool = False):
         """The p-norm (sum |x|^p)^(1/p) over ``dim``/``axis`` (None: all elements, so p=2 or
         'fro' is the Frobenius norm); p may be any positive number or ``inf``."""
-        return rd.Norm.apply(self, p=2.0 if p in ("fro", None) else p, axis=axis,
+        return rd.Norm.apply(self, p=2.0 if p is None or p == "fro" else p, axis=axis,
                              keepdims=keepdims)
 
     @axis_aliases

@@ -187,8 +187,7 @@ def test_masked_fill_with_a_broadcast_mask(data, pair):
     full = np.broadcast_shapes(sx, sm)
     x = leaf(data.draw(floats(full)))
     mask = data.draw(hnp.arrays(np.bool_, sm))
-    if np.broadcast_shapes(full, sm) == full:
-        assert mg.gradcheck(lambda x: x.masked_fill(Tensor(mask), -1e9).softmax(-1), [x])
+    assert mg.gradcheck(lambda x: x.masked_fill(Tensor(mask), -1e9).softmax(-1), [x])
 
 
 @given(st.data(), broadcastable_pair(1, 3))

@@ -52,6 +52,7 @@ def compare(mg_fn, torch_fn, arrays):
 IDX = np.array([[0, 2, 2], [1, 0, 0]])
 SEL = np.array([2, 0, 2])
 MASK = RNG.random((3, 4)) > 0.5
+LO = RNG.standard_normal(5) * 0.5
 
 CASES = {
     "pow_tensor": (lambda a, b: (a * a + 0.5) ** b, lambda a, b: (a * a + 0.5) ** b,
@@ -64,6 +65,9 @@ CASES = {
     "clamp": (lambda a: a.clamp(-0.5, 0.7), lambda a: a.clamp(-0.5, 0.7), [(4, 5)]),
     "clamp_min": (lambda a: a.clamp(min=0.1), lambda a: a.clamp(min=0.1), [(4, 5)]),
     "clip_max": (lambda a: a.clip(max=0.2), lambda a: a.clip(max=0.2), [(4, 5)]),
+    "clamp_tensor_bounds": (lambda a: a.clamp(Tensor(LO), Tensor(LO + 0.8)),
+                            lambda a: a.clamp(torch.tensor(LO), torch.tensor(LO + 0.8)),
+                            [(3, 5)]),
     "var": (lambda a: a.var(dim=1), lambda a: a.var(dim=1), [(3, 5)]),
     "var_all": (lambda a: a.var(), lambda a: a.var(), [(3, 5)]),
     "var_biased": (lambda a: a.var(0, unbiased=False, keepdim=True),

@@ -250,20 +250,21 @@ class Sqrt(Function):
 
 
 class Clamp(Function):
-    """min(max(x, lo), hi) for scalar bounds (either may be None)."""
+    """min(max(x, lo), hi); the bounds are numbers or arrays (constants), either may be None."""
     op_name = "clamp"
 
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
         if lo is None and hi is None:
             raise ValueError(f"clamp: give min, max or both (input shape {a.shape})")
-        inside = np.ones(a.shape, dtype=bool)
+        inside = np.ones((), dtype=bool)
         if lo is not None:
-            inside &= a >= lo
+            inside = inside & (a >= lo)
         if hi is not None:
-            inside &= a <= hi
-        ctx.save_for_backward(inside)
-        return np.asarray(np.clip(a, lo, hi), dtype=a.dtype)
+            inside = inside & (a <= hi)
+        out = np.asarray(np.clip(a, lo, hi), dtype=a.dtype)
+        ctx.save_for_backward(np.broadcast_to(inside, out.shape))
+        return out
 
     @staticmethod
     def backward(ctx, grad):

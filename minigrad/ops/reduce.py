@@ -111,9 +111,13 @@ class Norm(Function):
 
     @staticmethod
     def forward(ctx, a, p=2.0, axis=None, keepdims=False):
-        p = float(p)
+        try:
+            p = float(p)
+        except (TypeError, ValueError):
+            p = float("nan")
         if not p > 0:
-            raise ValueError(f"norm: p must be positive (or inf), got {p} (input {a.shape})")
+            raise ValueError(f"norm: p must be a positive number, inf or 'fro', got {p!r} "
+                             f"(input {a.shape})")
         mag = np.abs(a)
         if np.isinf(p):
             out = mag.max(axis=axis, keepdims=True) if a.size else np.zeros((), a.dtype)

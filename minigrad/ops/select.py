@@ -28,7 +28,7 @@ def _check_axis(op: str, a: np.ndarray, axis) -> int:
 class ArgExtreme(Function):
     """Index of the largest (``largest=True``) or smallest element along an axis (None: of
     the flattened input), the first one on ties; int64, carries no gradient."""
-    op_name = "argmax"
+    op_name = "argmax_argmin"
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False, largest=True):
@@ -52,7 +52,7 @@ class ArgExtreme(Function):
 class ExtremeAlong(Function):
     """``(values, indices)`` of the largest (or smallest) element along ``axis`` (the first on
     ties, as torch). Only the picked element of each slice gets the value's gradient."""
-    op_name = "max_along"
+    op_name = "max_min_along"
 
     @staticmethod
     def forward(ctx, a, axis, keepdims=False, largest=True):
