@@ -35,10 +35,14 @@ def _tensor(x: Any, like: Tensor | None = None) -> Tensor:
 
 
 def cross_entropy(logits: Tensor, target: Any, ignore_index: int = -100,
-                  reduction: str = "mean") -> Tensor:
+                  reduction: str = "mean", weight: Any = None) -> Tensor:
     """Softmax cross-entropy with logits (..., C) (classes LAST) and integer targets (...).
 
-    'mean' averages over targets that are not ``ignore_index``."""
+    'mean' averages over targets that are not ``ignore_index``. With per-class ``weight`` (C,)
+    it is ``nll_loss(log_softmax(logits), target, weight)`` (PyTorch's weighted mean)."""
+    if weight is not None:
+        return nll_loss(log_softmax(_tensor(logits), -1), target, weight=weight,
+                        ignore_index=ignore_index, reduction=reduction)
     return CrossEntropy.apply(_tensor(logits), _tensor(target), ignore_index=ignore_index,
                               reduction=reduction)
 
@@ -50,11 +54,24 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
 
 
 def binary_cross_entropy_with_logits(logits: Tensor, target: Any, reduction: str = "mean",
-                                     pos_weight: Any = None) -> Tensor:
-    """Binary cross-entropy on raw logits (stable: never takes log of a sigmoid)."""
+                                     pos_weight: Any = None, weight: Any = None) -> Tensor:
+    """Binary cross-entropy on raw logits (stable: never takes log of a sigmoid). ``weight``
+    (broadcast to the logits) rescales each element's loss before the reduction, as PyTorch."""
     logits = _tensor(logits)
     pw = None if pos_weight is None else _tensor(pos_weight, logits)
-    return BCEWithLogits.apply(logits, _tensor(target, logits), pw, reduction=reduction)
+    if weight is None:
+        return BCEWithLogits.apply(logits, _tensor(target, logits), pw, reduction=reduction)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"binary_cross_entropy_with_logits: reduction must be 'mean', 'sum' "
+                         f"or 'none', got {reduction!r}")
+    w = _tensor(weight, logits)
+    if np.broadcast_shapes(w.shape, logits.shape) != logits.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: weight shape {w.shape} does not "
+                         f"broadcast to the logits {logits.shape}")
+    per_element = BCEWithLogits.apply(logits, _tensor(target, logits), pw,
+                                      reduction="none") * w
+    return {"mean": per_element.mean, "sum": per_element.sum,
+            "none": lambda: per_element}[reduction]()
 
 
 @axis_aliases
@@ -193,11 +210,12 @@ def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int =
              reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of integer targets (...) under log-probabilities (..., C):
     classes LAST, as ``cross_entropy`` (PyTorch puts them in dim 1). ``nll_loss(log_softmax(x),
-    t)`` equals ``cross_entropy(x, t)``. ``weight`` (per-class weights) is not supported."""
+    t)`` equals ``cross_entropy(x, t)``. ``weight`` (C,) scales each class's terms; 'mean' then
+    divides by the summed weight of the counted targets, as PyTorch."""
     from minigrad.ops.layer_ops import NLLLoss
-    if weight is not None:
-        raise NotImplementedError("nll_loss: per-class weight= is not supported")
-    return NLLLoss.apply(_tensor(input), _tensor(target), ignore_index=ignore_index,
+    w = None if weight is None else np.asarray(weight.data if isinstance(weight, Tensor)
+                                               else weight)
+    return NLLLoss.apply(_tensor(input), _tensor(target), w, ignore_index=ignore_index,
                          reduction=reduction)
 
 

@@ -65,13 +65,16 @@ def test_pad_gradcheck(data, shape):
     assert mg.gradcheck(lambda t: F.pad(t, tuple(pad), value=0.7), [x])
 
 
-@given(st.data(), shapes(1, 2), st.integers(2, 4), st.sampled_from(["mean", "sum", "none"]))
-def test_nll_loss_gradcheck(data, lead, n_classes, reduction):
+@given(st.data(), shapes(1, 2), st.integers(2, 4), st.sampled_from(["mean", "sum", "none"]),
+       st.booleans())
+def test_nll_loss_gradcheck(data, lead, n_classes, reduction, weighted):
     x = leaf(data.draw(floats(lead + (n_classes,))))
     t = data.draw(class_targets(lead, n_classes))
     if reduction == "mean" and (t == -100).all():
         t.flat[0] = 0
-    assert mg.gradcheck(lambda a: F.nll_loss(a, t, reduction=reduction), [x])
+    w = data.draw(floats((n_classes,), 0.2, 2.0)) if weighted else None
+    assert mg.gradcheck(lambda a: F.nll_loss(a, t, weight=w, reduction=reduction), [x])
+    assert mg.gradcheck(lambda a: F.cross_entropy(a, t, weight=w, reduction=reduction), [x])
 
 
 def test_gradcheck_catches_a_wrong_layer_norm_rule(monkeypatch):
@@ -121,6 +124,10 @@ def test_one_hot_is_int64_without_grad():
     (lambda: F.layer_norm(Tensor(np.zeros((2, 3))), 3, Tensor(np.ones(4))), "weight shape"),
     (lambda: F.nll_loss(Tensor(np.zeros((2, 3))), np.array([0, 3])), "out of range"),
     (lambda: F.nll_loss(Tensor(np.zeros((2, 3))), np.array([0, 1, 2])), "target shape"),
+    (lambda: F.nll_loss(Tensor(np.zeros((2, 3))), np.array([0, 1]), weight=np.ones(2)),
+     "one number per class"),
+    (lambda: F.binary_cross_entropy_with_logits(Tensor(np.zeros((2, 3))), np.zeros((2, 3)),
+                                                weight=np.ones(2)), "broadcast"),
     (lambda: F.gelu(Tensor([1.0]), approximate="fast"), "approximate"),
     (lambda: F.normalize(Tensor(np.ones((2, 3))), dim=2), "out of range"),
     (lambda: F.normalize(Tensor(np.ones((2, 3))), dim=1, axis=1), "same argument"),
@@ -155,6 +162,9 @@ T = RNG.integers(0, 5, (2, 3))
 T[0, 1] = -100
 T_OTHER = T.copy()
 T_OTHER[0, 1] = 4
+CLASS_W = RNG.random(5) + 0.2
+PROBS = RNG.random((2, 3, 5))
+ELEM_W = RNG.random((3, 5))
 IDS = RNG.integers(0, 6, (2, 3))
 
 
@@ -189,6 +199,24 @@ def _cases():
                                                    reduction="none"), [X]),
         "nll_2d": (lambda x: F.nll_loss(x, T_OTHER[0]),
                    lambda x: TF.nll_loss(x, tto[0]), [X[0]]),
+        "nll_weight_mean": (lambda x: F.nll_loss(x, T, weight=CLASS_W),
+                            lambda x: TF.nll_loss(x.permute(0, 2, 1), tt,
+                                                  weight=torch.tensor(CLASS_W)), [X]),
+        "nll_weight_none": (lambda x: F.nll_loss(x, T, weight=CLASS_W, reduction="none"),
+                            lambda x: TF.nll_loss(x.permute(0, 2, 1), tt, reduction="none",
+                                                  weight=torch.tensor(CLASS_W)), [X]),
+        "cross_entropy_weight": (lambda x: F.cross_entropy(x, T, weight=CLASS_W),
+                                 lambda x: TF.cross_entropy(x.permute(0, 2, 1), tt,
+                                                            weight=torch.tensor(CLASS_W)), [X]),
+        "bce_weight_mean": (lambda x: F.binary_cross_entropy_with_logits(x, PROBS,
+                                                                         weight=ELEM_W),
+                            lambda x: TF.binary_cross_entropy_with_logits(
+                                x, torch.tensor(PROBS), weight=torch.tensor(ELEM_W)), [X]),
+        "bce_weight_sum": (lambda x: F.binary_cross_entropy_with_logits(
+                               x, PROBS, weight=ELEM_W, reduction="sum"),
+                           lambda x: TF.binary_cross_entropy_with_logits(
+                               x, torch.tensor(PROBS), weight=torch.tensor(ELEM_W),
+                               reduction="sum"), [X]),
         "embedding": (lambda w: F.embedding(IDS, w, padding_idx=2),
                       lambda w: TF.embedding(tids, w, padding_idx=2),
                       [RNG.standard_normal((6, 4))]),
@@ -203,6 +231,8 @@ def _cases():
 CASE_NAMES = ["layer_norm", "layer_norm_2d", "layer_norm_plain", "gelu", "gelu_tanh",
               "normalize_default_dim1", "normalize_last_p3", "normalize_zero_slice", "pad_last",
               "pad_three_axes_crop", "nll_mean_ignore", "nll_sum", "nll_none_ignore3", "nll_2d",
+              "nll_weight_mean", "nll_weight_none", "cross_entropy_weight", "bce_weight_mean",
+              "bce_weight_sum",
               "embedding", "linear", "linear_no_bias", "relu", "sigmoid", "tanh"]
 
 

@@ -129,8 +129,6 @@ def test_flatten_identity_and_shapes():
 def test_loss_modules_validate_options():
     with pytest.raises(ValueError, match="reduction"):
         nn.MSELoss(reduction="avg")
-    with pytest.raises(NotImplementedError, match="weight"):
-        nn.CrossEntropyLoss(weight=np.ones(3))
 
 
 def test_sequential_classifier_with_new_modules_trains():
@@ -193,6 +191,7 @@ def _torch_cases():
     t_ign = t.copy()
     t_ign[1, 2] = 1
     probs = RNG.random((2, 3, 4))
+    cw, ew, pw = RNG.random(4) + 0.2, RNG.random((3, 4)), RNG.random(4) + 0.5
     ln = nn.LayerNorm(4)
     ln.weight.data[...] = RNG.standard_normal(4)
     ln.bias.data[...] = RNG.standard_normal(4)
@@ -222,18 +221,27 @@ def _torch_cases():
         "NLLLoss": (nn.NLLLoss(), tnn.NLLLoss(), x3, t),
         "NLLLoss_none": (nn.NLLLoss(reduction="none"), tnn.NLLLoss(reduction="none"), x3,
                          t_ign),
+        "NLLLoss_weight": (nn.NLLLoss(weight=cw), tnn.NLLLoss(weight=torch.tensor(cw)), x3, t),
+        "CrossEntropyLoss_weight": (nn.CrossEntropyLoss(weight=cw, reduction="sum"),
+                                    tnn.CrossEntropyLoss(weight=torch.tensor(cw),
+                                                         reduction="sum"), x3, t),
         "MSELoss": (nn.MSELoss(), tnn.MSELoss(), x3, probs),
         "MSELoss_sum": (nn.MSELoss(reduction="sum"), tnn.MSELoss(reduction="sum"), x3, probs),
         "BCEWithLogitsLoss": (nn.BCEWithLogitsLoss(), tnn.BCEWithLogitsLoss(), x3, probs),
         "BCEWithLogitsLoss_none": (nn.BCEWithLogitsLoss(reduction="none"),
                                    tnn.BCEWithLogitsLoss(reduction="none"), x3, probs),
+        "BCEWithLogitsLoss_weights": (nn.BCEWithLogitsLoss(weight=ew, pos_weight=pw),
+                                      tnn.BCEWithLogitsLoss(weight=torch.tensor(ew),
+                                                            pos_weight=torch.tensor(pw)),
+                                      x3, probs),
     }
 
 
 NAMES = ["LayerNorm", "LayerNorm2d_nobias", "LayerNorm_noaffine", "Softmax", "LogSoftmax",
          "GELU", "GELU_tanh", "ReLU", "Tanh", "Sigmoid", "Identity", "Flatten", "Sequential",
          "CrossEntropyLoss", "CrossEntropyLoss_sum_ignore1", "NLLLoss", "NLLLoss_none",
-         "MSELoss", "MSELoss_sum", "BCEWithLogitsLoss", "BCEWithLogitsLoss_none"]
+         "NLLLoss_weight", "CrossEntropyLoss_weight", "MSELoss", "MSELoss_sum",
+         "BCEWithLogitsLoss", "BCEWithLogitsLoss_none", "BCEWithLogitsLoss_weights"]
 
 
 @pytest.mark.parametrize("name", NAMES)

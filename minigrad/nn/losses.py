@@ -29,24 +29,19 @@ class _Loss(Module):
         return f"reduction={self.reduction!r}"
 
 
-def _no_weight(name: str, weight: Any) -> None:
-    if weight is not None:
-        raise NotImplementedError(f"{name}: per-class weight= is not supported")
-
-
 class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy: ``loss(logits, target)`` with logits (..., C), classes LAST, and
-    integer targets (...); 'mean' averages over targets that are not ``ignore_index``."""
+    integer targets (...); 'mean' averages over targets that are not ``ignore_index`` (a
+    weighted mean with per-class ``weight`` (C,))."""
 
     def __init__(self, weight: Any = None, ignore_index: int = -100,
                  reduction: str = "mean") -> None:
-        _no_weight("CrossEntropyLoss", weight)
         super().__init__(reduction)
-        self.ignore_index = ignore_index
+        self.weight, self.ignore_index = weight, ignore_index
 
     def forward(self, logits: Tensor, target: Any) -> Tensor:
         return F.cross_entropy(logits, target, ignore_index=self.ignore_index,
-                               reduction=self.reduction)
+                               reduction=self.reduction, weight=self.weight)
 
 
 class NLLLoss(_Loss):
@@ -55,12 +50,11 @@ class NLLLoss(_Loss):
 
     def __init__(self, weight: Any = None, ignore_index: int = -100,
                  reduction: str = "mean") -> None:
-        _no_weight("NLLLoss", weight)
         super().__init__(reduction)
-        self.ignore_index = ignore_index
+        self.weight, self.ignore_index = weight, ignore_index
 
     def forward(self, log_probs: Tensor, target: Any) -> Tensor:
-        return F.nll_loss(log_probs, target, ignore_index=self.ignore_index,
+        return F.nll_loss(log_probs, target, weight=self.weight, ignore_index=self.ignore_index,
                           reduction=self.reduction)
 
 
@@ -75,17 +69,14 @@ class MSELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Binary cross-entropy on raw logits with targets in [0, 1] (same shape); ``pos_weight``
-    scales the positive term, as PyTorch."""
+    """Binary cross-entropy on raw logits with targets in [0, 1] (same shape); ``weight``
+    rescales each element's loss and ``pos_weight`` the positive term, as PyTorch."""
 
     def __init__(self, weight: Any = None, reduction: str = "mean",
                  pos_weight: Any = None) -> None:
-        if weight is not None:
-            raise NotImplementedError("BCEWithLogitsLoss: weight= is not supported "
-                                      "(pos_weight= is)")
         super().__init__(reduction)
-        self.pos_weight = pos_weight
+        self.weight, self.pos_weight = weight, pos_weight
 
     def forward(self, logits: Tensor, target: Any) -> Tensor:
         return F.binary_cross_entropy_with_logits(logits, target, reduction=self.reduction,
-                                                  pos_weight=self.pos_weight)
+                                                  pos_weight=self.pos_weight, weight=self.weight)

@@ -155,13 +155,14 @@ class ConstantPad(Function):
 
 
 class NLLLoss(Function):
-    """Negative log-likelihood: l = -input[..., target] for log-probabilities (..., C) (classes
-    LAST) and integer targets (...); 'mean' averages over targets that are not
-    ``ignore_index`` (nan when all are ignored, as PyTorch)."""
+    """Negative log-likelihood: l = -w[target] * input[..., target] for log-probabilities
+    (..., C) (classes LAST) and integer targets (...), with per-class weights w (None: all 1).
+    'mean' divides the sum by the total weight of the targets that are not ``ignore_index``
+    (nan when that is zero, as PyTorch); the weights get no gradient."""
     op_name = "nll_loss"
 
     @staticmethod
-    def forward(ctx, x, target, ignore_index=-100, reduction="mean"):
+    def forward(ctx, x, target, weight=None, ignore_index=-100, reduction="mean"):
         _check_reduction("nll_loss", reduction)
         target = np.asarray(target)
         if x.ndim < 1 or x.dtype.kind != "f":
@@ -175,6 +176,9 @@ class NLLLoss(Function):
                              f"without its last (class) axis, input {x.shape} -> "
                              f"{x.shape[:-1]}")
         n_classes = x.shape[-1]
+        if weight is not None and np.shape(weight) != (n_classes,):
+            raise ValueError(f"nll_loss: weight must hold one number per class, shape "
+                             f"({n_classes},), got {np.shape(weight)}")
         t = target.reshape(-1).astype(np.int64)
         kept = t != ignore_index
         bad = kept & ((t < 0) | (t >= n_classes))
@@ -184,19 +188,28 @@ class NLLLoss(Function):
                              f"ignore_index={ignore_index})")
         rows = x.reshape(-1, n_classes)
         safe_t = np.where(kept, t, 0)
-        picked = -rows[np.arange(rows.shape[0]), safe_t]
-        losses = np.where(kept, picked, 0).astype(x.dtype).reshape(target.shape)
-        count = int(np.count_nonzero(kept))
-        ctx.save_for_backward(safe_t, kept)
-        ctx.shape, ctx.count, ctx.reduction = x.shape, count, reduction
-        return _reduce(losses, reduction, count)
+        # 1. each row's weight: w[target] (1 without weights), 0 for an ignored row
+        w_rows = np.ones(t.shape, dtype=x.dtype) if weight is None \
+            else np.asarray(weight, dtype=x.dtype)[safe_t]
+        w_rows = np.where(kept, w_rows, 0).astype(x.dtype)
+        losses = (-rows[np.arange(rows.shape[0]), safe_t] * w_rows).reshape(target.shape)
+        total = float(w_rows.sum(dtype=np.float64))
+        ctx.save_for_backward(safe_t, w_rows)
+        ctx.shape, ctx.total, ctx.reduction = x.shape, total, reduction
+        if reduction == "mean":
+            mean = losses.sum(dtype=np.float64) / total if total else np.nan
+            return np.asarray(mean, dtype=x.dtype)
+        return _reduce(losses, reduction, 1)
 
     @staticmethod
     def backward(ctx, grad):
-        safe_t, kept = ctx.saved_tensors
-        # 1. d loss / d (row loss): 1/count ('mean'), 1 ('sum'), grad ('none')
-        g_rows = _grad_per_element(grad, ctx.shape[:-1], ctx.reduction, ctx.count).reshape(-1)
-        # 2. d (row loss) / d input[row, c] = -[c == target] for kept rows, 0 for ignored
+        safe_t, w_rows = ctx.saved_tensors
+        # 2. d loss / d (row loss): 1 / total weight ('mean'), 1 ('sum'), grad ('none')
+        if ctx.reduction == "mean":
+            g_rows = np.broadcast_to(grad / ctx.total if ctx.total else 0 * grad, safe_t.shape)
+        else:
+            g_rows = _grad_per_element(grad, ctx.shape[:-1], ctx.reduction, 1).reshape(-1)
+        # 3. d (row loss) / d input[row, c] = -w[target] [c == target]  (0 for ignored rows)
         dx = np.zeros((safe_t.size, ctx.shape[-1]), dtype=grad.dtype)
-        dx[np.arange(safe_t.size), safe_t] = np.where(kept, -g_rows, 0)
-        return dx.reshape(ctx.shape), None
+        dx[np.arange(safe_t.size), safe_t] = -g_rows * w_rows
+        return dx.reshape(ctx.shape), None, None
