@@ -19,11 +19,9 @@ agree in float64.
    hidden projections and on the cell.
 
 Where minigrad lacks a PyTorch spelling the tutorials use, the program uses an equivalent one
-that both libraries have (the same text still runs on both): ``torch.sum(x, dim=2)``,
-``torch.tanh``, ``torch.sigmoid``, ``torch.log`` and ``torch.gather`` as module-level functions
--> the Tensor methods; ``x.t()`` -> ``x.transpose(0, 1)`` / ``.T``; ``torch.mm`` ->
-``torch.matmul``; ``a.bmm(b)`` -> ``torch.bmm(a, b)``; ``~mask`` -> a padding mask given
-directly (``mask == False`` where the complement is needed).
+that both libraries have (the same text still runs on both): ``x.t()`` -> ``x.transpose(0, 1)``
+/ ``.T``; ``torch.mm`` -> ``torch.matmul``; ``a.bmm(b)`` -> ``torch.bmm(a, b)``; ``~mask`` -> a
+padding mask given directly (``mask == False`` where the complement is needed).
 """
 from __future__ import annotations
 
@@ -99,7 +97,7 @@ def luong_program(torch, nn, F):
 
         def forward(self, hidden, encoder_outputs, src_pad):
             energy = self.attn(encoder_outputs)                     # (S, B, H)
-            attn_energies = (hidden * energy).sum(dim=2).transpose(0, 1)  # (B, S)
+            attn_energies = torch.sum(hidden * energy, dim=2).transpose(0, 1)  # (B, S)
             attn_energies = attn_energies.masked_fill(src_pad, -1e10)
             return F.softmax(attn_energies, dim=1).unsqueeze(1)     # (B, 1, S)
 
@@ -120,13 +118,13 @@ def luong_program(torch, nn, F):
             rnn_output = rnn_output.squeeze(0)
             context = context.squeeze(1)
             concat_input = torch.cat((rnn_output, context), 1)
-            concat_output = self.concat(concat_input).tanh()
+            concat_output = torch.tanh(self.concat(concat_input))
             output = F.softmax(self.out(concat_output), dim=1)
             return output, hidden, attn_weights
 
     def mask_nll_loss(inp, target, pad):
         """The tutorial's maskNLLLoss: -log p(target), averaged over the rows not padded."""
-        cross_entropy = -inp.gather(1, target.view(-1, 1)).squeeze(1).log()
+        cross_entropy = -torch.log(torch.gather(inp, 1, target.view(-1, 1)).squeeze(1))
         cross_entropy = cross_entropy.masked_fill(pad, 0.0)
         return cross_entropy.sum() / (pad == False).sum()  # noqa: E712 (elementwise)
 
@@ -159,12 +157,12 @@ def layer_norm_lstm_program(torch, nn, F):
             hgates = self.layernorm_h(torch.matmul(hx, self.weight_hh.T))
             gates = igates + hgates
             ingate, forgetgate, cellgate, outgate = gates.chunk(4, 1)
-            ingate = ingate.sigmoid()
-            forgetgate = forgetgate.sigmoid()
-            cellgate = cellgate.tanh()
-            outgate = outgate.sigmoid()
+            ingate = torch.sigmoid(ingate)
+            forgetgate = torch.sigmoid(forgetgate)
+            cellgate = torch.tanh(cellgate)
+            outgate = torch.sigmoid(outgate)
             cy = self.layernorm_c((forgetgate * cx) + (ingate * cellgate))
-            hy = outgate * cy.tanh()
+            hy = outgate * torch.tanh(cy)
             return hy, (hy, cy)
 
     class StackedLayerNormLSTM(nn.Module):
