@@ -13,7 +13,8 @@ from minigrad.threads import get_num_threads, set_blas_threads, set_num_threads
 __version__ = "0.1.0"
 
 _LAZY = {"save": "minigrad.io", "load": "minigrad.io", "manual_seed": "minigrad.random"}
-_SUBMODULES = ("nn", "optim", "functional", "data", "viz", "io", "train", "kernels")
+_SUBMODULES = ("nn", "optim", "functional", "data", "viz", "io", "train", "kernels",
+               "decoding")
 
 __all__ = [
     "Tensor", "tensor", "Function", "Context", "no_grad", "enable_grad", "is_grad_enabled",

@@ -12,8 +12,9 @@ _LAZY = {
     "StateDictError": "minigrad.nn.module",
     "RNNCell": "minigrad.nn.rnn", "LSTMCell": "minigrad.nn.rnn", "GRUCell": "minigrad.nn.rnn",
     "RNN": "minigrad.nn.rnn", "LSTM": "minigrad.nn.rnn", "GRU": "minigrad.nn.rnn",
+    "Attention": "minigrad.nn.attention",
 }
-_SUBMODULES = ("functional", "utils", "init", "layers", "rnn")
+_SUBMODULES = ("functional", "utils", "init", "layers", "rnn", "attention")
 
 __all__ = ["Module", "Parameter", *_LAZY, *_SUBMODULES]
 
