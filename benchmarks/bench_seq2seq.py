@@ -8,7 +8,9 @@ over the target (teacher forcing) -> 'general' attention with the padding mask -
 - train: one training step, batch 32 (forward, cross-entropy ignoring padding, backward,
   clip_grad_norm_, Adam step);
 - greedy: batched greedy decoding of ``--decode-batch`` sources, one decoder step at a time
-  until every row emitted </s> (minigrad.decoding.greedy_decode; torch: the same loop).
+  until every row emitted </s> (minigrad.decoding.greedy_decode; torch: the same loop); the
+  minigrad decoder steps with its GRU layer on one step (fused kernel), and, a second row,
+  with the GRU cell formula on the same weights (primitive graph).
 
 Both models hold the same weights (copied), and the script checks that their losses and greedy
 outputs agree before timing. Both libraries get ``--threads`` threads.
@@ -173,16 +175,17 @@ def main(argv: list[str] | None = None) -> None:
     t_src, t_len = torch.tensor(src), torch.tensor(lengths)
     max_len = 30
 
-    def m_greedy() -> np.ndarray:
+    def m_greedy(cell: bool = False) -> np.ndarray:
         m_model.eval()
         with mg.no_grad():
             h0, keys, mask = m_model.encode(src, lengths)
-            return decode(m_model.decoder, h0, keys, mask, max_len).tokens
+            return decode(m_model.decoder, h0, keys, mask, max_len, cell=cell).tokens
 
     def t_greedy() -> np.ndarray:
         return torch_greedy(t_model, t_src, t_len, max_len)
 
     same = (m_greedy() == t_greedy()).mean() if m_greedy().shape == t_greedy().shape else 0.0
+    assert (m_greedy(cell=True) == m_greedy()).all()
     print(f"threads {threads}; first loss minigrad {first_m:.6f} torch {first_t:.6f}; greedy "
           f"tokens equal after 40 steps: {same:.3f}")
 
@@ -193,18 +196,22 @@ def main(argv: list[str] | None = None) -> None:
         return (time.perf_counter() - t) / n
 
     m_model.train()
-    results: dict[str, list[float]] = {k: [] for k in ("m_train", "t_train", "m_dec", "t_dec")}
+    results: dict[str, list[float]] = {k: [] for k in ("m_train", "t_train", "m_dec", "t_dec",
+                                                       "m_cell")}
     for _ in range(args.reps):
         results["m_train"].append(timed(m_step, args.steps))
         results["t_train"].append(timed(t_step, args.steps))
         results["m_dec"].append(timed(lambda k: m_greedy(), 3))
         results["t_dec"].append(timed(lambda k: t_greedy(), 3))
+        results["m_cell"].append(timed(lambda k: m_greedy(cell=True), 3))
     med = {k: statistics.median(v) for k, v in results.items()}
     print(f"{'':28}{'minigrad':>12}{'torch':>12}{'torch/minigrad':>16}")
     print(f"{'train step (B=%d)' % args.batch:28}{med['m_train'] * 1e3:>10.2f}ms"
           f"{med['t_train'] * 1e3:>10.2f}ms{med['t_train'] / med['m_train']:>16.2f}")
     print(f"{'greedy decode (B=%d)' % args.decode_batch:28}{med['m_dec'] * 1e3:>10.2f}ms"
           f"{med['t_dec'] * 1e3:>10.2f}ms{med['t_dec'] / med['m_dec']:>16.2f}")
+    print(f"{'  decoder as cell formula':28}{med['m_cell'] * 1e3:>10.2f}ms"
+          f"{med['t_dec'] * 1e3:>10.2f}ms{med['t_dec'] / med['m_cell']:>16.2f}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import numpy as np
 import minigrad as mg
 import minigrad.nn as nn
 from minigrad.decoding import Decoded, beam_search, greedy_decode
+from minigrad.nn.rnn_cells import gru_step, lstm_step
 
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = ["<pad>", "<s>", "</s>"]
@@ -55,7 +56,8 @@ def pad_batch(seqs: Sequence[Sequence[int]], bos: bool = False, eos: bool = Fals
 class AttentionDecoder(nn.Module):
     """Embedding -> GRU/LSTM -> attention over the encoder states -> tanh(Linear[h; context])
     -> Linear scores. forward() reads a whole target with teacher forcing (one fused call of
-    the recurrent layer); step() advances every row by one token (for minigrad.decoding)."""
+    the recurrent layer); cell_step() advances every row by one token with the cell formula on
+    the same weights (for minigrad.decoding)."""
 
     def __init__(self, vocab: int, embed: int, hidden: int, key_size: int, cell: str,
                  kind: str, rng: np.random.Generator):
@@ -87,24 +89,48 @@ class AttentionDecoder(nn.Module):
         mixed = self.combine(mg.concat([out, context], axis=2)).tanh()
         return self.head(mixed), weights, self._batch_state(new_state)
 
-    def step_fn(self, keys: mg.Tensor, mask: np.ndarray):
-        """A step function for minigrad.decoding; its state carries the keys and the mask
-        (batch first, so beam search can pick rows)."""
-        def step(tokens: np.ndarray, st: dict) -> tuple[mg.Tensor, dict]:
+    def cell_step(self, tokens: np.ndarray, state: Any, keys: mg.Tensor, mask: np.ndarray,
+                  projected: mg.Tensor | None = None) -> tuple[mg.Tensor, mg.Tensor, Any]:
+        """One step for every row, with the cell formula (minigrad.nn.rnn_cells) on the
+        recurrent layer's own weights: tokens (B,) -> scores (B, V), weights (B, S), state."""
+        r = self.rnn
+        weights = (r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0)
+        x = self.embed(tokens)                                              # (B, E)
+        if self.cell == "lstm":
+            h, c = lstm_step(x, state[0], state[1], *weights)
+            new_state: Any = (h, c)
+        else:
+            h = new_state = gru_step(x, state, *weights)
+        context, attn = self.attn(h, keys, mask=mask, projected_keys=projected)
+        mixed = self.combine(mg.concat([h, context], axis=1)).tanh()
+        return self.head(mixed), attn, new_state
+
+    def step_fn(self, cell: bool = False):
+        """A step function for minigrad.decoding: the recurrent layer run for one step (its
+        fused kernel), or with ``cell=True`` the cell formula on the same weights (the
+        primitive graph; same numbers, more graph nodes per step). Its state carries the
+        keys and the mask (batch first, so beam search can pick rows)."""
+        def layer_step(tokens: np.ndarray, st: dict) -> tuple[mg.Tensor, dict]:
             scores, _, new = self(tokens[:, None], st["h"], st["keys"], st["mask"],
                                   st["proj"])
             return scores.reshape(len(tokens), scores.shape[-1]), dict(st, h=new)
-        return step
+
+        def cell_step(tokens: np.ndarray, st: dict) -> tuple[mg.Tensor, dict]:
+            scores, _, new = self.cell_step(tokens, st["h"], st["keys"], st["mask"],
+                                            st["proj"])
+            return scores, dict(st, h=new)
+        return cell_step if cell else layer_step
 
     def start_state(self, h0: Any, keys: mg.Tensor, mask: np.ndarray) -> dict:
         return {"h": h0, "keys": keys, "mask": mask, "proj": self.attn.project_keys(keys)}
 
 
 def decode(decoder: AttentionDecoder, h0: Any, keys: mg.Tensor, mask: np.ndarray,
-           max_len: int, beam: int = 1, length_penalty: float = 0.0) -> Decoded:
+           max_len: int, beam: int = 1, length_penalty: float = 0.0,
+           cell: bool = False) -> Decoded:
     """Greedy (beam 1) or beam-search decoding of every row from <s> to </s>."""
     state = decoder.start_state(h0, keys, mask)
-    step = decoder.step_fn(keys, mask)
+    step = decoder.step_fn(cell)
     start = np.full(keys.shape[0], BOS, dtype=np.int64)
     if beam <= 1:
         return greedy_decode(step, start, state, max_len=max_len, end_token=EOS)

@@ -11,13 +11,14 @@ source's true length (one fused node per direction) = the encoder states; a deco
 starts from the encoder's final states and reads the target shifted right (teacher forcing,
 one fused call for the whole target); at every output step, attention (``nn.Attention``,
 padding masked) over the encoder states gives a context vector, and tanh(W [h; context])
-gives the scores of the next character. At test time the decoder runs one step at a time:
-greedy decoding and beam search (``minigrad.decoding``). Prints the exact-match accuracy on
+gives the scores of the next character. At test time the decoder runs one step at a time
+(the layer's fused kernel on one step, or ``--decode-with cell``: the cell formula on the same
+weights): greedy decoding and beam search (``minigrad.decoding``). Prints the exact-match accuracy on
 held-out pairs (dates never seen in training) and a few translations, and with matplotlib
 draws the attention matrices (source characters against output characters) to --out.
 
     python examples/seq2seq.py                    # dates
-    python examples/seq2seq.py --task numbers --epochs 10
+    python examples/seq2seq.py --task numbers
 """
 from __future__ import annotations
 
@@ -63,6 +64,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--length-penalty", type=float, default=0.6)
     p.add_argument("--beam-pairs", type=int, default=500,
                    help="test pairs decoded with beam search too (0: all)")
+    p.add_argument("--decode-with", choices=["layer", "cell"], default="layer",
+                   help="decoder steps: the recurrent layer on one step (fused kernel), or "
+                   "the cell formula on its weights (primitive graph); same results")
     p.add_argument("--show", type=int, default=6, help="translations printed")
     p.add_argument("--plots", type=int, default=3, help="attention matrices drawn")
     p.add_argument("--seed", type=int, default=0)
@@ -115,7 +119,7 @@ def make_pairs(args: argparse.Namespace):
 
 def translate(model: Translator, srcv: Tokens, tgtv: Tokens, sources: list[str],
               max_len: int, beam: int = 1, penalty: float = 0.0,
-              batch_size: int = 256) -> list[list[str]]:
+              batch_size: int = 256, cell: bool = False) -> list[list[str]]:
     """Decode every source (greedy, or beam search with ``beam`` > 1)."""
     out = []
     model.eval()
@@ -123,7 +127,7 @@ def translate(model: Translator, srcv: Tokens, tgtv: Tokens, sources: list[str],
         for i in range(0, len(sources), batch_size):
             src, lengths = pad_batch([srcv.encode(s) for s in sources[i:i + batch_size]])
             h0, keys, mask = model.encode(src, lengths)
-            d = decode(model.decoder, h0, keys, mask, max_len, beam, penalty)
+            d = decode(model.decoder, h0, keys, mask, max_len, beam, penalty, cell)
             out.extend(tgtv.decode(row) for row in d.tokens)
     model.train()
     return out
@@ -215,7 +219,8 @@ def main(argv: list[str] | None = None) -> dict:
     train_time = time.perf_counter() - start
     targets = [list(t) for _, t in test]
     t0 = time.perf_counter()
-    greedy = translate(model, srcv, tgtv, [s for s, _ in clean], max_len)
+    cell = args.decode_with == "cell"
+    greedy = translate(model, srcv, tgtv, [s for s, _ in clean], max_len, cell=cell)
     greedy_time = time.perf_counter() - t0
     greedy_acc = exact_match(greedy, targets)
     result = {"history": history, "greedy_exact": greedy_acc, "train_seconds": train_time,
@@ -226,7 +231,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.beam > 1:
         n = len(test) if args.beam_pairs <= 0 else min(args.beam_pairs, len(test))
         beamed = translate(model, srcv, tgtv, [s for s, _ in clean[:n]], max_len, args.beam,
-                           args.length_penalty)
+                           args.length_penalty, cell=cell)
         result["beam_exact"] = exact_match(beamed, targets[:n])
         result["greedy_exact_beam_subset"] = exact_match(greedy[:n], targets[:n])
         print(f"beam search (width {args.beam}, length penalty {args.length_penalty}) on the "

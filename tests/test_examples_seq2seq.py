@@ -43,6 +43,7 @@ def test_seq2seq_tiny(task, tmp_path, capsys):
         "--task", task, "--pairs", "400", "--epochs", "4", "--lr", "0.01", "--hidden", "32", "--embed", "8",
         "--batch-size", "32", "--beam", "2", "--beam-pairs", "10", "--plots", "1",
         "--show", "2", "--out", str(tmp_path), "--no-progress",
+        "--decode-with", "cell" if task == "numbers" else "layer",
         "--cell", "lstm" if task == "numbers" else "gru"])
     loss = r["history"]["loss"]
     assert np.mean(loss[-3:]) < 0.7 * np.mean(loss[:3])
@@ -65,3 +66,30 @@ def test_captioning_tiny(lang, tmp_path, capsys):
         assert 0.0 <= r[key] <= 1.0
     assert _plots_ok(r)
     assert "word accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_decoder_steps_equal_teacher_forcing(cell):
+    # one decoder step at a time (the fused layer on one step, or the cell formula on the same
+    # weights) gives the scores of the whole-target teacher-forced pass on the same tokens
+    ex = example("seq2seq")
+    common = example("_seq2seq_common")
+    import minigrad as mg
+    args = ex.parse_args(["--hidden", "16", "--embed", "8", "--cell", cell])
+    rng = np.random.default_rng(3)
+    model = ex.Translator(12, 9, args, rng)
+    src = rng.integers(3, 12, size=(4, 6))
+    lengths = np.array([6, 3, 5, 1])
+    tokens = rng.integers(3, 9, size=(4, 5))
+    tokens[:, 0] = common.BOS
+    with mg.no_grad():
+        h0, keys, mask = model.encode(src, lengths)
+        forced, forced_w = model.decoder(tokens, h0, keys, mask)[:2]
+        for use_cell in (False, True):
+            step = model.decoder.step_fn(cell=use_cell)
+            state = model.decoder.start_state(h0, keys, mask)
+            for t in range(tokens.shape[1]):
+                scores, state = step(tokens[:, t], state)
+                np.testing.assert_allclose(scores.data, forced.data[:, t], rtol=1e-4,
+                                           atol=1e-5)
+    assert np.all(forced_w.data[~np.broadcast_to(mask[:, None, :], forced_w.shape)] == 0)
