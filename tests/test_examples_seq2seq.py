@@ -14,6 +14,17 @@ pytest.importorskip("sklearn")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
+@pytest.fixture(autouse=True)
+def one_worker():
+    """The tiny runs use one kernel worker: on a machine shared with other processes the
+    workers' waiting costs more than they save at these sizes (the results are the same)."""
+    import minigrad as mg
+    before = mg.get_num_threads()
+    mg.set_num_threads(1)
+    yield
+    mg.set_num_threads(before)
+
+
 def example(name):
     if str(EXAMPLES) not in sys.path:
         sys.path.insert(0, str(EXAMPLES))
