@@ -141,6 +141,8 @@ def masked_softmax(scores: Tensor, mask: Any = None, axis: int = -1) -> Tensor:
     #    whenever the slice has one real score (a finite stand-in, so no inf - inf = NaN)
     lowest = np.array(np.finfo(scores.dtype).min, dtype=scores.dtype)
     weights = Softmax.apply(Where.apply(Tensor(mask), scores, Tensor(lowest)), axis=axis)
+    if np.all(np.any(mask, axis=axis)):
+        return weights
     # 2. an all-masked slice came out uniform in step 1: zero it (and every masked weight)
     return Where.apply(Tensor(mask), weights, Tensor(np.zeros((), dtype=scores.dtype)))
 

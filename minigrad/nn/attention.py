@@ -65,9 +65,12 @@ class Attention(Module):
             self.key_proj = Linear(key_size, query_size, bias=False, dtype=dtype, rng=rng)
 
     def project_keys(self, keys: Tensor) -> Tensor:
-        """The key-only part of the score: W_k k + b (additive), W k (general), k (dot)."""
+        """The key-only part of the score: W_k k + b (additive, (B, S, A)); for dot and
+        general the keys k or W k transposed to (B, Q, S), ready for the product q^T."""
         self._check_keys(keys)
-        return keys if self.kind == "dot" else self.key_proj(keys)
+        if self.kind == "additive":
+            return self.key_proj(keys)
+        return (keys if self.kind == "dot" else self.key_proj(keys)).transpose(0, 2, 1)
 
     def forward(self, query: Tensor, keys: Tensor, values: Tensor | None = None,
                 mask: Any = None, projected_keys: Tensor | None = None
@@ -97,7 +100,7 @@ class Attention(Module):
             hidden = (qp + kp.reshape(batch, 1, source, self.attn_size)).tanh()  # (B,T,S,A)
             scores = self.score(hidden).reshape(batch, steps, source)
         else:
-            scores = q @ kp.transpose(0, 2, 1)
+            scores = q @ kp                                            # (B,T,Q)@(B,Q,S)
         # 2. weights over the real steps (exactly 0 on padding), 3. context = weights @ values
         weights = F.masked_softmax(scores, self._mask3(mask, batch, source), axis=-1)
         context = weights @ values
