@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
     train_caps = [c.split(" ") for c in train.captions(args.lang)]
     model = Captioner(len(vocab), args, rng)
     opt = optim.Adam(model.parameters(), lr=args.lr)
-    n_params = sum(p.size for p in model.parameters())
+    n_params = sum(p.numel() for p in model.parameters())
     print(f"{len(train)} train / {len(val)} validation / {len(test)} test strips of 3-5 digits "
           f"(test digits: images unseen in training); e.g. {train.captions(args.lang)[0]!r}")
     print(f"model: windows -> bidirectional GRU -> {args.attention} attention LSTM decoder, "

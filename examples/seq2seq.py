@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
     max_len = max(len(t) for _, t in train) + 5
     model = Translator(len(srcv), len(tgtv), args, rng)
     opt = optim.Adam(model.parameters(), lr=args.lr)
-    n_params = sum(p.size for p in model.parameters())
+    n_params = sum(p.numel() for p in model.parameters())
     print(f"task {args.task}: {len(train)} train / {len(val)} validation / {len(test)} test "
           f"pairs, e.g. {train[0][0]!r} -> {train[0][1]!r}")
     print(f"model: bidirectional {args.cell.upper()} encoder + {args.attention} attention "

@@ -85,7 +85,7 @@ def test_attention_gradcheck(kind, data):
     def fn(q, keys, vals, *ps):
         with swapped_params(att, ps):
             ctx, w = att(q, keys, vals, mask=mask)
-        return ctx.sum() + (w * Tensor(np.linspace(0.5, 1.5, w.size).reshape(w.shape))).sum()
+        return ctx.sum() + (w * Tensor(np.linspace(0.5, 1.5, w.numel()).reshape(w.shape))).sum()
 
     assert mg.gradcheck(fn, [q, keys, vals, *[leaf(p.data) for p in params]])
 
