@@ -13,9 +13,9 @@ one fused call for the whole target); at every output step, attention (``nn.Atte
 padding masked) over the encoder states gives a context vector, and tanh(W [h; context])
 gives the scores of the next character. At test time the decoder runs one step at a time
 (the layer's fused kernel on one step, or ``--decode-with cell``: the cell formula on the same
-weights): greedy decoding and beam search (``minigrad.decoding``). Prints the exact-match accuracy on
-held-out pairs (dates never seen in training) and a few translations, and with matplotlib
-draws the attention matrices (source characters against output characters) to --out.
+weights): greedy decoding and beam search (``minigrad.decoding``). Prints the exact-match
+accuracy on held-out pairs (dates never seen in training) and a few translations, and with
+matplotlib draws the attention matrices (source characters against output characters) to --out.
 
     python examples/seq2seq.py                    # dates
     python examples/seq2seq.py --task numbers
@@ -210,8 +210,9 @@ def main(argv: list[str] | None = None) -> dict:
         acc = exact_match(translate(model, srcv, tgtv, [s for s, _ in sub], max_len),
                           [list(t) for _, t in sub])
         history["val_exact"].append(acc)
+        elapsed = fmt_seconds(time.perf_counter() - start)
         bar.write(f"epoch {epoch + 1}: loss {smooth:.4f}, validation exact match "
-                  f"(greedy, {len(sub)} pairs) {acc:.3f}  [{fmt_seconds(time.perf_counter() - start)}]")
+                  f"(greedy, {len(sub)} pairs) {acc:.3f}  [{elapsed}]")
         if stopped:
             bar.write(f"time limit reached after {step} steps")
             break

@@ -91,7 +91,7 @@ def _start(start: Any, batch_size: int | None, op: str) -> np.ndarray:
     return tokens.astype(np.int64)
 
 
-def _check(op: str, max_len: int, logp: np.ndarray, n: int) -> None:
+def _check(op: str, logp: np.ndarray, n: int) -> None:
     if logp.ndim != 2 or logp.shape[0] != n:
         raise ValueError(f"{op}: the step function must return logits (N, V) = ({n}, V), "
                          f"got shape {logp.shape}")
@@ -116,7 +116,7 @@ def _decode_rows(op: str, step: StepFn, start: Any, state: Any, max_len: int,
         for t in range(max_len):
             logits, state = step(tokens, state)
             logp = log_softmax(logits)
-            _check(op, max_len, logp, n)
+            _check(op, logp, n)
             nxt = np.where(done, pad, choose(logp))
             scores += np.where(done, 0.0, logp[rows, nxt])
             out[:, t] = nxt
@@ -181,7 +181,7 @@ def beam_search(step: StepFn, start: Any, state: Any = None, beam_width: int = 4
         for _ in range(max_len):
             logits, state = step(tokens, state)
             logp = log_softmax(logits)
-            _check("beam_search", max_len, logp, n * k)
+            _check("beam_search", logp, n * k)
             vocab = logp.shape[1]
             logp = logp.reshape(n, k, vocab)
             # 1. a finished hypothesis has one continuation, the pad token, at no cost

@@ -51,7 +51,8 @@ def _plots_ok(r):
 @pytest.mark.parametrize("task", ["dates", "numbers"])
 def test_seq2seq_tiny(task, tmp_path, capsys):
     r = example("seq2seq").main([
-        "--task", task, "--pairs", "400", "--epochs", "4", "--lr", "0.01", "--hidden", "32", "--embed", "8",
+        "--task", task, "--pairs", "400", "--epochs", "4", "--lr", "0.01", "--hidden", "32",
+        "--embed", "8",
         "--batch-size", "32", "--beam", "2", "--beam-pairs", "10", "--plots", "1",
         "--show", "2", "--out", str(tmp_path), "--no-progress",
         "--decode-with", "cell" if task == "numbers" else "layer",
@@ -68,7 +69,8 @@ def test_seq2seq_tiny(task, tmp_path, capsys):
 @pytest.mark.parametrize("lang", ["en", "ko"])
 def test_captioning_tiny(lang, tmp_path, capsys):
     r = example("captioning").main([
-        "--lang", lang, "--strips", "1024", "40", "40", "--epochs", "3", "--lr", "0.01", "--hidden", "48",
+        "--lang", lang, "--strips", "1024", "40", "40", "--epochs", "3", "--lr", "0.01",
+        "--hidden", "48",
         "--features", "32", "--embed", "8", "--batch-size", "32", "--beam", "2",
         "--plots", "2", "--out", str(tmp_path), "--no-progress"])
     loss = r["history"]["loss"]
@@ -104,3 +106,32 @@ def test_decoder_steps_equal_teacher_forcing(cell):
                 np.testing.assert_allclose(scores.data, forced.data[:, t], rtol=1e-4,
                                            atol=1e-5)
     assert np.all(forced_w.data[~np.broadcast_to(mask[:, None, :], forced_w.shape)] == 0)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_translator_same_on_primitive_graph_and_fused_layers(cell):
+    # the whole seq2seq model (encoder with lengths, teacher-forced attention decoder): loss
+    # and every parameter gradient agree between the fused layers and the primitive graph
+    ex = example("seq2seq")
+    import minigrad.nn.functional as F
+    from minigrad.nn.rnn import use_fused
+    args = ex.parse_args(["--hidden", "16", "--embed", "8", "--cell", cell,
+                          "--attention", "additive"])
+    rng = np.random.default_rng(4)
+    model = ex.Translator(12, 9, args, rng)
+    src = rng.integers(3, 12, size=(5, 7))
+    lengths = np.array([7, 2, 5, 1, 6])
+    tgt = rng.integers(3, 9, size=(5, 6))
+    results = []
+    for fused in (True, False):
+        with use_fused(fused):
+            model.zero_grad()
+            scores, _ = model(src, lengths, tgt[:, :-1])
+            loss = F.cross_entropy(scores, tgt[:, 1:])
+            loss.backward()
+            results.append((loss.item(), {n: p.grad.copy() for n, p in
+                                          model.named_parameters()}))
+    (l1, g1), (l2, g2) = results
+    assert abs(l1 - l2) < 1e-5
+    for name in g1:
+        np.testing.assert_allclose(g1[name], g2[name], rtol=1e-3, atol=1e-5, err_msg=name)
