@@ -139,7 +139,7 @@ def torch_cell(torch) -> Callable[[], float]:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        return float(loss)
+        return float(loss.detach())
     return step
 
 
@@ -206,7 +206,7 @@ def torch_attention(torch) -> Callable[[], float]:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        return float(loss)
+        return float(loss.detach())
     return step
 
 

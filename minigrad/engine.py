@@ -3,6 +3,7 @@ freeing of saved arrays; and the grad-mode switch (``no_grad``)."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 
 import numpy as np
@@ -91,6 +92,20 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
     if root._ctx is None:  # a leaf: its gradient is grad itself
         _accumulate_leaf(root, grad)
         return
+    # Python's cyclic garbage collector would walk the whole graph (every Tensor and node is
+    # a Python object) while backward only frees it; it is paused during the walk and resumed
+    # after (if it was on). The graph has no reference cycles for it to find.
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        _backward(root, grad, retain_graph)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _backward(root, grad: np.ndarray, retain_graph: bool) -> None:
     order = _topological_order(root._ctx)
     # gradients waiting for each node: one slot per output of the node
     pending = {root._ctx: [None] * root._ctx.num_outputs}
