@@ -26,6 +26,7 @@ def is_grad_enabled() -> bool:
 
 
 def set_grad_enabled(mode: bool) -> None:
+    """Turn graph recording on or off for this thread (``no_grad`` does it for a block)."""
     _state.enabled = bool(mode)
 
 

@@ -157,15 +157,21 @@ class Sequential(Module):
 
 
 class ReLU(Module):
+    """max(x, 0), elementwise."""
+
     def forward(self, x: Tensor) -> Tensor:
         return x.relu()
 
 
 class Tanh(Module):
+    """tanh(x), elementwise."""
+
     def forward(self, x: Tensor) -> Tensor:
         return x.tanh()
 
 
 class Sigmoid(Module):
+    """1 / (1 + exp(-x)), elementwise (computed stably)."""
+
     def forward(self, x: Tensor) -> Tensor:
         return x.sigmoid()
