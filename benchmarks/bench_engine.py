@@ -229,7 +229,8 @@ def _time(fn: Callable[[], float]) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--work", default="chain,cell,attention", help="comma list of " + ", ".join(WORK))
+    p.add_argument("--work", default="chain,cell,attention",
+                   help="comma list of " + ", ".join(WORK))
     p.add_argument("--reps", type=int, default=7, help="interleaved repetitions (median)")
     p.add_argument("--threads", type=int, default=1, help="threads for both libraries")
     p.add_argument("--profile", default="", help="cProfile minigrad's step of one workload")

@@ -1,5 +1,7 @@
 """The backward pass: iterative topological sort, gradient accumulation, unbroadcasting,
-freeing of saved arrays; and the grad-mode switch (``no_grad``)."""
+releasing each node after its backward (saved arrays and links to its inputs, unless
+``retain_graph``), thread-safe accumulation into leaves' ``.grad``; and the grad-mode switch
+(``no_grad``)."""
 from __future__ import annotations
 
 import contextlib
@@ -7,6 +9,7 @@ import gc
 import threading
 
 import numpy as np
+
 
 class _GradMode(threading.local):
     """Whether ops record the graph, per thread (True in every thread until changed)."""
@@ -93,9 +96,10 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
     if root._ctx is None:  # a leaf: its gradient is grad itself
         _accumulate_leaf(root, grad)
         return
-    # Python's cyclic garbage collector would walk the whole graph (every Tensor and node is
-    # a Python object) while backward only frees it; it is paused during the walk and resumed
-    # after (if it was on). The graph has no reference cycles for it to find.
+    # Python's cyclic garbage collector would walk the whole graph again and again (every
+    # Tensor and node is a Python object) while backward only frees it, which reference
+    # counting does; it is paused during the walk and resumed after, if it was on. (The switch
+    # is process-wide: another thread's allocations meanwhile wait for a later collection.)
     paused = gc.isenabled()
     if paused:
         gc.disable()
@@ -107,6 +111,8 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
 
 
 def _backward(root, grad: np.ndarray, retain_graph: bool) -> None:
+    """The walk: each node's backward in reverse topological order, gradients summed per
+    node output and per leaf, each leaf's ``.grad`` updated once at the end."""
     order = _topological_order(root._ctx)
     # gradients waiting for each node: one slot per output of the node
     pending = {root._ctx: [None] * root._ctx.num_outputs}
