@@ -37,7 +37,8 @@ int = int32  # noqa: A001
 globals().update(_FORMS)
 
 _LAZY = {"save": "minigrad.io", "load": "minigrad.io", "manual_seed": "minigrad.random"}
-_SUBMODULES = ("nn", "optim", "functional", "data", "viz", "io", "train", "kernels")
+_SUBMODULES = ("nn", "optim", "functional", "data", "viz", "io", "train", "kernels",
+               "decoding")
 
 __all__ = [
     "Tensor", "tensor", "Function", "Context", "no_grad", "enable_grad", "is_grad_enabled",
