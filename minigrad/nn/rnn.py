@@ -40,7 +40,7 @@ import numpy as np
 from minigrad.nn.module import Module, check_input_dtype
 from minigrad.nn.rnn_cells import (GRUCell, LSTMCell, RNNCell, gru_step, lstm_step, rnn_step,
                                    uniform_parameter)
-from minigrad.ops.nn_ops import ProjectedTable, embedding_source
+from minigrad.ops.nn_ops import ProjectedTable, check_lengths, embedding_source
 from minigrad.ops.shape import concat, split, stack
 from minigrad.random import resolve_rng
 from minigrad.tensor import Tensor
@@ -200,19 +200,9 @@ class _RNNBase(Module):
                        unbatched: bool) -> np.ndarray | None:
         if lengths is None:
             return None
-        name = type(self).__name__
         if unbatched:
-            raise ValueError(f"{name}: lengths needs a batched (rank 3) input")
-        arr = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
-        if arr.ndim != 1 or arr.shape[0] != batch:
-            raise ValueError(f"{name}: lengths must hold one int per batch row ({batch}), "
-                             f"got shape {arr.shape}")
-        if arr.dtype.kind not in "iu":
-            raise TypeError(f"{name}: lengths must be integers, got dtype {arr.dtype}")
-        if arr.size and (arr.min() < 0 or arr.max() > steps):
-            raise ValueError(f"{name}: lengths must lie in [0, {steps}] (the sequence "
-                             f"length), got {arr.tolist()}")
-        return arr.astype(np.int64)
+            raise ValueError(f"{type(self).__name__}: lengths needs a batched (rank 3) input")
+        return check_lengths(type(self).__name__, lengths, steps, batch)
 
     def _check_state(self, s: Any, batch: int, unbatched: bool, what: str) -> list:
         """Split one initial state (L*D, B, H) into L*D tensors (B, H); zeros for None."""

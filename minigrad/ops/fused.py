@@ -27,19 +27,10 @@ import numpy as np
 
 from minigrad import kernels
 from minigrad.function import Function
+from minigrad.ops.nn_ops import check_lengths
 from minigrad.tensor import Tensor
 
 Sink = Callable[[np.ndarray], object] | None
-
-
-def _lengths(lengths, T: int, B: int) -> np.ndarray | None:
-    if lengths is None:
-        return None
-    arr = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
-    if arr.dtype.kind not in "iu" or arr.shape != (B,):
-        raise ValueError(f"lengths must hold one integer per batch row, shape ({B},); got "
-                         f"dtype {arr.dtype}, shape {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
 
 
 def _grad(g: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -67,7 +58,7 @@ class RNNSequence(Function):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"rnn_sequence: nonlinearity must be 'tanh' or 'relu', "
                              f"got {nonlinearity!r}")
-        L = _lengths(lengths, x.shape[0], x.shape[1])
+        L = check_lengths("rnn_sequence", lengths, x.shape[0], x.shape[1])
         relu = nonlinearity == "relu"
         out, h_n, cache = kernels.rnn_forward(x, _zeros_state(h0, x, w_hh), w_ih, w_hh, b_ih,
                                               b_hh, L, bool(reverse), relu)
@@ -96,7 +87,7 @@ class LSTMSequence(Function):
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, *, lengths=None,
                 reverse=False, hidden_grad_sink=None):
-        L = _lengths(lengths, x.shape[0], x.shape[1])
+        L = check_lengths("lstm_sequence", lengths, x.shape[0], x.shape[1])
         out, h_n, c_n, cache = kernels.lstm_forward(
             x, _zeros_state(h0, x, w_hh), _zeros_state(c0, x, w_hh), w_ih, w_hh, b_ih, b_hh,
             w_peep, L, bool(reverse))
@@ -125,7 +116,7 @@ class GRUSequence(Function):
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, *, lengths=None, reverse=False,
                 hidden_grad_sink=None):
-        L = _lengths(lengths, x.shape[0], x.shape[1])
+        L = check_lengths("gru_sequence", lengths, x.shape[0], x.shape[1])
         out, h_n, cache = kernels.gru_forward(x, _zeros_state(h0, x, w_hh), w_ih, w_hh, b_ih,
                                               b_hh, L, bool(reverse))
         ctx.save_for_backward(x, w_ih, w_hh, cache)

@@ -128,6 +128,23 @@ class ProjectedTable(Function):
         return dweight, dproj
 
 
+def check_lengths(op: str, lengths, steps: int, batch: int) -> np.ndarray | None:
+    """Sequence lengths for a recurrent layer over ``steps`` time steps and ``batch`` rows: one
+    integer per row in [0, steps], returned as a contiguous int64 vector (None stays None)."""
+    if lengths is None:
+        return None
+    arr = np.asarray(getattr(lengths, "data", lengths))
+    if arr.ndim != 1 or arr.shape[0] != batch:
+        raise ValueError(f"{op}: lengths must hold one int per batch row ({batch}), "
+                         f"got shape {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{op}: lengths must be integers, got dtype {arr.dtype}")
+    if arr.size and (arr.min() < 0 or arr.max() > steps):
+        raise ValueError(f"{op}: lengths must lie in [0, {steps}] (the sequence length), "
+                         f"got {arr.tolist()}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
 def _check_lookup(op: str, indices, weight: np.ndarray) -> np.ndarray:
     """Integer indices within weight's rows, for a lookup into weight (V, dim)."""
     indices = np.asarray(indices)
