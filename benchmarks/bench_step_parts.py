@@ -61,7 +61,6 @@ def inside_step(args, np, bench_rnn) -> None:
 
     rec = Recorder()
     for cls, label in ((nn_ops.Embedding, "embedding"),
-                       (nn_ops.ProjectedTable, "projected table"),
                        (linalg.Linear, "linear"),
                        (loss.CrossEntropy, "cross_entropy"),
                        (getattr(fused, f"{args.cell.upper()}Sequence"), f"{args.cell} layer")):

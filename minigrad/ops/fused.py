@@ -13,14 +13,15 @@ Public API (used by ``minigrad.nn.rnn``)::
     gru_sequence(x, h0, w_ih, w_hh, b_ih, b_hh, *, lengths=None, reverse=False,
                  hidden_grad_sink=None) -> (out, h_n)
 
-x is (T, B, I) time-major, h0/c0 (B, H), weights in PyTorch's layout. x may instead be int64
-token ids (T, B) (an ndarray, not a Tensor) with w_ih the projected table (V, G*H)
-(``nn_ops.ProjectedTable``): the input projection is then a row lookup, and w_ih's gradient
-is the table's (see minigrad/_reference_rnn.py). ``hidden_grad_sink``, if given, is called
-once during backward with the total gradient dL/dh_t, an ndarray (T, B, H).
+x is (T, B, I) time-major, h0/c0 (B, H), weights in PyTorch's layout. ``hidden_grad_sink``,
+if given, is called once during backward with the total gradient dL/dh_t, an ndarray (T, B, H).
+
+``sequence`` is the one hand-off the sequence layers (``minigrad.nn.rnn``) make: one layer
+direction of a given mode through the matching Function.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy as np
@@ -162,3 +163,26 @@ def gru_sequence(x: Tensor | np.ndarray, h0: Tensor | None, w_ih: Tensor, w_hh: 
     """One GRU layer direction over x (T, B, I); returns (out (T, B, H), h_n (B, H))."""
     return GRUSequence.apply(x, h0, w_ih, w_hh, b_ih, b_hh, lengths=lengths, reverse=reverse,
                              hidden_grad_sink=hidden_grad_sink)
+
+
+def sequence(mode: str, x: Tensor, h0: Tensor, c0: Tensor | None, weights: tuple,
+             lengths: np.ndarray | None, reverse: bool,
+             hidden_grads: np.ndarray | None) -> tuple[Tensor, Tensor, Tensor | None]:
+    """One layer direction of an ``nn.RNN/LSTM/GRU`` as one fused node: ``mode`` is 'LSTM',
+    'GRU', 'RNN_TANH' or 'RNN_RELU', ``weights`` (w_ih, w_hh, b_ih, b_hh, w_peep) with None
+    where absent; returns (out (T, B, H), h_n, c_n or None). When ``hidden_grads`` (T, B, H) is
+    given, backward adds dL/dh_t into it."""
+    w_ih, w_hh, b_ih, b_hh, w_peep = weights
+    sink = None if hidden_grads is None else functools.partial(np.add, hidden_grads,
+                                                               out=hidden_grads)
+    if mode == "LSTM":
+        return lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths=lengths,
+                             reverse=reverse, hidden_grad_sink=sink)
+    if mode == "GRU":
+        out, h_n = gru_sequence(x, h0, w_ih, w_hh, b_ih, b_hh, lengths=lengths,
+                                reverse=reverse, hidden_grad_sink=sink)
+    else:
+        out, h_n = rnn_sequence(x, h0, w_ih, w_hh, b_ih, b_hh, lengths=lengths,
+                                reverse=reverse, hidden_grad_sink=sink,
+                                nonlinearity="relu" if mode == "RNN_RELU" else "tanh")
+    return out, h_n, None
