@@ -6,7 +6,7 @@ implementations run interleaved in one process; each figure is the median over `
 repetitions of ``--steps`` timed steps (after warm-up). Both libraries get the same number of
 threads, ``--threads`` (default: all cores): ``torch.set_num_threads(n)`` and
 ``minigrad.set_num_threads(n)`` (the fused kernels' workers; minigrad's BLAS stays at its
-default of one thread per worker, see minigrad/threads.py).
+default of one thread per worker, see minigrad/fast/threads.py).
 
     python benchmarks/bench_rnn.py                        # all cells, H = 64 128 256 512
     python benchmarks/bench_rnn.py --quick                # < 1 minute
@@ -154,7 +154,7 @@ def gemm_flops(cell: str, hidden: int, seq: int, batch: int) -> float:
 def layer_fns(cell: str, hidden: int, args):
     """(fused layer fwd+bwd, torch layer fwd+bwd, GEMM FLOPs) on the same random data."""
     from minigrad import Tensor
-    from minigrad.ops import fused
+    from minigrad.fast import fused
     rng = np.random.default_rng(0)
     T, B, H, G = args.seq, args.batch, hidden, GATES[cell]
     f32 = np.float32
@@ -244,7 +244,7 @@ def main(args: argparse.Namespace) -> None:
         tver = "no torch"
     print(f"# minigrad {minigrad.__version__} backend={minigrad.backend()}, numpy "
           f"{np.__version__}, {tver}, minigrad {minigrad.get_num_threads()} threads (BLAS "
-          f"{sorted(set(minigrad.threads.get_blas_threads().values()))}), "
+          f"{sorted(set(minigrad.fast.threads.get_blas_threads().values()))}), "
           f"batch {args.batch}, seq {args.seq}, vocab {VOCAB}, float32, median of {args.reps}")
     if args.layer_only:
         for cell in cells:

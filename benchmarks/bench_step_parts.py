@@ -57,7 +57,7 @@ class Recorder:
 
 def inside_step(args, np, bench_rnn) -> None:
     import minigrad.nn.utils as nn_utils
-    from minigrad.ops import fused, linalg, loss, nn_ops
+    from minigrad.fast import fused, linalg, loss, nn_ops
 
     rec = Recorder()
     for cls, label in ((nn_ops.Embedding, "embedding"),

@@ -15,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minigrad.nn as nn
-from minigrad import Tensor, _reference_rnn, kernels
+from minigrad import Tensor
+from minigrad.fast import _reference_rnn, kernels
 from minigrad.nn import rnn as rnn_mod
 from test_recurrent_kernels import (CELLS, GATES, MODULE, TOL, assert_workers_give_the_twins_outputs,
                                     compiled, make_args, run_kernels)

@@ -3,9 +3,9 @@ switch between the fused compiled path and the readable primitive graph.
 
 Both paths compute the same thing: the primitive path unrolls the cells of
 ``minigrad.nn.rnn_cells`` over time (one graph node per primitive per step); the fused path
-hands each layer direction to ``minigrad.ops.fused.sequence`` (one node per layer and direction). ``fused=None`` on a layer
-means the library default: ``set_fused_default(False)`` or ``with use_fused(False):`` selects
-the primitive graph everywhere.
+hands each layer direction to ``minigrad.fast.fused.sequence`` (one node per layer and
+direction). ``fused=None`` on a layer means the library default: ``set_fused_default(False)``
+or ``with use_fused(False):`` selects the primitive graph everywhere.
 
 ``lengths`` (one int per batch row): outputs past a row's length are zero and its final state
 is the one at its own last step; the reverse direction starts at each row's last real step.
@@ -29,7 +29,7 @@ import numpy as np
 from minigrad.nn.module import Module, check_input_dtype
 from minigrad.nn.rnn_cells import (GRUCell, LSTMCell, RNNCell, gru_step, lstm_step, rnn_step,
                                    uniform_parameter)
-from minigrad.ops import fused as fast_path
+from minigrad.fast import fused
 from minigrad.ops.nn_ops import check_lengths
 from minigrad.ops.shape import concat, split, stack
 from minigrad.random import resolve_rng
@@ -193,8 +193,8 @@ class _RNNBase(Module):
                                "h_0" if lstm else "hx")
         c0 = self._check_state(hx[1] if hx is not None else None, batch, unbatched, "c_0") \
             if lstm else [None] * len(h0)
-        fused = self._use_fused()
-        masks = None if lens is None or fused else _step_masks(lens, steps, self.dtype)
+        fast = self._use_fused()
+        masks = None if lens is None or fast else _step_masks(lens, steps, self.dtype)
         n_states = self.num_layers * self.num_directions
         self.hidden_grads = [np.zeros((steps, batch, self.hidden_size), dtype=self.dtype)
                              for _ in range(n_states)] if self.record_hidden_grads else None
@@ -206,9 +206,9 @@ class _RNNBase(Module):
                 i = k * self.num_directions + d
                 buf = None if self.hidden_grads is None else self.hidden_grads[i]
                 weights, reverse = self._weights(k, d), d == 1
-                if fused:  # the hand-off to the fast path: one node for the layer direction
-                    out, h, c = fast_path.sequence(self.mode, layer_in, h0[i], c0[i], weights,
-                                                   lens, reverse, buf)
+                if fast:  # the hand-off to the fast floor: one node for the layer direction
+                    out, h, c = fused.sequence(self.mode, layer_in, h0[i], c0[i], weights, lens,
+                                               reverse, buf)
                 else:
                     out, h, c = self._run_graph(layer_in, h0[i], c0[i], weights, masks,
                                                 reverse, buf)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad import kernels
+from minigrad.fast import kernels
 from minigrad.function import Function
+from minigrad.ops.stable import stable_sigmoid
 
 
 class Add(Function):
@@ -115,18 +116,12 @@ class Tanh(Function):
         return kernels.tanh_backward(y, np.asarray(grad, dtype=y.dtype, order="C"))
 
 
-def stable_sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)) without overflow: exp is only taken of -|x|."""
-    e = np.exp(-np.abs(x))
-    return np.asarray(np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)), dtype=x.dtype)
-
-
 class Sigmoid(Function):
     op_name = "sigmoid"
 
     @staticmethod
     def forward(ctx, a):
-        y = stable_sigmoid(a)
+        y = stable_sigmoid(a)  # 1 / (1 + exp(-a)), computed without overflow
         ctx.save_for_backward(y)
         return y
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad import kernels
+from minigrad.fast import kernels
 from minigrad.function import Function
-from minigrad.ops.elementwise import stable_sigmoid
+from minigrad.ops.stable import stable_sigmoid
 
 _REDUCTIONS = ("mean", "sum", "none")
 

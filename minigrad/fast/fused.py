@@ -2,7 +2,7 @@
 
 Same contract as the primitives in this package (``Function`` with static forward/backward);
 the loops are the kernels ``kernels.{rnn,lstm,gru}_{forward,backward}`` -- compiled Cython, or
-their numpy twins in ``minigrad/_reference_rnn.py`` after ``kernels.use('numpy')``.
+their numpy twins in ``minigrad/fast/_reference_rnn.py`` after ``kernels.use('numpy')``.
 
 Public API (used by ``minigrad.nn.rnn``)::
 
@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from minigrad import kernels
+from minigrad.fast import kernels
 from minigrad.function import Function
 from minigrad.ops.nn_ops import check_lengths
 from minigrad.tensor import Tensor

@@ -4,8 +4,8 @@ Every training step allocates and frees the same large arrays: activations, grad
 buffers. By default glibc serves blocks above its mmap threshold (128 KB at start) with freshly
 mapped pages and unmaps them on free, and trims free memory off the top of the heap; either way
 the next step touches brand-new pages and pays a page fault per 4 KB (the count per step on
-the char-LM benchmark is in benchmarks/RESULTS.md). So when its kernels first run (minigrad.kernels.apply_speed_settings; importing
-minigrad changes nothing) minigrad raises the mmap threshold to 32 MB (glibc's maximum), keeps
+the char-LM benchmark is in benchmarks/RESULTS.md). So when its kernels first run
+(minigrad.fast.kernels.apply_speed_settings; importing minigrad changes nothing) minigrad raises the mmap threshold to 32 MB (glibc's maximum), keeps
 16 MB of padding at the top of the heap and trims the heap only when 256 MB at its top are
 free: freed blocks stay in the process and are handed out again.
 

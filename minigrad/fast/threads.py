@@ -10,7 +10,7 @@ may run on; never more than one per started block of 8 batch rows.
 BLAS threads. Inside the kernels each worker calls BLAS on its own small matrices, where a BLAS
 thread pool would only get in the way (and numpy and scipy each bring their own OpenBLAS pool,
 whose idle threads spin and starve each other on a small machine). So when minigrad's kernels
-first run (``minigrad.kernels.apply_speed_settings``; importing minigrad changes nothing) the
+first run (``minigrad.fast.kernels.apply_speed_settings``; importing minigrad changes nothing) the
 BLAS libraries are set to one thread each, unless you set OPENBLAS_NUM_THREADS,
 OMP_NUM_THREADS or MKL_NUM_THREADS yourself or called ``set_blas_threads(n)`` before (then they
 are left as they are); ``set_blas_threads(n)`` changes them at any time. Measurements:
@@ -119,7 +119,7 @@ def default_workers() -> int:
 def limit_blas_by_default() -> bool:
     """BLAS at one thread, unless the user set a BLAS variable or called set_blas_threads;
     True when it changed them. Called once, when the kernels first
-    run (minigrad.kernels.apply_speed_settings), not at import."""
+    run (minigrad.fast.kernels.apply_speed_settings), not at import."""
     if _blas_chosen or any(os.environ.get(var) for var in _USER_BLAS_VARS):
         return False
     _blas_controller().limit(limits=1)
