@@ -7,8 +7,8 @@ core and never wakes a second thread pool. Each worker calls single-threaded BLA
 except in the backward pass of a float32 layer on an AVX-512 CPU: there dX and dW run on the
 tile of mg_gemm.h, which reads W and the inputs in place (BLAS copies them into its panels
 first), with BLAS for the edges the tile does not cover (the last O % 8 rows of dW, an input
-size that is no multiple of 32). For y the tile was no faster than BLAS (measured at the
-char model's head, 2048 x 64 by 65 outputs), so y stays on BLAS.
+size that is no multiple of 32). For y the tile is no faster than BLAS (benchmarks/RESULTS.md),
+so y stays on BLAS.
 
 Twins with the same signatures and numbered steps: minigrad/fast/_reference.py."""
 import numpy as np

@@ -1,8 +1,10 @@
 """Fused sequence Functions: one graph node runs a whole RNN / LSTM / GRU layer direction.
 
-Same contract as the primitives in this package (``Function`` with static forward/backward);
-the loops are the kernels ``kernels.{rnn,lstm,gru}_{forward,backward}`` -- compiled Cython, or
-their numpy twins in ``minigrad/fast/_reference_rnn.py`` after ``kernels.use('numpy')``.
+Same contract as the primitive ops (``Function`` with static forward/backward); the loops are
+the kernels ``kernels.{rnn,lstm,gru}_{forward,backward}``. To read them: the numpy twins in
+``minigrad/fast/_reference_rnn.py`` (the readable BPTT, numbered steps), the compiled loops in
+``src_ext/{rnn,lstm,gru}_kernels.pyx`` (same step numbers; ``kernels.active()`` says which runs,
+``kernels.use('numpy')`` picks the twins).
 
 Public API (used by ``minigrad.nn.rnn``)::
 
