@@ -16,23 +16,9 @@ from hypothesis import strategies as st
 
 import minigrad.nn as nn
 from minigrad import Tensor
-from minigrad.fast import _reference_rnn, kernels
-from minigrad.nn import rnn as rnn_mod
-from test_recurrent_kernels import (CELLS, GATES, MODULE, TOL, assert_workers_give_the_twins_outputs,
-                                    compiled, make_args, run_kernels)
-
-
-def graph_ops(t: Tensor) -> set[str]:
-    """Names of every op in the graph that produced t."""
-    seen, ops, todo = set(), set(), [t._ctx]
-    while todo:
-        ctx = todo.pop()
-        if ctx is None or id(ctx) in seen:
-            continue
-        seen.add(id(ctx))
-        ops.add(ctx.op)
-        todo.extend(p._ctx for p in ctx.parents if p is not None)
-    return ops
+from minigrad.fast import _reference_rnn
+from test_recurrent_kernels import (CELLS, GATES, MODULE, TOL, compiled,
+                                    assert_workers_give_the_twins_outputs, make_args, run_kernels)
 
 
 # ---------------------------------------------------------------- 1. kernels ----------------
