@@ -37,7 +37,8 @@ int = int32  # noqa: A001
 globals().update(_FORMS)
 
 _LAZY = {"save": "minigrad.io", "load": "minigrad.io", "manual_seed": "minigrad.random"}
-_SUBMODULES = ("nn", "optim", "functional", "data", "viz", "io", "train", "fast", "kernels")
+_SUBMODULES = ("nn", "optim", "functional", "data", "viz", "io", "train", "fast", "kernels",
+               "decoding")
 _MODULE_PATHS = {"kernels": "minigrad.fast.kernels"}  # kernel dispatch lives on the fast floor
 
 __all__ = [
