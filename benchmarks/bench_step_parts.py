@@ -57,11 +57,10 @@ class Recorder:
 
 def inside_step(args, np, bench_rnn) -> None:
     import minigrad.nn.utils as nn_utils
-    from minigrad.ops import fused, linalg, loss, nn_ops
+    from minigrad.fast import fused, linalg, loss, nn_ops
 
     rec = Recorder()
     for cls, label in ((nn_ops.Embedding, "embedding"),
-                       (nn_ops.ProjectedTable, "projected table"),
                        (linalg.Linear, "linear"),
                        (loss.CrossEntropy, "cross_entropy"),
                        (getattr(fused, f"{args.cell.upper()}Sequence"), f"{args.cell} layer")):

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from minigrad import kernels
+from minigrad.fast import kernels
 from minigrad.engine import unbroadcast
 from minigrad.function import Function
 
