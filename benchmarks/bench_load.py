@@ -85,7 +85,7 @@ def variants(cell: str, hidden: int, threads: int, torch_too: bool) -> dict:
 
 def run_cell(cell: str, args) -> dict:
     """{(variant, loaded): median seconds per step}."""
-    threads = args.threads or minigrad.threads.usable_cores()
+    threads = args.threads or minigrad.fast.threads.usable_cores()
     batches = make_batches(np.random.default_rng(0), 64, 32)
     table = variants(cell, args.hidden, threads, not args.no_torch)
     for step, setup in table.values():  # warm up
@@ -102,7 +102,7 @@ def run_cell(cell: str, args) -> dict:
 
 
 def report(cell: str, med: dict, args) -> None:
-    threads = args.threads or minigrad.threads.usable_cores()
+    threads = args.threads or minigrad.fast.threads.usable_cores()
     names = sorted({name for name, _ in med}, key=lambda n: (n.startswith("torch"), n))
     for loaded in (False, True):
         label = f"{args.busy} busy" if loaded else "no busy"
@@ -116,7 +116,7 @@ def report(cell: str, med: dict, args) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    minigrad.threads.set_blas_threads(1)
+    minigrad.set_blas_threads(1)
     tver = "no torch"
     if not args.no_torch:
         import torch

@@ -19,6 +19,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from minigrad.engine import no_grad
+from minigrad.random import resolve_rng
 from minigrad.tensor import Tensor
 
 __all__ = ["Decoded", "greedy_decode", "sample", "beam_search", "sample_logits",
@@ -61,7 +62,8 @@ def sample_logits(logits: Any, temperature: float = 1.0, top_k: int | None = Non
                   rng: Any = None) -> np.ndarray:
     """One token per row of logits (N, V): drawn from softmax(logits / temperature) restricted
     to the ``top_k`` largest (ties at the k-th value kept); ``temperature <= 0`` takes the
-    argmax. ``rng``: a numpy Generator or an int seed (None: a fresh unseeded generator)."""
+    argmax. ``rng``: a numpy Generator or an int seed (None: minigrad's default generator, which
+    ``minigrad.manual_seed`` resets)."""
     logp = log_softmax(logits)
     if logp.ndim != 2:
         raise ValueError(f"sample_logits: logits must be (N, V), got shape {logp.shape}")
@@ -76,7 +78,7 @@ def sample_logits(logits: Any, temperature: float = 1.0, top_k: int | None = Non
             z = np.where(z >= kth, z, -np.inf)
     p = np.exp(z - z.max(axis=-1, keepdims=True))
     cdf = np.cumsum(p / p.sum(axis=-1, keepdims=True), axis=-1)
-    u = np.random.default_rng(rng).random((z.shape[0], 1))
+    u = resolve_rng(rng, "sample_logits").random((z.shape[0], 1))
     # the first token whose cumulative probability passes u (never past the last kept one)
     return np.minimum((cdf < u).sum(axis=-1), z.shape[1] - 1)
 
@@ -146,8 +148,9 @@ def sample(step: StepFn, start: Any, state: Any = None, max_len: int = 50,
            rng: Any = None, pad_token: int | None = None,
            batch_size: int | None = None) -> Decoded:
     """As ``greedy_decode``, but every token is drawn by ``sample_logits`` (temperature, top-k).
-    ``rng``: a numpy Generator or an int seed; the same seed gives the same sequences."""
-    gen = np.random.default_rng(rng)
+    ``rng``: a numpy Generator or an int seed (the same seed gives the same sequences), or
+    None for minigrad's default generator."""
+    gen = resolve_rng(rng, "sample")
     return _decode_rows("sample", step, start, state, max_len, end_token, pad_token,
                         batch_size, lambda logp: sample_logits(logp, temperature, top_k, gen))
 
