@@ -76,3 +76,18 @@ def test_mean_of_float16_keeps_np_mean_accumulation():
     x = np.full(4096, 0.1, dtype=np.float16)
     got = mg.Tensor(x, dtype=np.float16).mean().data
     assert got.dtype == np.float16 and got == x.mean()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_div_backward_for_the_divisor_is_bitwise_the_textbook_formula(dtype):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((6, 5)).astype(dtype)
+    a[0, :2] = 0.0                                   # signed zeros take the same sign
+    b = (rng.uniform(0.5, 2.0, (6, 1)) * rng.choice([-1, 1], (6, 1))).astype(dtype)
+    g = rng.standard_normal((6, 5)).astype(dtype)
+    ta = Tensor(a, dtype=dtype, requires_grad=True)
+    tb = Tensor(b, dtype=dtype, requires_grad=True)
+    (ta / tb).backward(Tensor(g, dtype=dtype))
+    ref = (-g * a / (b * b)).sum(axis=1, keepdims=True)   # d(a/b)/db = -a/b^2, summed back
+    assert tb.grad.dtype == dtype and np.array_equal(tb.grad, ref)
+    assert np.array_equal(ta.grad, g / b)
