@@ -14,7 +14,7 @@ from minigrad.function_forms import BUILTIN_NAMES as _BUILTIN_NAMES
 from minigrad.function_forms import FORMS as _FORMS
 from minigrad.function_forms import pow  # noqa: A004 (as torch.pow; not in __all__)
 from minigrad.functional import where
-from minigrad.ops.linalg import bmm, matmul
+from minigrad.ops.linalg import bmm, matmul, mm
 from minigrad.ops.select import ValuesIndices
 from minigrad.ops.shape import cat, chunk, concat, split, stack
 from minigrad.tensor import Tensor, tensor
@@ -45,7 +45,7 @@ __all__ = [
     "Tensor", "tensor", "Function", "Context", "no_grad", "enable_grad", "is_grad_enabled",
     "set_grad_enabled", "set_num_threads", "get_num_threads", "set_blas_threads", "gradcheck",
     "GradcheckError", "backend", "concat", "cat", "stack", "split", "chunk", "where", "matmul",
-    "bmm", "ValuesIndices", "zeros", "ones", "full", "zeros_like", "ones_like",
+    "mm", "bmm", "ValuesIndices", "zeros", "ones", "full", "zeros_like", "ones_like",
     "full_like", "arange", "eye", "randn", "rand", "randint", "from_numpy", "multinomial",
     "float32", "float64", "int32", "int64",
     *_LAZY, *_SUBMODULES, *(n for n in _FORMS if n not in _BUILTIN_NAMES),

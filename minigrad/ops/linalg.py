@@ -149,6 +149,14 @@ def matmul(a, b):
     return MatMul.apply(a, b)
 
 
+def mm(a, b):
+    """Product of two matrices, (N, M) @ (M, P) (``torch.mm``: no broadcasting)."""
+    if np.ndim(a) != 2 or np.ndim(b) != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"mm: needs (N, M) and (M, P) matrices, got shapes {np.shape(a)} and "
+                         f"{np.shape(b)}")
+    return MatMul.apply(a, b)
+
+
 def bmm(a, b):
     """Batched matrix product of (B, N, M) and (B, M, P) tensors (``torch.bmm``)."""
     if np.ndim(a) != 3 or np.ndim(b) != 3 or a.shape[0] != b.shape[0] or \
