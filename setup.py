@@ -9,8 +9,8 @@ MINIGRAD_OPENMP=0 turns it off. Without it the same code runs on one thread.
 
 src_ext/*_avx512.pyx are the recurrent kernels again, compiled with -march=x86-64-v4 so that
 their gate loops use AVX-512; minigrad.kernels loads them only on CPUs that can run them. They
-are built on x86-64 Linux when the compiler takes -march=x86-64-v4 (MINIGRAD_AVX512=0 skips
-them, =1 asks for them elsewhere).
+are built on x86-64 Linux when the compiler takes -march=x86-64-v4 (MINIGRAD_BUILD_AVX512=0
+skips them, =1 asks for them elsewhere). src_ext/cpu.pyx asks the CPU what it can run.
 """
 import glob
 import os
@@ -65,7 +65,7 @@ LINUX = sys.platform.startswith("linux")
 OPENMP_ARGS = (["-fopenmp"] if wanted("MINIGRAD_OPENMP", LINUX) and compiler_accepts(["-fopenmp"])
                else [])
 AVX512_ARGS = ["-march=x86-64-v4", "-mprefer-vector-width=512"]
-AVX512 = (wanted("MINIGRAD_AVX512", LINUX and platform.machine() in ("x86_64", "AMD64"))
+AVX512 = (wanted("MINIGRAD_BUILD_AVX512", LINUX and platform.machine() in ("x86_64", "AMD64"))
           and compiler_accepts(AVX512_ARGS))
 
 

@@ -74,7 +74,7 @@ class MinigradLM:
     """Embedding -> recurrent layer -> Linear, trained with Adam; one call = one step."""
 
     def __init__(self, cell: str, hidden: int, fused: bool, fold: bool = True, seed: int = 0):
-        minigrad.nn.rnn.manual_seed(seed)
+        minigrad.manual_seed(seed)
         self.fold = fold
         self.emb = nn.Embedding(VOCAB, hidden)
         self.rnn = getattr(nn, CELL_CLASS[cell])(hidden, hidden, fused=fused)

@@ -21,10 +21,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def seed_everything(seed: int) -> np.random.Generator:
-    """Seed minigrad's default weight generators and return a Generator for the script."""
-    from minigrad.nn import init, rnn_cells
-    init.manual_seed(seed)
-    rnn_cells.manual_seed(seed)
+    """Seed minigrad's default generator (weights, dropout masks) and return a Generator for
+    the script's own draws."""
+    import minigrad
+    minigrad.manual_seed(seed)
     return np.random.default_rng(seed)
 
 

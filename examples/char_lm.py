@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> dict:
             model.rng.bit_generator.state = resume["train"]["rng"]
         state, step = arrays_to_state(resume.get("hidden")), int(resume["train"]["step"])
         history = {k: list(v) for k, v in resume["history"].items()}
-    n_params = sum(p.size for p in model.parameters())
+    n_params = sum(p.numel() for p in model.parameters())
     resuming = f"resuming at step {step}, " if resume else ""
     print(f"corpus: {name}: {len(text):,} characters, {len(vocab)} distinct; "
           f"train {len(train_ids):,} / validation {len(val_ids):,}")

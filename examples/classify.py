@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None, defaults: dict[str, Any] | None = None,
     print(f"model: Embedding({len(vocab)}, {args.embed}){plus} -> "
           f"{'Bi' if not args.unidirectional else ''}{args.cell.upper()}({args.hidden}) -> "
           f"{args.pooling} pooling -> Linear; "
-          f"{sum(p.size for p in model.parameters()):,} parameters")
+          f"{sum(p.numel() for p in model.parameters()):,} parameters")
     opt = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = LinearDecay(opt, args.epochs, decay=0.7)   # linear decay to 30% over the run
     # accuracy is counted on the side: fit's loss_fn sees every batch, training ones in train

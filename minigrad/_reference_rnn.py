@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import numpy as np
 
-Needs = tuple  # (need dx, need dw_ih, need dw_hh)
-
-
 def _sigmoid(a: np.ndarray) -> np.ndarray:
     # stable for large |a|: only exp of non-positive numbers
     e = np.exp(-np.abs(a))
@@ -60,20 +57,6 @@ def _project(x, w_ih, bias):
     if bias is not None:
         a += bias
     return a
-
-
-def token_input(x: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray, bool]:
-    """For the compiled wrappers: (float input, token ids, whether x holds token ids). A float
-    x comes back as it is, with a placeholder for the ids; token ids come back with an empty
-    (T, B, 0) float input, which keeps the shapes the loops read."""
-    if x.ndim == 2:
-        return np.empty(x.shape + (0,), dtype), x, True
-    return x, np.zeros((1, 1), np.int64), False
-
-
-def table_gradient(parts: np.ndarray) -> np.ndarray:
-    """The table's gradient from the workers' parts (workers, V, G*H)."""
-    return parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
 
 
 def _fold(b_ih, b_hh):

@@ -7,21 +7,25 @@ import threading
 
 import numpy as np
 
-_state = threading.local()
+class _GradMode(threading.local):
+    """Whether ops record the graph, per thread (True in every thread until changed)."""
+    enabled = True
 
 
-_state.enabled = True
+_state = _GradMode()
+
+# Adding into a leaf's ``.grad`` is a read-modify-write; two threads running backward on one
+# model (a server, a data-parallel loop) must not lose each other's contribution.
+_GRAD_LOCK = threading.Lock()
 
 
 def is_grad_enabled() -> bool:
-    try:
-        return _state.enabled
-    except AttributeError:  # a thread other than the one that imported minigrad
-        _state.enabled = True
-        return True
+    """Whether ops record the graph in this thread (``no_grad`` turns it off)."""
+    return _state.enabled
 
 
 def set_grad_enabled(mode: bool) -> None:
+    """Turn graph recording on or off for this thread (``no_grad`` does it for a block)."""
     _state.enabled = bool(mode)
 
 
@@ -67,14 +71,14 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def _topological_order(root_ctx) -> list:
     """Graph nodes (Contexts) reachable from root_ctx, each after all of its parents."""
-    order, visited = [], {id(root_ctx)}
+    order, visited = [], {root_ctx}
     stack = [(root_ctx, iter(root_ctx.parents))]
     while stack:
         node, parents = stack[-1]
         for parent in parents:
             ctx = parent._ctx if parent is not None else None
-            if ctx is not None and id(ctx) not in visited:
-                visited.add(id(ctx))
+            if ctx is not None and ctx not in visited:
+                visited.add(ctx)
                 stack.append((ctx, iter(ctx.parents)))
                 break
         else:
@@ -89,45 +93,48 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
         _accumulate_leaf(root, grad)
         return
     order = _topological_order(root._ctx)
-    pending = {id(root._ctx): [None] * root._ctx.num_outputs}
-    pending[id(root._ctx)][root._out_index] = grad
-    leaf_grads: dict[int, tuple] = {}
+    # gradients waiting for each node: one slot per output of the node
+    pending = {root._ctx: [None] * root._ctx.num_outputs}
+    pending[root._ctx][root._out_index] = grad
+    leaf_grads: dict = {}
     for ctx in reversed(order):
-        grads_out = pending.pop(id(ctx), None)
+        grads_out = pending.pop(ctx, None)
         if grads_out is None:
             continue
         if ctx._freed:
             raise RuntimeError(
                 f"backward through {ctx.op} a second time: its saved arrays were freed by the "
                 "first backward(); pass retain_graph=True to the first call")
-        # outputs nobody used get a zero gradient, so multi-output backward rules stay simple
-        grads_out = [np.zeros(shape, dtype) if g is None else g
-                     for g, (shape, dtype) in zip(grads_out, ctx.output_meta)]
-        for index, hooks in ctx.output_hooks.items():
-            for hook in hooks:
-                replaced = hook(grads_out[index])
-                if replaced is not None:
-                    grads_out[index] = replaced
-        ctx.saved_reusable = not retain_graph
+        if ctx.num_outputs > 1:
+            # outputs nobody used get a zero gradient, so multi-output backward rules stay simple
+            grads_out = [np.zeros(shape, dtype) if g is None else g
+                         for g, (shape, dtype) in zip(grads_out, ctx.output_meta)]
+        if ctx.output_hooks:
+            for index, hooks in ctx.output_hooks.items():
+                for hook in hooks:
+                    grads_out[index] = _run_hook(hook, grads_out[index],
+                                                 grads_out[index].shape)
         grads_in = ctx.fn.backward(ctx, *grads_out)
-        if isinstance(grads_in, list):
-            grads_in = tuple(grads_in)
-        elif not isinstance(grads_in, tuple):
-            grads_in = (grads_in,)
-        if len(grads_in) != len(ctx.parents):
+        if type(grads_in) is not tuple:
+            grads_in = tuple(grads_in) if isinstance(grads_in, list) else (grads_in,)
+        parents = ctx.parents
+        if len(grads_in) != len(parents):
             raise RuntimeError(f"{ctx.op}.backward returned {len(grads_in)} gradients for "
-                               f"{len(ctx.parents)} forward arguments")
+                               f"{len(parents)} forward arguments")
         if not retain_graph:
-            ctx.free()
-        for parent, need, g in zip(ctx.parents, ctx.needs_input_grad, grads_in):
+            ctx.free()  # drops the saved arrays and the links to the inputs
+        for parent, need, g in zip(parents, ctx.needs_input_grad, grads_in):
             if not need or g is None:
                 continue
             g = _input_grad(ctx, parent, g)
-            if parent._ctx is None:
+            parent_ctx = parent._ctx
+            if parent_ctx is None:  # keyed by id: a Tensor's == is elementwise
                 entry = leaf_grads.get(id(parent))
                 leaf_grads[id(parent)] = (parent, g if entry is None else entry[1] + g)
             else:
-                slots = pending.setdefault(id(parent._ctx), [None] * parent._ctx.num_outputs)
+                slots = pending.get(parent_ctx)
+                if slots is None:
+                    slots = pending[parent_ctx] = [None] * parent_ctx.num_outputs
                 i = parent._out_index
                 slots[i] = g if slots[i] is None else slots[i] + g
     for leaf, g in leaf_grads.values():
@@ -137,9 +144,10 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
 def _input_grad(ctx, parent, g) -> np.ndarray:
     """The gradient a backward rule returned, summed to the input's shape and dtype."""
     data = parent.data
-    if type(g) is np.ndarray and g.shape == data.shape:  # the usual case: nothing to reduce
+    if type(g) is not np.ndarray:  # a numpy scalar (0-d math), a Python number, a list
+        g = np.asarray(g)
+    if g.shape == data.shape:  # the usual case: nothing to reduce
         return g if g.dtype == data.dtype else g.astype(data.dtype)
-    g = np.asarray(g)
     shape = data.shape
     tail = g.shape[g.ndim - len(shape):] if len(shape) else ()
     if g.ndim < len(shape) or any(n != m and n != 1 for n, m in zip(shape, tail)):
@@ -149,14 +157,28 @@ def _input_grad(ctx, parent, g) -> np.ndarray:
 
 
 def _accumulate_leaf(leaf, g: np.ndarray) -> None:
+    """leaf.grad += g (a new array: one the user already holds is never written), under a lock
+    so that concurrent backward calls on shared parameters all count."""
     for hook in leaf._hooks:
-        replaced = hook(g)
-        if replaced is not None:
-            g = replaced
-    if leaf.grad is None:
-        # a copy: backward rules may hand the same array to several inputs
-        leaf.grad = np.array(g, dtype=leaf.data.dtype, order="C", copy=True)
-    else:
-        leaf.grad = leaf.grad + g
+        g = _run_hook(hook, g, leaf.data.shape)
+    with _GRAD_LOCK:
+        if leaf.grad is None:
+            # a copy: backward rules may hand the same array to several inputs
+            leaf.grad = np.array(g, dtype=leaf.data.dtype, order="C", copy=True)
+        else:
+            leaf.grad = leaf.grad + g
 
 
+
+
+def _run_hook(hook, g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A gradient hook's result: its replacement (which must keep the tensor's shape, or it
+    would broadcast into the gradient), or ``g`` when it returns None."""
+    replaced = hook(g)
+    if replaced is None:
+        return g
+    replaced = np.asarray(replaced)
+    if replaced.shape != shape:
+        raise RuntimeError(f"gradient hook {getattr(hook, '__name__', hook)!r} returned a "
+                           f"gradient of shape {replaced.shape} for a tensor of shape {shape}")
+    return replaced

@@ -28,24 +28,23 @@ from minigrad import engine
 
 
 class Context:
-    """One node of the graph: the op, its inputs, and what forward saved for backward."""
+    """One node of the graph: the op, its inputs, and what forward saved for backward.
+
+    ``output_meta`` holds (shape, dtype) per output of a multi-output node (backward gives an
+    output nobody used a zero gradient); a one-output node needs none."""
 
     __slots__ = ("fn", "parents", "needs_input_grad", "num_outputs", "output_meta",
-                 "output_hooks", "saved_reusable", "_saved", "_freed", "__dict__")
+                 "output_hooks", "_saved", "_freed", "__dict__")
 
     def __init__(self, fn: type, parents: tuple, needs_input_grad: tuple[bool, ...]):
         self.fn = fn
         self.parents = parents                  # Tensor or None per forward argument
         self.needs_input_grad = needs_input_grad
         self.num_outputs = 1
-        self.output_meta: list[tuple[tuple[int, ...], np.dtype]] = []
+        self.output_meta: tuple = ()
         self.output_hooks: dict[int, list] = {}
         self._saved: tuple = ()
         self._freed = False
-        # True while backward runs when the engine frees the saved arrays right after it (no
-        # retain_graph): backward may then write a gradient into an array it saved itself
-        # (one only it holds, such as a kernel's scratch output) instead of allocating one.
-        self.saved_reusable = False
 
     def save_for_backward(self, *arrays: Any) -> None:
         """Keep arrays (or anything) for backward; they are dropped after backward ends."""
@@ -53,6 +52,7 @@ class Context:
 
     @property
     def saved_tensors(self) -> tuple:
+        """What forward saved, in order (a clear error once a backward has freed it)."""
         if self._freed:
             raise RuntimeError(
                 f"{self.fn.__name__}.backward: the saved arrays of this graph were freed by an "
@@ -61,13 +61,18 @@ class Context:
         return self._saved
 
     def free(self) -> None:
-        """Drop everything saved for backward (and any attributes forward set on ctx)."""
+        """Release the node after its backward: drop what was saved (and any attributes
+        forward set on ctx), the links to its inputs and its hooks, so intermediate tensors
+        the user no longer holds are freed while the output is still alive."""
         self._saved = ()
         self.__dict__.clear()
+        self.parents = ()
+        self.output_hooks = {}
         self._freed = True
 
     @property
     def op(self) -> str:
+        """The op's label (``op_name``, else the Function's class name)."""
         return getattr(self.fn, "op_name", self.fn.__name__)
 
     def __repr__(self) -> str:
@@ -88,20 +93,29 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any):
-        tensor_cls = _tensor_class()
+        """Run ``forward`` on the arrays of the Tensor arguments (others pass as they are) and
+        wrap the result in Tensor(s) linked to a new graph node when grad mode is on and some
+        input requires grad."""
+        tensor_cls = _tensor.Tensor
         arrays, parents, needs = [], [], []
+        requires = False
         for a in args:
             if isinstance(a, tensor_cls):
                 arrays.append(a.data)
                 parents.append(a)
                 needs.append(a.requires_grad)
+                requires = requires or a.requires_grad
             else:
                 arrays.append(a)
                 parents.append(None)
                 needs.append(False)
-        track = any(needs) and engine.is_grad_enabled()
+        track = requires and engine.is_grad_enabled()
         ctx = Context(cls, tuple(parents), tuple(needs))
         result = cls.forward(ctx, *arrays, **kwargs)
+        if type(result) is np.ndarray:  # the usual case: one output
+            if track and result.dtype.kind == "f":
+                return tensor_cls._from_op(result, ctx, 0)
+            return tensor_cls._from_op(result, None, 0)
         if isinstance(result, (tuple, list)):
             # numpy scalars and Python numbers become 0-d arrays: every Tensor holds an ndarray
             outputs = [np.asarray(r) for r in result]
@@ -111,22 +125,13 @@ class Function:
                             for i, out in enumerate(outputs))
             if track:
                 ctx.num_outputs = len(tensors)
-                ctx.output_meta = [(t.data.shape, t.data.dtype) for t in tensors]
+                ctx.output_meta = tuple((t.data.shape, t.data.dtype) for t in tensors)
             return tensors
         out = np.asarray(result)
-        track = track and out.dtype.kind == "f"
-        t = tensor_cls._from_op(out, ctx if track else None, 0)
-        if track:
-            ctx.output_meta = [(out.shape, out.dtype)]
-        return t
+        return tensor_cls._from_op(out, ctx if track and out.dtype.kind == "f" else None, 0)
 
 
-_TENSOR: list = []
-
-
-def _tensor_class() -> type:
-    """minigrad.tensor.Tensor, imported on first use (tensor.py imports this module's users)."""
-    if not _TENSOR:
-        from minigrad.tensor import Tensor
-        _TENSOR.append(Tensor)
-    return _TENSOR[0]
+# Imported last, and as a module: tensor.py and the ops import each other through this file, so
+# whichever of them Python loads first, Function exists before tensor.py runs, and
+# ``_tensor.Tensor`` is read when apply() is called (by then every module is loaded).
+from minigrad import tensor as _tensor  # noqa: E402

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import random
-
+from minigrad.ops.aliases import axis_aliases
 from minigrad.ops.elementwise import ReLU, Sigmoid, Tanh
 from minigrad.ops.linalg import Linear, MatMul
 from minigrad.ops.loss import BCEWithLogits, CrossEntropy, MSELoss
@@ -21,6 +21,7 @@ from minigrad.tensor import Tensor
 __all__ = [
     "cross_entropy", "mse_loss", "binary_cross_entropy_with_logits", "softmax", "log_softmax",
     "dropout", "embedding", "where", "relu", "tanh", "sigmoid", "linear",
+    "layer_norm", "one_hot", "pad", "nll_loss", "gelu", "normalize",
 ]
 
 
@@ -34,10 +35,14 @@ def _tensor(x: Any, like: Tensor | None = None) -> Tensor:
 
 
 def cross_entropy(logits: Tensor, target: Any, ignore_index: int = -100,
-                  reduction: str = "mean") -> Tensor:
+                  reduction: str = "mean", weight: Any = None) -> Tensor:
     """Softmax cross-entropy with logits (..., C) (classes LAST) and integer targets (...).
 
-    'mean' averages over targets that are not ``ignore_index``."""
+    'mean' averages over targets that are not ``ignore_index``. With per-class ``weight`` (C,)
+    it is ``nll_loss(log_softmax(logits), target, weight)`` (PyTorch's weighted mean)."""
+    if weight is not None:
+        return nll_loss(log_softmax(_tensor(logits), -1), target, weight=weight,
+                        ignore_index=ignore_index, reduction=reduction)
     return CrossEntropy.apply(_tensor(logits), _tensor(target), ignore_index=ignore_index,
                               reduction=reduction)
 
@@ -49,18 +54,35 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
 
 
 def binary_cross_entropy_with_logits(logits: Tensor, target: Any, reduction: str = "mean",
-                                     pos_weight: Any = None) -> Tensor:
-    """Binary cross-entropy on raw logits (stable: never takes log of a sigmoid)."""
+                                     pos_weight: Any = None, weight: Any = None) -> Tensor:
+    """Binary cross-entropy on raw logits (stable: never takes log of a sigmoid). ``weight``
+    (broadcast to the logits) rescales each element's loss before the reduction, as PyTorch."""
     logits = _tensor(logits)
     pw = None if pos_weight is None else _tensor(pos_weight, logits)
-    return BCEWithLogits.apply(logits, _tensor(target, logits), pw, reduction=reduction)
+    if weight is None:
+        return BCEWithLogits.apply(logits, _tensor(target, logits), pw, reduction=reduction)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"binary_cross_entropy_with_logits: reduction must be 'mean', 'sum' "
+                         f"or 'none', got {reduction!r}")
+    w = _tensor(weight, logits)
+    if np.broadcast_shapes(w.shape, logits.shape) != logits.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: weight shape {w.shape} does not "
+                         f"broadcast to the logits {logits.shape}")
+    per_element = BCEWithLogits.apply(logits, _tensor(target, logits), pw,
+                                      reduction="none") * w
+    return {"mean": per_element.mean, "sum": per_element.sum,
+            "none": lambda: per_element}[reduction]()
 
 
+@axis_aliases
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim``/``axis`` (default the last), computed stably."""
     return Softmax.apply(_tensor(x), axis=axis)
 
 
+@axis_aliases
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """log(softmax(x)) along ``dim``/``axis`` (default the last), computed stably."""
     return LogSoftmax.apply(_tensor(x), axis=axis)
 
 
@@ -74,12 +96,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: Any = None) -
     x = _tensor(x)
     if not training or p == 0.0:
         return x
-    return Dropout.apply(x, float(p), _generator(rng))
-
-
-def _generator(rng: Any) -> np.random.Generator:
-    # a Generator passes through default_rng unchanged; an int seeds a new one
-    return random.default_generator() if rng is None else np.random.default_rng(rng)
+    return Dropout.apply(x, float(p), random.resolve_rng(rng, "dropout"))
 
 
 def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
@@ -88,20 +105,29 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
-    """Elementwise ``a if cond else b`` (broadcasting); gradients flow to a and b."""
+    """Elementwise ``a if cond else b`` (broadcasting); gradients flow to a and b.
+
+    ``cond`` must be a boolean Tensor or ndarray (a mask such as ``src != 0``); a Python bool
+    is refused, since it would silently select one side everywhere."""
+    if not isinstance(cond, (Tensor, np.ndarray)):
+        raise TypeError(f"where: condition must be a boolean Tensor or ndarray, got "
+                        f"{type(cond).__name__} {cond!r:.40}")
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
     return Where.apply(_tensor(cond), _tensor(a, like), _tensor(b, like))
 
 
 def relu(x: Tensor) -> Tensor:
+    """max(x, 0), elementwise."""
     return ReLU.apply(_tensor(x))
 
 
 def tanh(x: Tensor) -> Tensor:
+    """Hyperbolic tangent, elementwise."""
     return Tanh.apply(_tensor(x))
 
 
 def sigmoid(x: Tensor) -> Tensor:
+    """Logistic sigmoid 1 / (1 + exp(-x)), elementwise (stable for large |x|)."""
     return Sigmoid.apply(_tensor(x))
 
 
@@ -115,3 +141,100 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         return Linear.apply(_tensor(x), weight, bias)
     out = MatMul.apply(_tensor(x), Transpose.apply(weight, axes=(1, 0)))
     return out if bias is None else out + bias
+
+
+# ---- layer norm, one-hot, pad, nll_loss, gelu, normalize (PyTorch's names and arguments) ------
+
+def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing axes ``normalized_shape`` (an int or a tuple): subtract their
+    mean, divide by sqrt(biased variance + eps), then scale by ``weight`` and shift by ``bias``
+    (each None or shaped ``normalized_shape``), as ``torch.nn.functional.layer_norm``."""
+    from minigrad.ops.layer_ops import LayerNorm
+    input = _tensor(input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if len(shape) == 0 or tuple(input.shape[input.ndim - len(shape):]) != shape \
+            or len(shape) > input.ndim:
+        raise ValueError(f"layer_norm: normalized_shape {shape} must equal the trailing axes "
+                         f"of the input, got input shape {input.shape}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(np.shape(p.data if isinstance(p, Tensor) else p)) != shape:
+            raise ValueError(f"layer_norm: {name} shape {np.shape(_tensor(p).data)} must equal "
+                             f"normalized_shape {shape}")
+    w = None if weight is None else _tensor(weight, input)
+    b = None if bias is None else _tensor(bias, input)
+    return LayerNorm.apply(input, w, b, normalized_ndim=len(shape), eps=float(eps))
+
+
+def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
+    """Integer class indices (...) -> an int64 tensor (..., num_classes) of 0/1 (no gradient).
+
+    ``num_classes=-1`` uses the largest index + 1, as PyTorch."""
+    idx = np.asarray(tensor.data if isinstance(tensor, Tensor) else tensor)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: indices must be integers, got dtype {idx.dtype} "
+                        f"(shape {idx.shape})")
+    if num_classes == -1:
+        if idx.size == 0:
+            raise ValueError("one_hot: cannot infer num_classes from an empty tensor; pass it")
+        num_classes = int(idx.max()) + 1
+    if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
+        raise ValueError(f"one_hot: indices must lie in [0, {num_classes}), got values in "
+                         f"[{int(idx.min())}, {int(idx.max())}] (shape {idx.shape})")
+    out = np.zeros(idx.shape + (num_classes,), dtype=np.int64)
+    np.put_along_axis(out, idx.astype(np.int64)[..., None], 1, axis=-1)
+    return Tensor(out)
+
+
+def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pad with a constant (``mode='constant'``, the only mode here). ``pad`` lists (before,
+    after) widths starting from the LAST axis, as PyTorch: ``(1, 2)`` pads the last axis by 1
+    before and 2 after, ``(1, 2, 0, 3)`` also the second-to-last by 0 and 3. Negative widths
+    crop."""
+    from minigrad.ops.layer_ops import ConstantPad
+    input = _tensor(input)
+    pad = tuple(int(p) for p in pad)
+    if mode != "constant":
+        raise NotImplementedError(f"pad: mode {mode!r} is not available; minigrad pads with "
+                                  f"mode='constant'")
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: the pad tuple {pad} must hold (before, after) pairs for at "
+                         f"most {input.ndim} axes (input shape {input.shape})")
+    widths = [(0, 0)] * input.ndim
+    for k in range(len(pad) // 2):
+        widths[input.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    return ConstantPad.apply(input, widths=tuple(widths), value=0.0 if value is None else value)
+
+
+def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of integer targets (...) under log-probabilities (..., C):
+    classes LAST, as ``cross_entropy`` (PyTorch puts them in dim 1). ``nll_loss(log_softmax(x),
+    t)`` equals ``cross_entropy(x, t)``. ``weight`` (C,) scales each class's terms; 'mean' then
+    divides by the summed weight of the counted targets, as PyTorch."""
+    from minigrad.ops.layer_ops import NLLLoss
+    w = None if weight is None else np.asarray(weight.data if isinstance(weight, Tensor)
+                                               else weight)
+    return NLLLoss.apply(_tensor(input), _tensor(target), w, ignore_index=ignore_index,
+                         reduction=reduction)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """GELU: x * Phi(x) (Phi the standard normal CDF), or with ``approximate='tanh'``
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as PyTorch."""
+    from minigrad.ops.layer_ops import GELU
+    return GELU.apply(_tensor(input), approximate=approximate)
+
+
+@axis_aliases
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """x / max(||x||_p, eps) along ``dim`` (alias ``axis``). The default axis is 1, as PyTorch
+    (write ``dim=-1`` for the last axis)."""
+    from minigrad.ops.layer_ops import LpNorm
+    input = _tensor(input)
+    ax = int(dim)
+    if not -input.ndim <= ax < input.ndim:
+        raise ValueError(f"normalize: dim {ax} is out of range for input shape {input.shape}")
+    norm = LpNorm.apply(input, p=float(p), axis=ax)
+    floor = np.asarray(eps, dtype=input.dtype)
+    return input / where(norm.data > floor, norm, floor)

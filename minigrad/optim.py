@@ -66,7 +66,21 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, p.grad, self._state(p), group)
+                    self._update(p, self._grad(p), self._state(p), group)
+
+    def _grad(self, p: Tensor) -> np.ndarray:
+        """p.grad, after checking that it can update p: a float ndarray of p's shape (a
+        gradient set by hand in another shape would otherwise broadcast into the update)."""
+        return check_grad(p.grad, p, f"{type(self).__name__}.step", self._where(p))
+
+    def _where(self, p: Tensor) -> str:
+        """How an error names p: its name if it has one, else its group and index."""
+        for gi, group in enumerate(self.param_groups):
+            for pi, q in enumerate(group["params"]):
+                if q is p:
+                    label = f"parameter {pi} of group {gi}"
+                    return f"{p.name!r} ({label})" if p.name else label
+        return "a parameter"
 
     def _update(self, p: Tensor, grad: np.ndarray, state: dict, group: dict) -> None:
         raise NotImplementedError
@@ -141,6 +155,22 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
+def check_grad(grad: object, p: Tensor, op: str, where: str) -> np.ndarray:
+    """``grad`` if it is a floating-point ndarray of p's shape, else a clear error naming the
+    operation, the parameter and both shapes (shared by the optimizers and grad clipping)."""
+    if not isinstance(grad, np.ndarray):
+        raise TypeError(f"{op}: the .grad of {where} is a {type(grad).__name__}, expected an "
+                        f"ndarray of the parameter's shape {p.shape}")
+    if grad.shape != p.shape:
+        raise ValueError(f"{op}: the .grad of {where} has shape {grad.shape}, the parameter "
+                         f"has shape {p.shape}; a gradient must have its parameter's shape")
+    if grad.dtype.kind != "f":
+        raise TypeError(f"{op}: the .grad of {where} (shape {grad.shape}) has dtype "
+                        f"{grad.dtype}, expected floating point like the parameter "
+                        f"({p.dtype})")
+    return grad
+
+
 def _check(cls: str, **values: float) -> None:
     for k, v in values.items():
         if v < 0:
@@ -200,7 +230,7 @@ class Adam(Optimizer):
                 if p.grad is None:
                     continue
                 state = self._state(p)
-                grad, step_size, bc2_sqrt = self._begin(p, p.grad, state, group)
+                grad, step_size, bc2_sqrt = self._begin(p, self._grad(p), state, group)
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 if not group["amsgrad"] and _same_layout(p.data, grad, m, v):
                     lists = fused.setdefault(p.data.dtype, ([], [], [], [], [], []))

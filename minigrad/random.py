@@ -2,9 +2,12 @@
 
 One numpy ``Generator`` for the whole process; ``manual_seed(seed)`` resets it (as
 ``torch.manual_seed``), so one call makes a whole run repeatable. Anything that takes
-``rng=None`` draws from it.
+``rng=`` resolves it with ``resolve_rng``: None draws from the default generator, an int seeds
+a generator of its own, a Generator is used as is.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -22,9 +25,20 @@ def default_generator() -> np.random.Generator:
     return _DEFAULT_RNG
 
 
-def resolve(rng: np.random.Generator | None) -> np.random.Generator:
-    """``rng`` itself, or the default generator when it is None."""
-    return _DEFAULT_RNG if rng is None else rng
+def resolve_rng(rng: Any = None, owner: str = "rng") -> np.random.Generator:
+    """The one place that turns an ``rng=`` argument into a Generator: None gives the default
+    generator (the one ``manual_seed`` resets), an int seeds a new Generator, a Generator is
+    used as is. Anything else is a TypeError naming ``owner`` (the layer or function)."""
+    if rng is None:
+        return _DEFAULT_RNG
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"{owner}: an int seed must be >= 0, got {rng}")
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"{owner}: rng must be None, an int seed or a numpy.random.Generator, got "
+                    f"{type(rng).__name__}")
 
 
 def get_rng_state() -> dict:

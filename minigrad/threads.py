@@ -9,10 +9,12 @@ may run on; never more than one per started block of 8 batch rows.
 
 BLAS threads. Inside the kernels each worker calls BLAS on its own small matrices, where a BLAS
 thread pool would only get in the way (and numpy and scipy each bring their own OpenBLAS pool,
-whose idle threads spin and starve each other on a small machine). So minigrad starts the BLAS
-libraries with one thread each, unless you set OPENBLAS_NUM_THREADS, OMP_NUM_THREADS or
-MKL_NUM_THREADS yourself (then they are left as they are); ``set_blas_threads(n)`` changes them
-at any time. Measurements: benchmarks/RESULTS.md.
+whose idle threads spin and starve each other on a small machine). So when minigrad's kernels
+first run (``minigrad.kernels.apply_speed_settings``; importing minigrad changes nothing) the
+BLAS libraries are set to one thread each, unless you set OPENBLAS_NUM_THREADS,
+OMP_NUM_THREADS or MKL_NUM_THREADS yourself or called ``set_blas_threads(n)`` before (then they
+are left as they are); ``set_blas_threads(n)`` changes them at any time. Measurements:
+benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ except ImportError:  # pragma: no cover - threadpoolctl is a declared dependency
     ThreadpoolController = None
 
 _USER_BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-_workers = 1  # set by apply_default() at import, then by set_num_threads()
+_blas_chosen = False  # set_blas_threads() was called: limit_blas_by_default leaves BLAS alone
 
 
 def _positive_int(value, what: str) -> int:
@@ -101,11 +103,13 @@ def _blas_controller():
 
 def set_blas_threads(n: int) -> None:
     """Use ``n`` threads in every BLAS library loaded in this process (numpy's and scipy's)."""
+    global _blas_chosen
     _positive_int(n, "set_blas_threads")
     controller = _blas_controller()
     if controller is None:
         raise RuntimeError("set_blas_threads needs threadpoolctl: pip install threadpoolctl")
     controller.limit(limits=n)
+    _blas_chosen = True
 
 
 def get_blas_threads() -> dict[str, int]:
@@ -116,12 +120,22 @@ def get_blas_threads() -> dict[str, int]:
     return {os.path.basename(lib.filepath): lib.num_threads for lib in controller.lib_controllers}
 
 
-def apply_default() -> None:
-    """At import: the worker count from the environment or the cores; BLAS at one thread unless
-    the user set a BLAS variable."""
-    global _workers
-    _workers = (_env_count("MINIGRAD_NUM_THREADS") or _env_count("OMP_NUM_THREADS")
-                or usable_cores())
-    user_chose_blas = any(os.environ.get(var) for var in _USER_BLAS_VARS)
-    if not user_chose_blas and ThreadpoolController is not None:
-        set_blas_threads(1)
+def default_workers() -> int:
+    """The worker count from MINIGRAD_NUM_THREADS, else OMP_NUM_THREADS, else the usable cores."""
+    return (_env_count("MINIGRAD_NUM_THREADS") or _env_count("OMP_NUM_THREADS")
+            or usable_cores())
+
+
+def limit_blas_by_default() -> bool:
+    """BLAS at one thread, unless the user set a BLAS variable or called set_blas_threads (or
+    threadpoolctl is missing); True when it changed them. Called once, when the kernels first
+    run (minigrad.kernels.apply_speed_settings), not at import."""
+    if _blas_chosen or ThreadpoolController is None \
+            or any(os.environ.get(var) for var in _USER_BLAS_VARS):
+        return False
+    controller = _blas_controller()
+    controller.limit(limits=1)
+    return True
+
+
+_workers = default_workers()  # reads the environment only; set_num_threads() changes it

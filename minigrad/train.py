@@ -29,7 +29,7 @@ import numpy as np
 
 from minigrad import io
 from minigrad.engine import no_grad
-from minigrad.nn import init
+from minigrad import random
 from minigrad.nn.module import Module
 from minigrad.nn.utils import clip_grad_norm_
 
@@ -106,7 +106,7 @@ def _checkpoint_state(model, optimizer, scheduler, epoch, history, best, bad, rn
     return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": None if scheduler is None else scheduler.state_dict(),
             "position": {"epoch": epoch, "batch": 0},
-            "rng": {"default": init.get_rng_state(),
+            "rng": {"default": random.get_rng_state(),
                     **{k: g.bit_generator.state for k, g in rngs.items()}},
             "history": history, "best": best, "bad_epochs": bad}
 
@@ -152,7 +152,7 @@ def fit(model: Module, train_batches: Batches, loss_fn: Callable[[Module, Any], 
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state["scheduler"] is not None:
             scheduler.load_state_dict(state["scheduler"])
-        init.set_rng_state(state["rng"]["default"])
+        random.set_rng_state(state["rng"]["default"])
         for name, gen in rngs.items():
             gen.bit_generator.state = state["rng"][name]
         history = {k: list(v) for k, v in state["history"].items()}

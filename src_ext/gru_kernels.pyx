@@ -12,15 +12,14 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, look_up_step, packed_weights, pooled, project, sigmoid,
-                         step_product, tanh_)
+from rnn_common cimport (after_loop, backward_finish, backward_setup, forward_setup, fresh,
+                         look_up_step, project, scratch, sigmoid, step_product, tanh_,
+                         token_input)
 from work_split cimport share
 
-from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
-                                     token_input)
-from minigrad.threads import kernel_workers
+from minigrad._reference_rnn import _fold, check_backward, check_forward
 
-_POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
+_POOL: dict = {}  # work arrays that never leave a call (see rnn_common.scratch)
 
 
 cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
@@ -145,8 +144,7 @@ cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
     cdef Py_ssize_t B = x.shape[1]
     with nogil:
         if not by_token:  # token ids: the time loop looks its rows up (look_up_step)
-            for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
-                project(x, w_ih, bias, gates, w, workers)
+            project(x, w_ih, bias, gates, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(gates, w_hh, b_hn, lengths, reverse, gh, hn_buf, hbuf, out,
                           share(B, w, workers), share(B, w + 1, workers),
@@ -174,10 +172,9 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
             _backward_loop(grad_out, gates, hn_buf, hbuf, w_hh, lengths, reverse, dh, dh_next,
                            dgx, dgh, dh_seq, share(B, w, workers), share(B, w + 1, workers),
                            &w_packed[0] if packed else NULL)
-        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
-            after_loop(dgx, dgh, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
-                       dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db_ih, &db_hh[0], tokens,
-                       by_token, parts, packed, w, workers)
+        after_loop(dgx, dgh, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1], dx,
+                   dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db_ih, &db_hh[0], tokens, by_token,
+                   parts, packed, workers)
     return 0
 
 
@@ -187,20 +184,19 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
     Returns (out, h_n, cache); cache = (gates (T, B, 3H) activated r z n,
     hn (T, B, H) = W_hn h_{t-1} + b_hn, hbuf)."""
     L = check_forward("gru_forward", 3, x, h0, None, w_ih, w_hh, b_ih, b_hh, None, lengths)
-    x, tokens, by_token = token_input(x, w_hh.dtype)
-    T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
-    dt = x.dtype
+    H = w_hh.shape[1]
     # b_hr, b_hz fold into the projection; b_hn stays inside r * (W_hn h + b_hn)
-    bias = _fold(b_ih, None if b_hh is None else np.concatenate([b_hh[:2 * H], np.zeros(H, dt)]))
-    bias = np.zeros(3 * H, dt) if bias is None else bias
+    bias = _fold(b_ih, None if b_hh is None else
+                 np.concatenate([b_hh[:2 * H], np.zeros(H, w_hh.dtype)]))
+    x, tokens, by_token, bias, workers, w_packed, packed = forward_setup(x, w_hh, bias, 3)
+    T, B = x.shape[0], x.shape[1]
+    dt = x.dtype
     b_hn = np.zeros(H, dt) if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
-    gates = pooled(_POOL, (T, B, 3 * H), dt)
-    hn_buf, out = pooled(_POOL, (T, B, H), dt), pooled(_POOL, (T, B, H), dt)
-    hbuf = pooled(_POOL, (T + 1, B, H), dt)
+    gates = fresh((T, B, 3 * H), dt, 0)
+    hn_buf, out = fresh((T, B, H), dt, 1), fresh((T, B, H), dt, 2)
+    hbuf = fresh((T + 1, B, H), dt, 3)
     hbuf[T if reverse else 0] = h0
     gh = np.empty((B, 3 * H), dt)
-    workers = kernel_workers(B)
-    w_packed, packed = packed_weights(w_hh, True)
     if T and B and H:
         args = (x, tokens, by_token, w_ih, bias, gates, w_hh, b_hn, L, bool(reverse), gh,
                 hn_buf, hbuf, out, w_packed, packed, workers)
@@ -220,18 +216,11 @@ def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, need
     (T, B, I), H = x.shape, w_hh.shape[1]
     dt = x.dtype
     needs = tuple(bool(n) for n in needs)
-    dgx = pooled(_POOL, (T, B, 3 * H), dt)
-    dgh = pooled(_POOL, (T, B, 3 * H), dt)
-    dh_seq = pooled(_POOL, (T, B, H), dt)
-    dx = pooled(_POOL, (T, B, I), dt) if needs[0] and not by_token else None
-    dw_ih = pooled(_POOL, (3 * H, I), dt) if needs[1] and not by_token else None
-    dw_hh = pooled(_POOL, (3 * H, H), dt) if needs[2] else None
+    dx, dw_ih, dw_hh, dh_seq, ones, parts, workers, w_packed, packed = backward_setup(
+        x, w_ih, w_hh, needs, by_token, 3)
+    dgx, dgh = scratch(_POOL, (T, B, 3 * H), dt), scratch(_POOL, (T, B, 3 * H), dt)
     dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
-    workers = kernel_workers(B)
-    ones, db_ih, db_hh = np.ones(T * B, dt), np.zeros(3 * H, dt), np.zeros(3 * H, dt)
-    # with token ids: the table's gradient, one part per worker
-    parts = np.zeros((workers, w_ih.shape[0], 3 * H) if by_token and needs[1] else (1, 1, 1), dt)
-    w_packed, packed = packed_weights(w_hh, False)
+    db_ih, db_hh = np.zeros(3 * H, dt), np.zeros(3 * H, dt)
     if T and B and H:
         args = (grad_out, gates, hn_buf, hbuf, x, w_ih, w_hh, L, bool(reverse), dh, dh_next,
                 dgx, dgh, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, packed, ones,
@@ -240,10 +229,6 @@ def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, need
             _run_backward[float](*args)
         else:
             _run_backward[double](*args)
-    else:
-        for arr in (dgx, dgh, dh_seq, dx, dw_ih, dw_hh):
-            if arr is not None:
-                arr.fill(0)
-    if by_token and needs[1]:
-        dw_ih = table_gradient(parts)
+    dw_ih = backward_finish(T and B and H, (dh_seq, dx, dw_ih, dw_hh), dw_ih, parts, by_token,
+                            needs)
     return dx, dh, dw_ih, dw_hh, db_ih, db_hh, dh_seq

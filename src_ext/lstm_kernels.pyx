@@ -11,89 +11,29 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport after_loop, look_up_step, packed_weights, pooled, project, step_product
+from rnn_common cimport (after_loop, backward_finish, backward_setup, forward_setup, fresh,
+                         look_up_step, project, scratch, step_product, token_input)
 from work_split cimport share
 
-from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
-                                     token_input)
-from minigrad.threads import kernel_workers
+from minigrad._reference_rnn import _fold, check_backward, check_forward
 
-_POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
+_POOL: dict = {}  # work arrays that never leave a call (see rnn_common.scratch)
 
-cdef extern from *:
-    """
-    /* Steps (1)-(5) of the backward gate pass for one batch row (see _backward_loop): ONE loop
-     * over the H units, every value in registers once loaded. restrict (the arrays never
-     * overlap) lets gcc vectorise it without run-time overlap checks; the operations are in
-     * the order of the twin's formulas. */
-    #define MG_LSTM_ROW_BACKWARD(NAME, T)                                                   \
-    static inline void NAME(long H, const T* restrict a, const T* restrict cp,              \
-                            const T* restrict tc, const T* restrict go,                     \
-                            const T* restrict dhb, const T* restrict p0,                    \
-                            const T* restrict p1, const T* restrict p2, T* restrict dcb,    \
-                            T* restrict dg, T* restrict ds) {                               \
-        for (long j = 0; j < H; j++) {                                                      \
-            T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j], th = tc[j];       \
-            T d = go[j] + dhb[j];                                                           \
-            T d_o = d * th * o * ((T)1 - o);                                                \
-            T dc = dcb[j] + d * o * ((T)1 - th * th) + p2[j] * d_o;                         \
-            T d_i = dc * g * i * ((T)1 - i);                                                \
-            T d_f = dc * cp[j] * f * ((T)1 - f);                                            \
-            T d_g = dc * i * ((T)1 - g * g);                                                \
-            ds[j] = d;                                                                      \
-            dg[j] = d_i;                                                                    \
-            dg[H + j] = d_f;                                                                \
-            dg[2 * H + j] = d_g;                                                            \
-            dg[3 * H + j] = d_o;                                                            \
-            dcb[j] = dc * f + p0[j] * d_i + p1[j] * d_f;                                    \
-        }                                                                                   \
-    }
-    MG_LSTM_ROW_BACKWARD(mg_lstm_row_backward_f, float)
-    MG_LSTM_ROW_BACKWARD(mg_lstm_row_backward_d, double)
-
-    /* Steps (3)-(5) of the forward gate pass for one batch row (see _forward_loop), in one loop
-     * over the units like the backward's; EXP is rnn_common's branch-free exp, so the loop
-     * vectorises. sigmoid(x) = 1 / (1 + e^-x), tanh(x) = 2 / (1 + e^-2x) - 1, as
-     * rnn_common.sigmoid and tanh_. */
-    #define MG_LSTM_ROW_FORWARD(NAME, T, EXP)                                               \
-    static inline void NAME(long H, T* restrict a, const T* restrict cp,                    \
-                            const T* restrict p0, const T* restrict p1,                     \
-                            const T* restrict p2, T* restrict cc, T* restrict tc,           \
-                            T* restrict hc, T* restrict y) {                                \
-        for (long j = 0; j < H; j++) {                                                      \
-            T i = (T)1 / ((T)1 + EXP(-(a[j] + p0[j] * cp[j])));                            \
-            T f = (T)1 / ((T)1 + EXP(-(a[H + j] + p1[j] * cp[j])));                        \
-            T g = (T)2 / ((T)1 + EXP((T)-2 * a[2 * H + j])) - (T)1;                         \
-            T c = f * cp[j] + i * g;                                                        \
-            T o = (T)1 / ((T)1 + EXP(-(a[3 * H + j] + p2[j] * c)));                        \
-            T th = (T)2 / ((T)1 + EXP((T)-2 * c)) - (T)1;                                   \
-            a[j] = i;                                                                       \
-            a[H + j] = f;                                                                   \
-            a[2 * H + j] = g;                                                               \
-            a[3 * H + j] = o;                                                               \
-            cc[j] = c;                                                                      \
-            tc[j] = th;                                                                     \
-            hc[j] = o * th;                                                                 \
-            y[j] = o * th;                                                                  \
-        }                                                                                   \
-    }
-    MG_LSTM_ROW_FORWARD(mg_lstm_row_forward_f, float, mg_expf)
-    MG_LSTM_ROW_FORWARD(mg_lstm_row_forward_d, double, mg_exp)
-    """
+cdef extern from "mg_lstm_rows.h" nogil:
     void mg_lstm_row_forward_f(long H, float* a, const float* cp, const float* p0,
                                const float* p1, const float* p2, float* cc, float* tc,
-                               float* hc, float* y) nogil
+                               float* hc, float* y)
     void mg_lstm_row_forward_d(long H, double* a, const double* cp, const double* p0,
                                const double* p1, const double* p2, double* cc, double* tc,
-                               double* hc, double* y) nogil
+                               double* hc, double* y)
     void mg_lstm_row_backward_f(long H, const float* a, const float* cp, const float* tc,
                                 const float* go, const float* dhb, const float* p0,
                                 const float* p1, const float* p2, float* dcb, float* dg,
-                                float* ds) nogil
+                                float* ds)
     void mg_lstm_row_backward_d(long H, const double* a, const double* cp, const double* tc,
                                 const double* go, const double* dhb, const double* p0,
                                 const double* p1, const double* p2, double* dcb, double* dg,
-                                double* ds) nogil
+                                double* ds)
 
 
 cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
@@ -228,8 +168,7 @@ cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
     cdef Py_ssize_t B = x.shape[1]
     with nogil:
         if not by_token:  # token ids: the time loop looks its rows up (look_up_step)
-            for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
-                project(x, w_ih, bias, gates, w, workers)
+            project(x, w_ih, bias, gates, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(gates, w_hh, peep, lengths, reverse, hbuf, cbuf, tanh_c, out,
                           share(B, w, workers), share(B, w + 1, workers),
@@ -260,10 +199,9 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
                            reverse, dh, dh_next, dc, dgates, dpeep[w], dh_seq,
                            share(B, w, workers), share(B, w + 1, workers),
                            &w_packed[0] if packed else NULL)
-        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
-            after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0],
-                       <int>dh.shape[1], dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db, NULL,
-                       tokens, by_token, parts, packed, w, workers)
+        after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
+                   dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db, NULL, tokens, by_token, parts,
+                   packed, workers)
     return 0
 
 
@@ -273,19 +211,15 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
     Returns (out, h_n, c_n, cache); cache = (gates (T, B, 4H) activated i f g o, hbuf, cbuf,
     tanh_c (T, B, H))."""
     L = check_forward("lstm_forward", 4, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths)
-    x, tokens, by_token = token_input(x, w_hh.dtype)
+    x, tokens, by_token, bias, workers, w_packed, packed = forward_setup(x, w_hh,
+                                                                         _fold(b_ih, b_hh), 4)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     dt = x.dtype
-    bias = _fold(b_ih, b_hh)
-    bias = np.zeros(4 * H, dt) if bias is None else bias
-    gates = pooled(_POOL, (T, B, 4 * H), dt)
-    hbuf = pooled(_POOL, (T + 1, B, H), dt)
-    cbuf = pooled(_POOL, (T + 1, B, H), dt)
-    tanh_c, out = pooled(_POOL, (T, B, H), dt), pooled(_POOL, (T, B, H), dt)
+    gates = fresh((T, B, 4 * H), dt, 0)
+    hbuf, cbuf = fresh((T + 1, B, H), dt, 1), fresh((T + 1, B, H), dt, 2)
+    tanh_c, out = fresh((T, B, H), dt, 3), fresh((T, B, H), dt, 4)
     hbuf[T if reverse else 0], cbuf[T if reverse else 0] = h0, c0
     peep = w_peep if w_peep is not None else np.zeros((3, H), dt)
-    workers = kernel_workers(B)
-    w_packed, packed = packed_weights(w_hh, True)
     if T and B and H:
         args = (x, tokens, by_token, w_ih, bias, gates, w_hh, peep, L, bool(reverse), hbuf,
                 cbuf, tanh_c, out, w_packed, packed, workers)
@@ -307,19 +241,12 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     (T, B, I), H = x.shape, w_hh.shape[1]
     dt = x.dtype
     needs = tuple(bool(n) for n in needs)
-    dgates = pooled(_POOL, (T, B, 4 * H), dt)
-    dh_seq = pooled(_POOL, (T, B, H), dt)
-    dx = pooled(_POOL, (T, B, I), dt) if needs[0] and not by_token else None
-    dw_ih = pooled(_POOL, (4 * H, I), dt) if needs[1] and not by_token else None
-    dw_hh = pooled(_POOL, (4 * H, H), dt) if needs[2] else None
+    dx, dw_ih, dw_hh, dh_seq, ones, parts, workers, w_packed, packed = backward_setup(
+        x, w_ih, w_hh, needs, by_token, 4)
+    dgates = scratch(_POOL, (T, B, 4 * H), dt)
     peep = w_peep if w_peep is not None else np.zeros((3, H), dt)
-    workers = kernel_workers(B)
-    ones, db = np.ones(T * B, dt), np.zeros(4 * H, dt)
-    # with token ids: the table's gradient, one part per worker
-    parts = np.zeros((workers, w_ih.shape[0], 4 * H) if by_token and needs[1] else (1, 1, 1), dt)
-    dpeep = np.zeros((workers, 3, H), dt)  # one partial sum per worker
+    db, dpeep = np.zeros(4 * H, dt), np.zeros((workers, 3, H), dt)  # a sum per worker
     dh, dc, dh_next = grad_hn.copy(), grad_cn.copy(), np.empty((B, H), dt)
-    w_packed, packed = packed_weights(w_hh, False)
     if T and B and H:
         args = (grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep, w_peep is not None,
                 L, bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq, dx, dw_ih, dw_hh,
@@ -328,11 +255,7 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
             _run_backward[float](*args)
         else:
             _run_backward[double](*args)
-    else:
-        for arr in (dgates, dh_seq, dx, dw_ih, dw_hh):
-            if arr is not None:
-                arr.fill(0)
-    if by_token and needs[1]:
-        dw_ih = table_gradient(parts)
+    dw_ih = backward_finish(T and B and H, (dh_seq, dx, dw_ih, dw_hh), dw_ih, parts, by_token,
+                            needs)
     return (dx, dh, dc, dw_ih, dw_hh, db,
             dpeep.sum(axis=0) if w_peep is not None else None, dh_seq)

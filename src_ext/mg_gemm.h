@@ -63,12 +63,6 @@ static int mg_packed_gemm_available(void) {
     return __builtin_cpu_supports("avx512f");
 }
 
-/* can this CPU run code compiled with -march=x86-64-v4 (AVX-512 F/BW/CD/DQ/VL, AVX2, FMA...)? */
-static int mg_cpu_is_x86_64_v4(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("x86-64-v4") != 0;
-}
-
 /* one 8 x 32 tile of C (rows ldc apart): C (+)= A . B over k < K, for the tile's mr rows of A,
  * A(i, k) = a[i * a_row + k * a_col], and its 32 columns of B, B(k, j) = b[k * b_k + j]. The
  * strides let the same tile read A by rows (the per-step products) or by columns (A^T in the
@@ -173,7 +167,6 @@ static void mg_gemm_tn(int M, int N, int K, const float* a, int lda, const float
 #else  /* no AVX-512 tile on this compiler or architecture: the kernels use BLAS */
 
 static int mg_packed_gemm_available(void) { return 0; }
-static int mg_cpu_is_x86_64_v4(void) { return 0; }
 static inline int mg_gemm_tn_suits(int M, int N) { (void)M; (void)N; return 0; }
 static inline int mg_gemm_nn_suits(int K, int N) { (void)K; (void)N; return 0; }
 

@@ -12,83 +12,23 @@ AVX-512 tile of mg_gemm.h for float32, BLAS otherwise.
 Row-major matrix products through scipy's BLAS (scipy.linalg.cython_blas is column-major: a
 row-major (m, n) matrix is the column-major (n, m) matrix, so C = A @ B^T is computed as the
 column-major C^T = B A^T); the per-step product with W_hh packed once (mg_gemm.h); the input
-projection; the buffer pool; numerically stable activations (how workers share the rows is
-work_split.share). The nogil helpers are marked so; packed_weights, pooled and
+projection; fresh arrays and the scratch pool; numerically stable activations (how workers
+share the rows is work_split.share). The nogil helpers are marked so; packed_weights, fresh, scratch and
 _aligned_floats run with the GIL, before the loops."""
 from cython cimport floating
+from cython.parallel cimport prange
 from cpython.list cimport PyList_GET_ITEM
 from cpython.ref cimport PyObject, _Py_REFCNT
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 from work_split cimport share
 
-cdef extern from *:
-    # exp without branches or library calls, so that loops calling it vectorise (-O3):
-    # x = n ln2 + r with |r| <= ln2 / 2 (Cody-Waite split of ln2), exp(r) by a polynomial
-    # (Cephes' coefficients for float, Taylor to r^13 for double), 2^n from the exponent bits.
-    # Inputs are clamped to the range where 2^n is a normal number, with bit masks rather
-    # than a ?: on floats (which gcc will not turn into vector code).
-    """
-    #include <stdint.h>
-    static inline float mg_clampf(float x, float lo, float hi) {
-        union { float f; int32_t i; } a, l, h;
-        int32_t m;
-        a.f = x; l.f = lo; h.f = hi;
-        m = -(int32_t)(x < lo); a.i = (a.i & ~m) | (l.i & m);
-        m = -(int32_t)(a.f > hi); a.i = (a.i & ~m) | (h.i & m);
-        return a.f;
-    }
-    static inline double mg_clamp(double x, double lo, double hi) {
-        union { double f; int64_t i; } a, l, h;
-        int64_t m;
-        a.f = x; l.f = lo; h.f = hi;
-        m = -(int64_t)(x < lo); a.i = (a.i & ~m) | (l.i & m);
-        m = -(int64_t)(a.f > hi); a.i = (a.i & ~m) | (h.i & m);
-        return a.f;
-    }
-    static inline float mg_expf(float x) {
-        union { int32_t i; float f; } p;
-        float n, r, y;
-        x = mg_clampf(x, -87.0f, 88.0f);
-        n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  /* round(x / ln2) */
-        r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
-        y = 1.9875691500e-4f;
-        y = y * r + 1.3981999507e-3f;
-        y = y * r + 8.3334519073e-3f;
-        y = y * r + 4.1665795894e-2f;
-        y = y * r + 1.6666665459e-1f;
-        y = y * r + 5.0000001201e-1f;
-        y = y * (r * r) + r + 1.0f;
-        p.i = ((int32_t)n + 127) << 23;
-        return y * p.f;
-    }
-    static inline double mg_exp(double x) {
-        union { int64_t i; double f; } p;
-        double n, r, y;
-        x = mg_clamp(x, -708.0, 709.0);
-        n = (x * 1.4426950408889634074 + 6755399441055744.0) - 6755399441055744.0;
-        r = (x - n * 6.93145751953125e-1) - n * 1.42860682030941723212e-6;
-        y = 1.0 / 6227020800.0;
-        y = y * r + 1.0 / 479001600.0;
-        y = y * r + 1.0 / 39916800.0;
-        y = y * r + 1.0 / 3628800.0;
-        y = y * r + 1.0 / 362880.0;
-        y = y * r + 1.0 / 40320.0;
-        y = y * r + 1.0 / 5040.0;
-        y = y * r + 1.0 / 720.0;
-        y = y * r + 1.0 / 120.0;
-        y = y * r + 1.0 / 24.0;
-        y = y * r + 1.0 / 6.0;
-        y = y * r + 0.5;
-        y = y * (r * r) + r + 1.0;
-        p.i = ((int64_t)n + 1023) << 52;
-        return y * p.f;
-    }
-    """
-    float mg_expf(float x) nogil
-    double mg_exp(double x) nogil
+cdef extern from "mg_math.h" nogil:
+    # branch-free exp that vectorises (see the header)
+    float mg_expf(float x)
+    double mg_exp(double x)
 
 
 cdef extern from "mg_gemm.h" nogil:
@@ -105,7 +45,6 @@ cdef extern from "mg_gemm.h" nogil:
     int mg_gemm_tn_suits(int M, int N)
     int mg_gemm_nn_suits(int K, int N)
     int mg_packed_gemm_available()
-    int mg_cpu_is_x86_64_v4()
 
 
 cdef inline void _gemm(char* ta, char* tb, int m, int n, int k, floating alpha,
@@ -118,16 +57,36 @@ cdef inline void _gemm(char* ta, char* tb, int m, int n, int k, floating alpha,
         dgemm(ta, tb, &m, &n, &k, &alpha, <double*>a, &lda, <double*>b, &ldb, &beta, c, &ldc)
 
 
+cdef inline void _gemv(char* trans, int m, int n, const floating* a, int lda,
+                       const floating* x, floating beta, floating* y) noexcept nogil:
+    # column-major y = op(A) x + beta y, A (m, n) with leading dimension lda
+    cdef int one = 1
+    cdef floating alpha = 1
+    if floating is float:
+        sgemv(trans, &m, &n, &alpha, <float*>a, &lda, <float*>x, &one, &beta, y, &one)
+    else:
+        dgemv(trans, &m, &n, &alpha, <double*>a, &lda, <double*>x, &one, &beta, y, &one)
+
+
 cdef inline void matmul_nt(int m, int n, int k, const floating* a, const floating* b,
                            floating beta, floating* c) noexcept nogil:
-    """C (m, n) = A (m, k) @ B (n, k)^T + beta * C, all row-major and contiguous."""
-    _gemm(b"T", b"N", n, m, k, <floating>1, b, k, a, k, beta, c, n)
+    """C (m, n) = A (m, k) @ B (n, k)^T + beta * C, all row-major and contiguous. One row of A
+    (a generated token, batch 1) is a matrix-vector product: gemv, which reads B once with no
+    packing."""
+    if m == 1:
+        _gemv(b"T", k, n, b, k, a, beta, c)
+    else:
+        _gemm(b"T", b"N", n, m, k, <floating>1, b, k, a, k, beta, c, n)
 
 
 cdef inline void matmul_nn(int m, int n, int k, const floating* a, const floating* b,
                            floating beta, floating* c) noexcept nogil:
-    """C (m, n) = A (m, k) @ B (k, n) + beta * C, all row-major and contiguous."""
-    _gemm(b"N", b"N", n, m, k, <floating>1, b, n, a, k, beta, c, n)
+    """C (m, n) = A (m, k) @ B (k, n) + beta * C, all row-major and contiguous (one row of A:
+    gemv, as matmul_nt)."""
+    if m == 1:
+        _gemv(b"N", n, k, b, n, a, beta, c)
+    else:
+        _gemm(b"N", b"N", n, m, k, <floating>1, b, n, a, k, beta, c, n)
 
 
 cdef inline void matmul_tn(int m, int n, int k, const floating* a, int lda,
@@ -193,22 +152,24 @@ cdef inline object _aligned_floats(Py_ssize_t n):
 
 
 cdef inline bint packed_gemm_enabled():
-    """The CPU has AVX-512 (the packed tile can run) and MINIGRAD_PACKED_GEMM is not 0."""
+    """The CPU has AVX-512 (the packed tile can run) and MINIGRAD_AVX512 is not 0."""
     import os
-    return mg_packed_gemm_available() and os.environ.get("MINIGRAD_PACKED_GEMM", "1") != "0"
+    return mg_packed_gemm_available() and os.environ.get("MINIGRAD_AVX512", "1") != "0"
 
 
-cdef inline tuple packed_weights(object w_hh, bint transposed):
-    """(packed W_hh, True) for the step products of a float32 layer when the packed tile can
-    run here (AVX-512; MINIGRAD_PACKED_GEMM=0 turns it off); else (a placeholder, False), and
-    the loops call BLAS.
+cdef inline tuple packed_weights(object w_hh, bint transposed, Py_ssize_t steps):
+    """(packed W_hh, True) for the ``steps`` step products of a float32 layer when the packed
+    tile can run here (AVX-512; MINIGRAD_AVX512=0 turns it off) and pays: more than one step
+    (packing reads all of W_hh and writes it again, which one step's product would do once:
+    a one-step call, as when generating a token at a time, goes straight to BLAS); else (a
+    placeholder, False), and the loops call BLAS.
 
     transposed: pack B = W_hh^T for the forward h W_hh^T (K = H), else B = W_hh for the
     backward dG W_hh (K = G*H)."""
     import numpy as np
     cdef int GH = w_hh.shape[0], H = w_hh.shape[1]
     cdef int K = H if transposed else GH, N = GH if transposed else H
-    if w_hh.dtype != np.float32 or K == 0 or N == 0 or not packed_gemm_enabled():
+    if w_hh.dtype != np.float32 or K == 0 or N == 0 or steps < 2 or not packed_gemm_enabled():
         return np.zeros(1, np.float32), False
     packed = _aligned_floats(mg_packed_b_size(K, N))
     cdef const float[:, ::1] w = w_hh
@@ -220,13 +181,10 @@ cdef inline tuple packed_weights(object w_hh, bint transposed):
     return packed, True
 
 
-cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
-                         const floating[::1] bias, floating[:, :, ::1] gates, Py_ssize_t w,
-                         Py_ssize_t workers) noexcept nogil:
-    """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step. (With
-    token ids the time loop looks each step's rows up instead: look_up_step.)
-
-    Worker w of ``workers`` computes its share of the T*B rows (all of them when workers = 1)."""
+cdef inline void _project_share(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+                                const floating[::1] bias, floating[:, :, ::1] gates,
+                                Py_ssize_t w, Py_ssize_t workers) noexcept nogil:
+    # worker w's share of the T*B rows of project()
     cdef Py_ssize_t rows = gates.shape[0] * gates.shape[1], I = x.shape[2]
     cdef Py_ssize_t GH = gates.shape[2], r
     cdef Py_ssize_t r0 = share(rows, w, workers), r1 = share(rows, w + 1, workers)
@@ -235,6 +193,17 @@ cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_i
     if I > 0 and r1 > r0:
         matmul_nt(<int>(r1 - r0), <int>GH, <int>I, &x[0, 0, 0] + r0 * I, &w_ih[0, 0], 1,
                   &gates[0, 0, 0] + r0 * GH)
+
+
+cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+                         const floating[::1] bias, floating[:, :, ::1] gates,
+                         int workers) noexcept nogil:
+    """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step, its
+    T*B rows split across ``workers`` workers. (With token ids the time loop looks each step's
+    rows up instead: look_up_step.)"""
+    cdef int w
+    for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+        _project_share(x, w_ih, bias, gates, w, workers)
 
 
 cdef inline void look_up_step(const int64_t[:, ::1] tokens, const floating[:, ::1] table,
@@ -269,25 +238,18 @@ cdef inline void scatter_token_rows(const floating[:, :, ::1] dgx,
             acc[j] += src[j]
 
 
-cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, ::1] dgh,
-                            const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
-                            const floating* h_prev, int H, floating[:, :, ::1] dx,
-                            floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, bint need_dx,
-                            bint need_dw_ih, bint need_dw_hh, const floating[::1] ones,
-                            floating[::1] db_x, floating* db_h,
-                            const int64_t[:, ::1] tokens, bint by_token,
-                            floating[:, :, ::1] parts, bint tile, Py_ssize_t w,
-                            Py_ssize_t workers) noexcept nogil:
-    """(8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev,
-    and the bias gradients db = dG^T 1 (ones: T*B of them) as matrix-vector products.
-
-    dgx / dgh: gradients of the input-side / hidden-side pre-activations (the same array
-    except for the GRU, whose db_h, the gradient of b_hh, is then not NULL); h_prev points at
-    the (T, B, H) states each step read. Arrays that are not needed may be None. With token
-    ids (by_token) there is no dX, and W_ih's gradient is the table's: scatter_token_rows into
-    this worker's part of ``parts``. Worker w of ``workers`` computes its share of the rows of
-    dX and of the gate rows of dW_ih, dW_hh and db, the latter in blocks of 8 (whole tiles of
-    weight_gradient; ``tile``: it may use the AVX-512 tile)."""
+cdef inline void _after_loop_share(const floating[:, :, ::1] dgx,
+                                   const floating[:, :, ::1] dgh, const floating[:, :, ::1] x,
+                                   const floating[:, ::1] w_ih, const floating* h_prev, int H,
+                                   floating[:, :, ::1] dx, floating[:, ::1] dw_ih,
+                                   floating[:, ::1] dw_hh, bint need_dx, bint need_dw_ih,
+                                   bint need_dw_hh, const floating[::1] ones,
+                                   floating[::1] db_x, floating* db_h,
+                                   const int64_t[:, ::1] tokens, bint by_token,
+                                   floating[:, :, ::1] parts, bint tile, Py_ssize_t w,
+                                   Py_ssize_t workers) noexcept nogil:
+    # worker w's share of after_loop(): the rows of dX, and the gate rows of dW_ih, dW_hh
+    # and db in blocks of 8 (whole tiles of weight_gradient)
     cdef int rows = <int>(x.shape[0] * x.shape[1]), I = <int>x.shape[2]
     cdef int GH = <int>dgx.shape[2], blocks = (GH + 7) // 8
     cdef int r0 = <int>share(rows, w, workers), r1 = <int>share(rows, w + 1, workers)
@@ -312,6 +274,31 @@ cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, 
             matmul_tn(g1 - g0, 1, rows, &dgh[0, 0, 0] + g0, GH, &ones[0], 0, db_h + g0)
 
 
+cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, ::1] dgh,
+                            const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+                            const floating* h_prev, int H, floating[:, :, ::1] dx,
+                            floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, bint need_dx,
+                            bint need_dw_ih, bint need_dw_hh, const floating[::1] ones,
+                            floating[::1] db_x, floating* db_h,
+                            const int64_t[:, ::1] tokens, bint by_token,
+                            floating[:, :, ::1] parts, bint tile, int workers) noexcept nogil:
+    """(8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev,
+    and the bias gradients db = dG^T 1 (ones: T*B of them) as matrix-vector products, split
+    across ``workers`` workers.
+
+    dgx / dgh: gradients of the input-side / hidden-side pre-activations (the same array
+    except for the GRU, whose db_h, the gradient of b_hh, is then not NULL); h_prev points at
+    the (T, B, H) states each step read. Arrays that are not needed may be None. With token
+    ids (by_token) there is no dX, and W_ih's gradient is the table's: each worker scatters
+    its rows into its own part of ``parts`` (scatter_token_rows). ``tile``: the products may
+    use the AVX-512 tile."""
+    cdef int w
+    for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+        _after_loop_share(dgx, dgh, x, w_ih, h_prev, H, dx, dw_ih, dw_hh, need_dx, need_dw_ih,
+                          need_dw_hh, ones, db_x, db_h, tokens, by_token, parts, tile, w,
+                          workers)
+
+
 cdef inline object _staggered(tuple shape, object dtype, Py_ssize_t color):
     """A new C-contiguous array whose first element lies ``color`` x 1344 bytes (21 cache lines)
     past a 4 KB boundary, modulo 4 KB. Big arrays from malloc all start at about the same
@@ -327,11 +314,91 @@ cdef inline object _staggered(tuple shape, object dtype, Py_ssize_t color):
     return buf[start:start + nbytes].view(dtype).reshape(shape)
 
 
-cdef inline object pooled(dict pool, tuple shape, object dtype):
-    """An array of this shape and dtype that nobody else references any more, if the pool
-    holds one, else a new one (kept in the pool; staggered within its page, see _staggered).
-    Reusing the big per-step buffers saves the page faults of freshly mapped memory at every
-    training step. The contents are stale: callers must write every element."""
+cdef inline tuple token_input(object x, object dtype):
+    """(float input, token ids, whether x holds token ids) for the wrappers. A float x comes
+    back as it is, with a placeholder for the ids; token ids come back with an empty (T, B, 0)
+    float input, which keeps the shapes the loops read."""
+    import numpy as np
+    if x.ndim == 2:
+        return np.empty(x.shape + (0,), dtype), x, True
+    return x, np.zeros((1, 1), np.int64), False
+
+
+cdef inline object table_gradient(object parts):
+    """The projected table's gradient from the workers' parts (workers, V, G*H)."""
+    return parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
+
+
+cdef inline tuple forward_setup(object x, object w_hh, object bias, Py_ssize_t G):
+    """What every forward wrapper needs after its argument checks: (x as floats, token ids,
+    whether x holds token ids (token_input), the folded bias (zeros when there is none),
+    workers, packed W_hh^T, whether it is packed (packed_weights))."""
+    import numpy as np
+    from minigrad.threads import kernel_workers
+    x, tokens, by_token = token_input(x, w_hh.dtype)
+    if bias is None:
+        bias = np.zeros(G * w_hh.shape[1], w_hh.dtype)
+    w_packed, packed = packed_weights(w_hh, True, x.shape[0])
+    return x, tokens, by_token, bias, kernel_workers(x.shape[1]), w_packed, packed
+
+
+cdef inline tuple backward_setup(object x, object w_ih, object w_hh, tuple needs,
+                                 bint by_token, Py_ssize_t G):
+    """The arrays every backward wrapper fills and returns, after its argument checks (x as
+    floats, see token_input): (dx, dW_ih, dW_hh, dh_seq (all new: they leave the call; None
+    when not needed), ones (T*B), parts (the table's gradient, one part per worker, with token
+    ids), workers, packed W_hh, whether it is packed)."""
+    import numpy as np
+    from minigrad.threads import kernel_workers
+    (T, B, I), H, dt = x.shape, w_hh.shape[1], w_hh.dtype
+    dx = fresh((T, B, I), dt, 2) if needs[0] and not by_token else None
+    dw_ih = np.empty((G * H, I), dt) if needs[1] and not by_token else None
+    dw_hh = np.empty((G * H, H), dt) if needs[2] else None
+    workers = kernel_workers(B)
+    parts = np.zeros((workers, w_ih.shape[0], G * H) if by_token and needs[1] else (1, 1, 1),
+                     dt)
+    w_packed, packed = packed_weights(w_hh, False, T)
+    return (dx, dw_ih, dw_hh, fresh((T, B, H), dt, 1), np.ones(T * B, dt), parts, workers,
+            w_packed, packed)
+
+
+cdef inline object backward_finish(bint ran, tuple filled, object dw_ih, object parts,
+                                   bint by_token, tuple needs):
+    """The end of every backward wrapper: when the loops did not run (no steps, rows or
+    units), the arrays in ``filled`` become zeros; returns W_ih's gradient (with token ids,
+    the table's, summed from the workers' parts)."""
+    if not ran:
+        for arr in filled:
+            if arr is not None:
+                arr.fill(0)
+    if by_token and needs[1]:
+        return table_gradient(parts)
+    return dw_ih
+
+
+cdef inline object fresh(tuple shape, object dtype, Py_ssize_t color):
+    """A new array (staggered within its page, see _staggered) for anything that leaves the
+    kernel call: outputs, final states, gradients, the forward's cache. Never reused: an array
+    that reached a user (or a view of it) must keep its values. Arrays under 16 KB (a
+    one-step call's) are plain np.empty: staggering them gains nothing and costs a few
+    microseconds."""
+    import numpy as np
+    cdef Py_ssize_t n = 1, d
+    for d in shape:
+        n *= d
+    if n * np.dtype(dtype).itemsize < 16384:
+        return np.empty(shape, dtype)
+    return _staggered(shape, dtype, color)
+
+
+cdef inline object scratch(dict pool, tuple shape, object dtype):
+    """A work array that never leaves one kernel call (the wrapper neither returns it nor keeps
+    it in the cache nor hands it to anyone): one of this shape and dtype from the pool when
+    the pool's reference is the only one left, else a new one (kept in the pool; staggered
+    within its page, see _staggered). A call that holds a scratch array holds a reference to
+    it, so two calls (two Python threads) never get the same one. Reusing the big per-step
+    buffers saves the page faults of freshly mapped memory. The contents are stale: callers
+    must write every element before reading it."""
     key = (shape, dtype)
     cdef list arrays = pool.get(key)
     cdef Py_ssize_t k

@@ -11,26 +11,20 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, mg_cpu_is_x86_64_v4, packed_gemm_enabled, packed_weights,
-                         look_up_step, pooled, project, step_product, tanh_)
+from rnn_common cimport (after_loop, backward_finish, backward_setup, forward_setup, fresh,
+                         look_up_step, packed_gemm_enabled, project, scratch, step_product,
+                         tanh_, token_input)
 from work_split cimport share
 
-from minigrad._reference_rnn import (_fold, check_backward, check_forward, table_gradient,
-                                     token_input)
-from minigrad.threads import kernel_workers
+from minigrad._reference_rnn import _fold, check_backward, check_forward
 
-_POOL: dict = {}  # reusable per-step buffers (see rnn_common.pooled)
+_POOL: dict = {}  # work arrays that never leave a call (see rnn_common.scratch)
 
 
 def packed_gemm_in_use():
     """True when float32 layers use the packed AVX-512 step products (src_ext/mg_gemm.h):
-    the CPU has AVX-512 and MINIGRAD_PACKED_GEMM is not 0. Otherwise the steps call BLAS."""
+    the CPU has AVX-512 and MINIGRAD_AVX512 is not 0. Otherwise the steps call BLAS."""
     return packed_gemm_enabled()
-
-
-def cpu_is_x86_64_v4():
-    """True when this CPU can run the *_avx512 builds of the kernels (-march=x86-64-v4)."""
-    return bool(mg_cpu_is_x86_64_v4())
 
 
 cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
@@ -129,8 +123,7 @@ cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
     cdef Py_ssize_t B = x.shape[1]
     with nogil:
         if not by_token:  # token ids: the time loop looks its rows up (look_up_step)
-            for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
-                project(x, w_ih, bias, pre, w, workers)
+            project(x, w_ih, bias, pre, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(pre, w_hh, lengths, reverse, relu, hbuf, out, share(B, w, workers),
                           share(B, w + 1, workers), &w_packed[0] if packed else NULL, tokens, by_token, w_ih, bias)
@@ -155,10 +148,9 @@ cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, 
             _backward_loop(grad_out, hbuf, w_hh, lengths, reverse, relu, dh, dh_next, dgates,
                            dh_seq, share(B, w, workers), share(B, w + 1, workers),
                            &w_packed[0] if packed else NULL)
-        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
-            after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0],
-                       <int>dh.shape[1], dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db, NULL,
-                       tokens, by_token, parts, packed, w, workers)
+        after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
+                   dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db, NULL, tokens, by_token, parts,
+                   packed, workers)
     return 0
 
 
@@ -167,16 +159,13 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
 
     Returns (out (T, B, H), h_n (B, H), cache)."""
     L = check_forward("rnn_forward", 1, x, h0, None, w_ih, w_hh, b_ih, b_hh, None, lengths)
-    x, tokens, by_token = token_input(x, w_hh.dtype)
+    x, tokens, by_token, bias, workers, w_packed, packed = forward_setup(x, w_hh,
+                                                                         _fold(b_ih, b_hh), 1)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     dt = x.dtype
-    bias = _fold(b_ih, b_hh)
-    bias = np.zeros(H, dt) if bias is None else bias
-    pre = pooled(_POOL, (T, B, H), dt)
-    hbuf, out = pooled(_POOL, (T + 1, B, H), dt), pooled(_POOL, (T, B, H), dt)
+    pre = scratch(_POOL, (T, B, H), dt)
+    hbuf, out = fresh((T + 1, B, H), dt, 1), fresh((T, B, H), dt, 2)
     hbuf[T if reverse else 0] = h0
-    workers = kernel_workers(B)
-    w_packed, packed = packed_weights(w_hh, True)
     if T and B and H:
         args = (x, tokens, by_token, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
                 out, w_packed, packed, workers)
@@ -196,16 +185,10 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     (T, B, I), H = x.shape, w_hh.shape[1]
     dt = x.dtype
     needs = tuple(bool(n) for n in needs)
-    dgates, dh_seq = pooled(_POOL, (T, B, H), dt), pooled(_POOL, (T, B, H), dt)
-    dx = pooled(_POOL, (T, B, I), dt) if needs[0] and not by_token else None
-    dw_ih = pooled(_POOL, (H, I), dt) if needs[1] and not by_token else None
-    dw_hh = pooled(_POOL, (H, H), dt) if needs[2] else None
-    dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
-    workers = kernel_workers(B)
-    ones, db = np.ones(T * B, dt), np.zeros(H, dt)
-    # with token ids: the table's gradient, one part per worker
-    parts = np.zeros((workers, w_ih.shape[0], H) if by_token and needs[1] else (1, 1, 1), dt)
-    w_packed, packed = packed_weights(w_hh, False)
+    dx, dw_ih, dw_hh, dh_seq, ones, parts, workers, w_packed, packed = backward_setup(
+        x, w_ih, w_hh, needs, by_token, 1)
+    dgates = scratch(_POOL, (T, B, H), dt)
+    dh, dh_next, db = grad_hn.copy(), np.empty((B, H), dt), np.zeros(H, dt)
     if T and B and H:
         args = (grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu), dh, dh_next,
                 dgates, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, packed, ones, db,
@@ -214,10 +197,6 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
             _run_backward[float](*args)
         else:
             _run_backward[double](*args)
-    else:
-        for arr in (dgates, dh_seq, dx, dw_ih, dw_hh):
-            if arr is not None:
-                arr.fill(0)
-    if by_token and needs[1]:
-        dw_ih = table_gradient(parts)
+    dw_ih = backward_finish(T and B and H, (dh_seq, dx, dw_ih, dw_hh), dw_ih, parts, by_token,
+                            needs)
     return dx, dh, dw_ih, dw_hh, db, dh_seq

@@ -209,10 +209,10 @@ def embedding_lm(cell, config, fold, dtype, vocab=6, seed=0, fused=True):
         states = state if isinstance(state, tuple) else (state,)
         weight = Tensor(rng.standard_normal(out.shape).astype(dtype))
         loss = (out * weight).sum() + sum((s * s).sum() for s in states)
+        ops = graph_ops(out)  # before backward, which releases the graph
         loss.backward()
         params = [emb.weight, *layer.parameters()]
-        return ([out.data] + [s.data for s in states], [p.grad for p in params],
-                graph_ops(out))
+        return [out.data] + [s.data for s in states], [p.grad for p in params], ops
     finally:
         rnn_mod.set_embedding_fold(previous)
 
@@ -278,8 +278,9 @@ def test_an_embedding_output_used_twice_gets_both_gradients():
             layer = nn.GRU(4, 4, dtype=np.float64, rng=rng)
             x = emb(rng.integers(0, 5, (6, 3)))
             out, _ = layer(x)
+            ops = graph_ops(out)  # before backward, which releases the graph
             ((out + x) ** 2).sum().backward()   # a residual path around the layer
-            return emb.weight.grad, layer.weight_ih_l0.grad, graph_ops(out)
+            return emb.weight.grad, layer.weight_ih_l0.grad, ops
         finally:
             rnn_mod.set_embedding_fold(previous)
     (g_emb, g_ih, ops), (g_emb0, g_ih0, _) = run(True), run(False)

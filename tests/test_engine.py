@@ -109,25 +109,46 @@ def test_retain_graph_keeps_saved_arrays_and_second_backward_without_it_fails():
         y.backward()
 
 
-def test_saved_reusable_is_set_only_when_the_graph_is_freed_after_backward():
-    seen = []
+def test_backward_releases_intermediates_the_user_dropped_while_the_loss_lives():
+    # as PyTorch: after backward (no retain_graph) the graph drops its links to its inputs
+    x = leaf(np.linspace(-1, 1, 5))
+    h = (x * 2.0).tanh()
+    refs = [weakref.ref(h), weakref.ref(h.data)]
+    loss = (h * h).sum()
+    del h
+    gc.collect()
+    assert all(r() is not None for r in refs)        # the graph keeps them until backward
+    loss.backward()
+    gc.collect()
+    assert all(r() is None for r in refs), "an intermediate outlived backward"
+    assert loss.grad_fn is not None                 # the loss itself is still alive
+    np.testing.assert_allclose(x.grad, 4 * np.tanh(2 * x.data) * (1 - np.tanh(2 * x.data) ** 2))
+    with pytest.raises(RuntimeError, match="a second time.*retain_graph=True"):
+        loss.backward()
 
-    class Spy(Function):
-        @staticmethod
-        def forward(ctx, a):
-            return a * 2.0
 
-        @staticmethod
-        def backward(ctx, grad):
-            seen.append(ctx.saved_reusable)
-            return grad * 2.0
+def test_retain_graph_keeps_intermediates_and_a_later_backward_still_works():
+    x = leaf([0.5, -0.25])
+    h = x.exp()
+    ref = weakref.ref(h)
+    loss = (h * 3.0).sum()
+    del h
+    loss.backward(retain_graph=True)
+    gc.collect()
+    assert ref() is not None
+    loss.backward()
+    np.testing.assert_allclose(x.grad, 6 * np.exp(x.data))
+    gc.collect()
+    assert ref() is None
 
-    x = leaf([1.0, 2.0])
-    y = Spy.apply(x).sum()
-    assert y.grad_fn.parents[0].grad_fn.saved_reusable is False
-    y.backward(retain_graph=True)
-    y.backward()
-    assert seen == [False, True]
+
+def test_backward_through_a_released_branch_from_another_root_is_a_clear_error():
+    x = leaf([0.3, 0.7])
+    h = x.sigmoid()
+    a, b = (h * 2.0).sum(), (h * 3.0).sum()
+    a.backward()                                     # frees h's node, shared with b
+    with pytest.raises(RuntimeError, match="a second time.*retain_graph=True"):
+        b.backward()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -256,3 +277,18 @@ def test_torch_style_transpose_of_two_axes():
     assert x.transpose(0, 1).shape == (3, 2)
     y = leaf(np.zeros((2, 3, 4)))
     assert y.transpose(0, 2).shape == (4, 3, 2) and y.transpose(-1, 0, 1).shape == (4, 2, 3)
+
+
+@pytest.mark.parametrize("where", ["leaf", "non-leaf"])
+def test_a_hook_returning_a_gradient_of_another_shape_is_refused(where):
+    x = leaf(np.ones((2, 3)))
+    h = x * 2.0
+    target = x if where == "leaf" else h
+
+    def wrong(g):
+        return np.ones(3)  # would broadcast into a (2, 3) gradient
+
+    target.register_hook(wrong)
+    with pytest.raises(RuntimeError, match=r"hook 'wrong' returned a gradient of shape \(3,\) "
+                                           r"for a tensor of shape \(2, 3\)"):
+        h.sum().backward()

@@ -132,15 +132,60 @@ def test_sentiment_on_rotten_tomatoes_subset(tmp_path):
 
 def test_timeseries_beats_naive_baseline(tmp_path):
     ts = example("timeseries")
-    r = ts.main(["--length", "600", "--epochs", "8", "--hidden", "16", "--cell", "gru",
-                 "--out", str(tmp_path)])
-    assert np.isfinite(r["test_mse"]) and np.isfinite(r["naive_mse"])
-    assert r["test_mse"] < r["naive_mse"]
+    r = ts.main(["--series", "generated", "--window", "7", "--length", "600", "--epochs", "8",
+                 "--hidden", "16", "--cell", "gru", "--out", str(tmp_path), "--no-progress"])
+    assert np.isfinite(r["test_rmse"]) and np.isfinite(r["naive_rmse"])
+    assert r["test_rmse"] < r["naive_rmse"]
     losses = r["history"]["train_loss"]   # trained through minigrad.train.fit
     assert r["history"]["epoch"] == list(range(1, 9)) and losses[-1] < losses[0]
+    assert all(v is not None and np.isfinite(v) for v in r["history"]["val_loss"])
     if r["plot"] is not None:
         assert Path(r["plot"]).exists() and Path(r["plot"]).parent == tmp_path
         assert Path(r["loss_plot"]).exists() and Path(r["loss_plot"]).parent == tmp_path
+
+
+def test_timeseries_default_is_sunspots_from_statsmodels(tmp_path, capsys):
+    pytest.importorskip("statsmodels")
+    ts = example("timeseries")
+    r = ts.main(["--epochs", "12", "--hidden", "16", "--no-plot", "--no-progress",
+                 "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "sunspot" in out and "309 steps" in out
+    assert r["times"][-1] == "2008" and len(r["truth"]) == round(309 * 0.2)
+    assert r["test_rmse"] < r["naive_rmse"]          # the real series: better than naive
+    from minigrad.data.datasets import load_series
+    values = load_series("sunspots").values
+    np.testing.assert_allclose(r["truth"], values[-len(r["truth"]):], rtol=1e-5)
+
+
+def test_timeseries_split_is_in_time_order_and_scaling_uses_train_only(monkeypatch):
+    ts = example("timeseries")
+    a, b = ts.split_points(100, 0.15, 0.2)
+    assert (a, b) == (65, 80)
+    seen = {}
+    real = ts.make_windows
+
+    def spy(data, target, window, horizon):
+        seen["scaled"] = data
+        return real(data, target, window, horizon)
+
+    monkeypatch.setattr(ts, "make_windows", spy)
+    r = ts.main(["--series", "generated", "--length", "200", "--window", "5", "--epochs", "1",
+                 "--hidden", "4", "--no-plot", "--no-progress"])
+    train = seen["scaled"][:ts.split_points(200, 0.15, 0.2)[0]]
+    np.testing.assert_allclose(train.mean(axis=0), 0, atol=1e-5)     # train part standardised
+    np.testing.assert_allclose(train.std(axis=0), 1, atol=1e-4)
+    assert len(r["truth"]) == 40
+
+
+def test_timeseries_predicting_the_change(tmp_path):
+    pytest.importorskip("statsmodels")
+    r = example("timeseries").main(["--series", "co2", "--predict", "change", "--epochs", "1",
+                                    "--hidden", "4", "--no-plot", "--no-progress"])
+    from minigrad.data.datasets import load_series
+    values = load_series("co2").values
+    np.testing.assert_allclose(r["truth"], values[-len(r["truth"]):], rtol=1e-5)
+    assert r["times"][-1] == "20011229" and np.isfinite(r["test_rmse"])
 
 
 def test_timeseries_from_csv_text_summary(tmp_path, capsys):
@@ -152,7 +197,7 @@ def test_timeseries_from_csv_text_summary(tmp_path, capsys):
         w.writerow(["date", *names])
         w.writerows([f"day{i}", *row] for i, row in enumerate(series))
     r = ts.main(["--csv", str(path), "--target", "load", "--epochs", "2", "--hidden", "8",
-                 "--no-plot", "--out", str(tmp_path)])
+                 "--no-plot", "--out", str(tmp_path), "--no-progress"])
     out = capsys.readouterr().out
     assert "naive last value" in out and "truth" in out and r["plot"] is None
     assert r["loss_plot"] is None and len(r["history"]["train_loss"]) == 2

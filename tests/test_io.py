@@ -252,3 +252,92 @@ def test_load_never_allows_pickle(tmp_path, monkeypatch):
     io.load(path)
     io.load_meta(path)
     assert seen and all(flag is False for flag in seen)
+
+
+# ---- every load failure is a CheckpointError naming the file (issue 11, item 8) -----------
+def test_directory_and_missing_file_are_checkpoint_errors(tmp_path):
+    for path in (tmp_path, tmp_path / "m.safetensors"):
+        if path.suffix:
+            path.mkdir()
+        with pytest.raises(io.CheckpointError, match="is a directory") as err:
+            io.load(path)
+        assert str(path) in str(err.value)
+        with pytest.raises(io.CheckpointError, match="is a directory"):
+            io.load_meta(path)
+    for name in ("missing.npz", "missing.safetensors"):
+        with pytest.raises(io.CheckpointError, match="no such checkpoint file") as err:
+            io.load(tmp_path / name)
+        assert str(tmp_path / name) in str(err.value)
+        assert isinstance(err.value, FileNotFoundError)   # callers catching that still work
+
+
+def test_unreadable_file_is_a_checkpoint_error(tmp_path, monkeypatch):
+    path = tmp_path / "locked.npz"
+    io.save({"w": np.ones(2)}, path)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(io, "open", denied, raising=False)   # what an unreadable file does
+    with pytest.raises(io.CheckpointError, match="cannot be read: Permission denied") as err:
+        io.load(path)
+    assert str(path) in str(err.value)
+
+
+def _with_header(tmp_path, name, header_text):
+    """An npz with one array and the given raw header text."""
+    path = tmp_path / name
+    arr = np.frombuffer(header_text.encode(), dtype=np.uint8)
+    np.savez(path, __header__=arr, arr_0=np.arange(3.0))
+    return path
+
+
+def test_deeply_nested_header_is_a_checkpoint_error(tmp_path):
+    base = '{"format": "minigrad-checkpoint", "version": 1, "meta": {}, "tree": %s}'
+    for depth in (300, 100_000):           # parseable JSON but too deep; too deep for json
+        path = _with_header(tmp_path, f"deep{depth}.npz", base % ("[" * depth + "]" * depth))
+        with pytest.raises(io.CheckpointError, match="nested") as err:
+            io.load(path)
+        assert str(path) in str(err.value)
+    path = _with_header(tmp_path, "deepmeta.npz", base.replace('"meta": {}', '"meta": '
+                                                              + "[" * 100_000 + "]" * 100_000)
+                        % "null")
+    with pytest.raises(io.CheckpointError, match="nested"):
+        io.load_meta(path)
+    with pytest.raises(io.CheckpointError, match=r"obj\[0\]\[0\].*nested more than"):
+        nested: list = []
+        for _ in range(10_000):
+            nested = [nested]
+        io.save(nested, tmp_path / "x.npz")
+
+
+@pytest.mark.parametrize("tree, meta, message", [
+    ('{"dict": {"a": 1}}', "{}", "not a list of"),
+    ('{"dict": [[[1], 2]]}', "{}", "not a list of"),
+    ('{"dict": [["a"]]}', "{}", "not a list of"),
+    ('{"tuple": 5}', "{}", "tuple node holds a int"),
+    ('{"array": ["arr_0"]}', "{}", "not an array name"),
+    ('{"tensor": "__header__"}', "{}", "does not contain"),
+    ('{"array": "arr_9"}', "{}", "does not contain"),
+    ('{"frozenset": []}', "{}", "unknown node type"),
+    ('{"array": "arr_0", "x": 1}', "{}", "a node with keys"),
+    ('{"array": "arr_0"}', "5", "'meta' is a int"),
+])
+def test_wrong_types_in_header_are_checkpoint_errors(tmp_path, tree, meta, message):
+    path = _with_header(tmp_path, "bad.npz", '{"format": "minigrad-checkpoint", "version": 1, '
+                        f'"meta": {meta}, "tree": {tree}}}')
+    with pytest.raises(io.CheckpointError, match=message) as err:
+        io.load(path, return_meta=True)
+    assert str(path) in str(err.value)
+
+
+def test_header_without_tree_or_of_wrong_dtype(tmp_path):
+    path = _with_header(tmp_path, "notree.npz", '{"format": "minigrad-checkpoint", '
+                        '"version": 1}')
+    with pytest.raises(io.CheckpointError, match="no 'tree'"):
+        io.load(path)
+    wrong = tmp_path / "f32.npz"
+    np.savez(wrong, __header__=np.zeros(3, np.float32))
+    with pytest.raises(io.CheckpointError, match="corrupt header") as err:
+        io.load(wrong)
+    assert str(wrong) in str(err.value)

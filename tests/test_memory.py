@@ -1,5 +1,5 @@
-"""glibc heap tuning at import: a freed 4 MB array's pages are reused by the next allocation
-(no new page faults), and MINIGRAD_MALLOC_TUNING=0 leaves malloc as it was (faults each time).
+"""glibc heap tuning (applied by the first kernel call or kernels.apply_speed_settings): a
+freed 4 MB array's pages are reused by the next allocation (no new page faults), and MINIGRAD_MALLOC_TUNING=0 leaves malloc as it was (faults each time).
 Each case runs in a fresh interpreter."""
 import json
 import os
@@ -12,6 +12,7 @@ _PROBE = """
 import json, resource
 import numpy as np
 import minigrad.kernels, minigrad.memory
+minigrad.kernels.apply_speed_settings()
 
 def one_round():  # like a training step: a few large arrays made, used, freed
     arrays = [np.ones(2 << 20, np.float32) for _ in range(3)]  # 3 x 8 MB

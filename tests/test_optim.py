@@ -338,3 +338,51 @@ def test_state_follows_the_parameters_into_a_new_dtype(name, kwargs):
         np.testing.assert_array_equal(p.data, q.data)
         assert all(v.dtype == np.float64 for v in opt.state[p].values()
                    if isinstance(v, np.ndarray))
+
+
+# ---- a hand-set gradient that cannot update its parameter is refused ------------------------
+OPTIMIZERS = [(optim.SGD, dict(lr=0.1)), (optim.SGD, dict(lr=0.1, momentum=0.9)),
+              (optim.Adam, dict(lr=0.1)), (optim.Adam, dict(lr=0.1, amsgrad=True)),
+              (optim.AdamW, dict(lr=0.1)), (optim.Adagrad, dict(lr=0.1)),
+              (optim.RMSprop, dict(lr=0.1)), (optim.RMSprop, dict(lr=0.1, momentum=0.5))]
+
+
+@pytest.mark.parametrize("cls,kwargs", OPTIMIZERS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_grad_of_another_shape_is_refused_naming_the_parameter_and_both_shapes(cls, kwargs,
+                                                                                 dtype):
+    good = Parameter(np.ones((4,)), dtype=dtype)
+    bad = Parameter(np.ones((2, 3)), dtype=dtype)
+    good.grad = np.ones(4, dtype=dtype)
+    bad.grad = np.ones(3, dtype=dtype)            # broadcasts against (2, 3): must not pass
+    opt = cls([good, bad], **kwargs)
+    before = bad.data.copy()
+    with pytest.raises(ValueError, match=r"parameter 1 of group 0 has shape \(3,\).*\(2, 3\)"):
+        opt.step()
+    np.testing.assert_array_equal(bad.data, before)
+    bad.name = "decoder.weight"
+    with pytest.raises(ValueError, match=r"'decoder.weight'.*\(3,\).*\(2, 3\)"):
+        opt.step()
+
+
+@pytest.mark.parametrize("cls,kwargs", OPTIMIZERS)
+def test_a_grad_that_is_not_a_float_array_is_refused(cls, kwargs):
+    p = Parameter(np.ones((2, 2)))
+    opt = cls([p], **kwargs)
+    p.grad = np.ones((2, 2), dtype=np.int64)
+    with pytest.raises(TypeError, match=r"\.step: .*parameter 0 of group 0.*dtype int64"):
+        opt.step()
+    p.grad = [[1.0, 1.0], [1.0, 1.0]]
+    with pytest.raises(TypeError, match=r"\.step: .*is a list"):
+        opt.step()
+
+
+@pytest.mark.parametrize("clip", [lambda ps: utils.clip_grad_norm_(ps, 1.0),
+                                  lambda ps: utils.clip_grad_norm_(ps, 1.0, norm_type=1),
+                                  lambda ps: utils.clip_grad_value_(ps, 0.5)])
+def test_clipping_refuses_a_grad_of_another_shape(clip):
+    p, q = Parameter(np.ones((2, 3))), Parameter(np.ones(5))
+    p.grad, q.grad = np.ones(3, dtype=np.float32), np.ones(5, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"clip_grad_\w+_: the .grad of parameter 0 has shape "
+                                         r"\(3,\), the parameter has shape \(2, 3\)"):
+        clip([p, q])

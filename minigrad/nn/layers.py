@@ -2,8 +2,9 @@
 Sigmoid for Sequential). Parameter names, shapes and default initialisation are PyTorch's.
 
 The math lives in ``minigrad.functional`` (``linear``, ``embedding``, ``dropout``); a layer only
-owns its parameters. Each layer takes ``rng=None``: a numpy Generator for its initial weights, or
-None for the default generator that ``minigrad.nn.init.manual_seed`` resets.
+owns its parameters. Each layer takes ``rng=None``: a numpy Generator or an int seed for its
+initial weights (Dropout: its masks), or None for the default generator that
+``minigrad.manual_seed`` resets (all resolved by ``minigrad.random.resolve_rng``).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 import minigrad.functional as F
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter, check_input_dtype
+from minigrad.random import resolve_rng
 from minigrad.tensor import Tensor
 
 __all__ = ["Linear", "Embedding", "Dropout", "Sequential", "ReLU", "Tanh", "Sigmoid"]
@@ -25,7 +27,7 @@ class Linear(Module):
     """y = x W^T + b, W shaped (out_features, in_features); W and b ~ U(-1/sqrt(in), 1/sqrt(in))."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 dtype: Any = np.float32, rng: np.random.Generator | None = None) -> None:
+                 dtype: Any = np.float32, rng: Any = None) -> None:
         super().__init__()
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"Linear: in_features and out_features must be positive, got "
@@ -38,19 +40,24 @@ class Linear(Module):
             self.register_parameter("bias", None)
         self.reset_parameters(rng)
 
-    def reset_parameters(self, rng: np.random.Generator | None = None) -> None:
+    def reset_parameters(self, rng: Any = None) -> None:
+        """Draw W and b from U(-1/sqrt(in_features), 1/sqrt(in_features))."""
+        rng = resolve_rng(rng, "Linear")
         bound = 1.0 / math.sqrt(self.in_features)
         init.uniform_(self.weight, -bound, bound, rng=rng)
         if self.bias is not None:
             init.uniform_(self.bias, -bound, bound, rng=rng)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.shape[-1] != self.in_features:
-            raise ValueError(f"Linear({self.in_features}, {self.out_features}): input of shape "
-                             f"{x.shape} has last dimension {x.shape[-1]}, expected "
-                             f"{self.in_features}")
-        check_input_dtype(f"Linear({self.in_features}, {self.out_features})", x,
-                          self.weight.dtype)
+        name = f"Linear({self.in_features}, {self.out_features})"
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: input must be a Tensor of shape (..., {self.in_features}), "
+                            f"got {type(x).__name__}; wrap it with minigrad.tensor(...)")
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            last = "no last dimension" if x.ndim == 0 else f"last dimension {x.shape[-1]}"
+            raise ValueError(f"{name}: input of shape {x.shape} has {last}, expected shape "
+                             f"(..., {self.in_features})")
+        check_input_dtype(name, x, self.weight.dtype)
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
@@ -64,7 +71,7 @@ class Embedding(Module):
     weight ~ N(0, 1); the ``padding_idx`` row starts at zero and never gets a gradient."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 dtype: Any = np.float32, rng: np.random.Generator | None = None) -> None:
+                 dtype: Any = np.float32, rng: Any = None) -> None:
         super().__init__()
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
@@ -77,8 +84,9 @@ class Embedding(Module):
         self.weight = Parameter(np.zeros((num_embeddings, embedding_dim)), dtype=dtype)
         self.reset_parameters(rng)
 
-    def reset_parameters(self, rng: np.random.Generator | None = None) -> None:
-        init.normal_(self.weight, 0.0, 1.0, rng=rng)
+    def reset_parameters(self, rng: Any = None) -> None:
+        """Draw the table from N(0, 1); the padding row is zero."""
+        init.normal_(self.weight, 0.0, 1.0, rng=resolve_rng(rng, "Embedding"))
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0
 
@@ -94,16 +102,17 @@ class Embedding(Module):
 class Dropout(Module):
     """In training, zero each element with probability p and scale the rest by 1/(1-p)."""
 
-    def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None) -> None:
+    def __init__(self, p: float = 0.5, rng: Any = None) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = p
-        self.rng = rng
+        # resolved once: an int seed gives this layer its own generator, so masks differ
+        # from call to call (None: the default generator, reset in place by manual_seed)
+        self.rng = resolve_rng(rng, "Dropout")
 
     def forward(self, x: Tensor) -> Tensor:
-        rng = init.default_generator() if self.rng is None else self.rng
-        return F.dropout(x, self.p, self.training, rng=rng)
+        return F.dropout(x, self.p, self.training, rng=self.rng)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -148,15 +157,21 @@ class Sequential(Module):
 
 
 class ReLU(Module):
+    """max(x, 0), elementwise."""
+
     def forward(self, x: Tensor) -> Tensor:
         return x.relu()
 
 
 class Tanh(Module):
+    """tanh(x), elementwise."""
+
     def forward(self, x: Tensor) -> Tensor:
         return x.tanh()
 
 
 class Sigmoid(Module):
+    """1 / (1 + exp(-x)), elementwise (computed stably)."""
+
     def forward(self, x: Tensor) -> Tensor:
         return x.sigmoid()

@@ -1,6 +1,7 @@
 """Module and Parameter: the containers that hold a model's weights (as torch.nn.Module)."""
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from typing import Any, Iterator
 
@@ -51,6 +52,10 @@ class Module:
             params[name] = value
         elif isinstance(value, Module):
             modules[name] = value
+        elif _holds_modules(value):
+            warnings.warn(f"{type(self).__name__}.{name}: a plain {type(value).__name__} of "
+                          f"modules does not register their parameters; use nn.ModuleList "
+                          f"(or nn.ModuleDict)", stacklevel=2)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
@@ -166,8 +171,8 @@ class Module:
         return self.to(np.float32)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
-        """How many numbers the model learns (``sum(p.size)``)."""
-        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+        """How many numbers the model learns (``sum(p.numel())``)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # ---- printing ---------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -186,6 +191,15 @@ def check_input_dtype(name: str, x: Tensor, dtype: Any) -> None:
     if x.dtype != dtype:
         raise TypeError(f"{name}: input dtype {x.dtype} differs from the parameters' dtype "
                         f"{np.dtype(dtype)}; convert one of them (x.float() or layer.double())")
+
+
+def _holds_modules(value: Any) -> bool:
+    """A list, tuple or dict with a Module among its entries (which setattr won't register)."""
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, (list, tuple)):
+        return False
+    return any(isinstance(v, Module) for v in value)
 
 
 def _array(value: Any) -> np.ndarray:

@@ -37,17 +37,16 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from minigrad.nn import rnn_cells
 from minigrad.nn.module import Module, check_input_dtype
-from minigrad.nn.rnn_cells import (GRUCell, LSTMCell, RNNCell, gru_step, lstm_step,
-                                   manual_seed, rnn_step, uniform_parameter)
+from minigrad.nn.rnn_cells import (GRUCell, LSTMCell, RNNCell, gru_step, lstm_step, rnn_step,
+                                   uniform_parameter)
 from minigrad.ops.nn_ops import ProjectedTable, embedding_source
 from minigrad.ops.shape import concat, split, stack
+from minigrad.random import resolve_rng
 from minigrad.tensor import Tensor
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "set_fused_default",
-           "get_fused_default", "use_fused", "fused_available", "manual_seed",
-           "set_embedding_fold"]
+           "get_fused_default", "use_fused", "fused_available", "set_embedding_fold"]
 
 _FUSED_DEFAULT = True
 _EMBEDDING_FOLD = True
@@ -128,12 +127,11 @@ class _RNNBase(Module):
         self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
         self.dropout, self.bidirectional, self.fused = float(dropout), bidirectional, fused
         self.peephole, self.record_hidden_grads = peephole, record_hidden_grads
-        self.dtype = np.dtype(dtype)
+        dtype = np.dtype(dtype)
         self.num_directions = 2 if bidirectional else 1
         self.hidden_grads: list[np.ndarray] | None = None
-        self._rng = rng if isinstance(rng, np.random.Generator) or rng is None \
-            else np.random.default_rng(rng)
-        gen = rnn_cells.resolve_rng(self._rng)
+        # an int seed becomes one Generator here, so dropout masks differ from call to call
+        self._rng = gen = resolve_rng(rng, name)
         gh, h = _GATES[mode] * hidden_size, hidden_size
         for k in range(num_layers):
             layer_in = input_size if k == 0 else hidden_size * self.num_directions
@@ -145,7 +143,12 @@ class _RNNBase(Module):
                 if peephole:
                     shapes.append((f"weight_peephole_l{k}{sfx}", (3, h)))
                 for pname, shape in shapes:
-                    setattr(self, pname, uniform_parameter(gen, shape, h, self.dtype))
+                    setattr(self, pname, uniform_parameter(gen, shape, h, dtype))
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The parameters' dtype (it follows ``.to()`` / ``.double()`` / ``.float()``)."""
+        return self.weight_hh_l0.dtype
 
     def _suffixes(self) -> tuple[str, ...]:
         return ("", "_reverse") if self.bidirectional else ("",)
@@ -298,7 +301,7 @@ class _RNNBase(Module):
     def _drop(self, x: Tensor) -> Tensor:
         """Inverted dropout between layers (training mode only)."""
         p = self.dropout
-        keep = rnn_cells.resolve_rng(self._rng).random(x.shape) >= p
+        keep = self._rng.random(x.shape) >= p
         scale = 0.0 if p >= 1.0 else 1.0 / (1.0 - p)
         return x * Tensor((keep * scale).astype(self.dtype))
 

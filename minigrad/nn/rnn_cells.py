@@ -7,10 +7,10 @@ backward pass (backprop through time) from the graph these lines build.
 Weights follow PyTorch's names, shapes, gate orders and default initialisation
 (uniform in +-1/sqrt(hidden_size)), so ``state_dict`` copies either way.
 
-Seeding: parameters are drawn from the generator given as ``rng=`` (a ``numpy.random.Generator``
-or an int seed). Without it they come from minigrad's default generator (``minigrad.random``),
-which ``minigrad.manual_seed(seed)`` resets, so one call before building a model makes it
-repeatable.
+Seeding: parameters are drawn from ``rng=`` (a ``numpy.random.Generator`` or an int seed,
+resolved by ``minigrad.random.resolve_rng``). Without it they come from minigrad's default
+generator, which ``minigrad.manual_seed(seed)`` resets, so one call before building a model
+makes it repeatable.
 """
 from __future__ import annotations
 
@@ -20,18 +20,8 @@ import numpy as np
 
 from minigrad.nn.module import Module, Parameter, check_input_dtype
 from minigrad.ops.shape import split
-from minigrad.random import default_generator, manual_seed  # noqa: F401 (re-exported)
+from minigrad.random import resolve_rng
 from minigrad.tensor import Tensor
-
-
-def resolve_rng(rng: Any = None) -> np.random.Generator:
-    """A Generator from ``rng``: a Generator as is, an int as a seed, None: minigrad's default
-    generator (the one ``minigrad.manual_seed`` resets)."""
-    if rng is None:
-        return default_generator()
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(rng)
 
 
 def uniform_parameter(rng: np.random.Generator, shape: tuple[int, ...], hidden_size: int,
@@ -115,17 +105,22 @@ class _CellBase(Module):
             raise ValueError(f"{type(self).__name__}: input_size and hidden_size must be "
                              f"positive, got {input_size} and {hidden_size}")
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        self.dtype = np.dtype(dtype)
-        gen = resolve_rng(rng)
+        dtype = np.dtype(dtype)
+        gen = resolve_rng(rng, type(self).__name__)
         gh = self.gates * hidden_size
-        self.weight_ih = uniform_parameter(gen, (gh, input_size), hidden_size, self.dtype)
-        self.weight_hh = uniform_parameter(gen, (gh, hidden_size), hidden_size, self.dtype)
+        self.weight_ih = uniform_parameter(gen, (gh, input_size), hidden_size, dtype)
+        self.weight_hh = uniform_parameter(gen, (gh, hidden_size), hidden_size, dtype)
         if bias:
-            self.bias_ih = uniform_parameter(gen, (gh,), hidden_size, self.dtype)
-            self.bias_hh = uniform_parameter(gen, (gh,), hidden_size, self.dtype)
+            self.bias_ih = uniform_parameter(gen, (gh,), hidden_size, dtype)
+            self.bias_hh = uniform_parameter(gen, (gh,), hidden_size, dtype)
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The parameters' dtype (it follows ``.to()`` / ``.double()`` / ``.float()``)."""
+        return self.weight_ih.dtype
 
     def _check_input(self, x: Tensor) -> tuple[Tensor, bool]:
         """Returns x as (B, I) and whether it came unbatched as (I,)."""
@@ -193,12 +188,11 @@ class LSTMCell(_CellBase):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  peephole: bool = False, dtype: Any = np.float32, rng: Any = None) -> None:
-        gen = resolve_rng(rng)
+        gen = resolve_rng(rng, "LSTMCell")
         super().__init__(input_size, hidden_size, bias, dtype, gen)
         self.peephole = peephole
         if peephole:
-            self.weight_peephole = uniform_parameter(gen, (3, hidden_size), hidden_size,
-                                                     self.dtype)
+            self.weight_peephole = uniform_parameter(gen, (3, hidden_size), hidden_size, dtype)
         else:
             self.register_parameter("weight_peephole", None)
 

@@ -10,13 +10,19 @@ from typing import Iterable
 import numpy as np
 
 from minigrad import kernels
+from minigrad.optim import check_grad
 from minigrad.tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
 
-def _grads(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
+def _grads(parameters: Tensor | Iterable[Tensor], op: str) -> list[Tensor]:
+    """The parameters that have a gradient, each checked to be a float array of its shape."""
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    for i, p in enumerate(params):
+        if p.grad is not None:
+            where = f"{p.name!r} (parameter {i})" if p.name else f"parameter {i}"
+            check_grad(p.grad, p, op, where)
     return [p for p in params if p.grad is not None]
 
 
@@ -27,7 +33,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     The joint norm is the ``norm_type`` norm of the vector of all gradient elements (inf: the
     largest absolute value). Every gradient is multiplied by min(1, max_norm / (norm + 1e-6)),
     as PyTorch does. Returns the norm before clipping (a float)."""
-    params = _grads(parameters)
+    params = _grads(parameters, "clip_grad_norm_")
     if not params:
         return 0.0
     norm_type = float(norm_type)
@@ -70,5 +76,5 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
     """Clamp every gradient element into [-clip_value, clip_value], in place."""
     if clip_value < 0:
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
-    for p in _grads(parameters):
+    for p in _grads(parameters, "clip_grad_value_"):
         np.clip(p.grad, -clip_value, clip_value, out=p.grad)

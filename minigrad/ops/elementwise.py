@@ -189,3 +189,86 @@ class Cast(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad.astype(ctx.in_dtype)
+
+
+class PowTensor(Function):
+    """a ** b for a tensor exponent b (broadcasting)."""
+    op_name = "pow"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = np.power(a, b)
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, y = ctx.saved_tensors
+        da = db = None
+        if ctx.needs_input_grad[0]:
+            # 1. d(a^b)/da = b a^(b-1)  (b == 0: 0, not 0 * 0^-1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                da = grad * np.where(b == 0, 0, b * np.power(a, b - 1))
+        if ctx.needs_input_grad[1]:
+            # 2. d(a^b)/db = a^b log a ; at a == 0 with b >= 0 the limit is 0 (as torch);
+            #    a < 0 has no real log: nan, as torch
+            with np.errstate(divide="ignore", invalid="ignore"):
+                db = grad * np.where((a == 0) & (b >= 0), 0, y * np.log(a))
+        return da, db
+
+
+class Abs(Function):
+    op_name = "abs"
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.abs(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        # d|x|/dx = sign(x), taken as 0 at x == 0 (as torch)
+        return grad * np.sign(a)
+
+
+class Sqrt(Function):
+    op_name = "sqrt"
+
+    @staticmethod
+    def forward(ctx, a):
+        y = np.sqrt(a)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        # y = sqrt(x)  =>  dx = grad / (2 y)
+        with np.errstate(divide="ignore"):
+            return grad / (2 * y)
+
+
+class Clamp(Function):
+    """min(max(x, lo), hi); the bounds are numbers or arrays (constants), either may be None."""
+    op_name = "clamp"
+
+    @staticmethod
+    def forward(ctx, a, lo=None, hi=None):
+        if lo is None and hi is None:
+            raise ValueError(f"clamp: give min, max or both (input shape {a.shape})")
+        inside = np.ones((), dtype=bool)
+        if lo is not None:
+            inside = inside & (a >= lo)
+        if hi is not None:
+            inside = inside & (a <= hi)
+        out = np.asarray(np.clip(a, lo, hi), dtype=a.dtype)
+        ctx.save_for_backward(np.broadcast_to(inside, out.shape))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inside,) = ctx.saved_tensors
+        # 1. inside [lo, hi] (bounds included, as torch) the output is x: gradient 1
+        # 2. outside it is a constant bound: gradient 0
+        return grad * inside

@@ -125,3 +125,18 @@ def _one_float_dtype(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None)
 
 def _contiguous_rows(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(_rows(a))
+
+
+def matmul(a, b):
+    """Matrix product with numpy's rules (``torch.matmul``): 1-D operands are promoted, batch
+    dimensions broadcast; the same as ``a @ b``."""
+    return MatMul.apply(a, b)
+
+
+def bmm(a, b):
+    """Batched matrix product of (B, N, M) and (B, M, P) tensors (``torch.bmm``)."""
+    if np.ndim(a) != 3 or np.ndim(b) != 3 or a.shape[0] != b.shape[0] or \
+            a.shape[2] != b.shape[1]:
+        raise ValueError(f"bmm: needs (B, N, M) and (B, M, P) tensors, got shapes "
+                         f"{np.shape(a)} and {np.shape(b)}")
+    return MatMul.apply(a, b)

@@ -85,10 +85,8 @@ class CrossEntropy(Function):
         else:
             scale = grad if ctx.reduction == "sum" else grad / ctx.count if ctx.count else 0
             rows = np.full(flat_t.shape, scale, dtype=probs.dtype)
-        # 2. d loss_row / d logits = softmax - onehot(target)   (in the kernel; written over
-        #    probs when this graph is not kept, which saves allocating N x C fresh pages)
-        dx = kernels.softmax_xent_backward(probs, flat_t, ctx.ignore_index, rows,
-                                           probs if ctx.saved_reusable else None)
+        # 2. d loss_row / d logits = softmax - onehot(target)   (in the kernel, into a new array)
+        dx = kernels.softmax_xent_backward(probs, flat_t, ctx.ignore_index, rows)
         return dx.reshape(ctx.shape), None
 
 

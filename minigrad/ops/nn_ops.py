@@ -17,7 +17,9 @@ class Where(Function):
 
     @staticmethod
     def forward(ctx, cond, a, b):
-        cond = np.asarray(cond)
+        if not isinstance(cond, np.ndarray):  # a Python bool would select one side everywhere
+            raise TypeError(f"where: condition must be a boolean Tensor or ndarray, got "
+                            f"{type(cond).__name__}")
         if cond.dtype != np.bool_:
             raise ValueError(f"where: cond must be a boolean mask, got dtype {cond.dtype} "
                              f"with shape {cond.shape}")

@@ -1,5 +1,8 @@
-"""Reductions: sum, mean, max over axes; softmax and log_softmax along an axis."""
+"""Reductions: sum, mean, max, min, var, p-norm over axes; cumsum, softmax and log_softmax
+along an axis."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -47,10 +50,13 @@ class Mean(Function):
 class Max(Function):
     """Max over an axis (or all). The gradient goes to the arg-max elements; ties share it."""
     op_name = "max"
+    pick = staticmethod(np.max)
 
-    @staticmethod
-    def forward(ctx, a, axis=None, keepdims=False):
-        out = a.max(axis=axis, keepdims=True)
+    @classmethod
+    def forward(cls, ctx, a, axis=None, keepdims=False):
+        if a.size == 0:
+            raise ValueError(f"{cls.op_name}: the input of shape {a.shape} has no elements")
+        out = cls.pick(a, axis=axis, keepdims=True)
         mask = a == out
         ctx.save_for_backward((mask / mask.sum(axis=axis, keepdims=True)).astype(a.dtype))
         ctx.in_shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
@@ -61,6 +67,101 @@ class Max(Function):
         (share,) = ctx.saved_tensors
         g = _expand(grad, ctx.in_shape, ctx.axis, ctx.keepdims)
         return (g * share).astype(grad.dtype)
+
+
+class Min(Max):
+    """Min over an axis (or all). The gradient goes to the arg-min elements; ties share it."""
+    op_name = "min"
+    pick = staticmethod(np.min)
+
+
+def _count(shape, axis) -> int:
+    if axis is None:
+        return math.prod(shape)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return math.prod(shape[a] for a in axes)
+
+
+class Var(Function):
+    """Variance over an axis (or all) with divisor N - correction (1: unbiased, as torch)."""
+    op_name = "var"
+
+    @staticmethod
+    def forward(ctx, a, axis=None, correction=1, keepdims=False):
+        dev = a - a.mean(axis=axis, keepdims=True)
+        ctx.divisor = _count(a.shape, axis) - correction
+        ctx.save_for_backward(dev)
+        ctx.in_shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
+        with np.errstate(divide="ignore", invalid="ignore"):  # N <= correction: inf/nan as torch
+            return np.asarray((dev * dev).sum(axis=axis, keepdims=keepdims) / ctx.divisor,
+                              dtype=a.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (dev,) = ctx.saved_tensors
+        # v = sum (x - m)^2 / D  =>  dv/dx_i = 2 (x_i - m) / D  (the mean's term sums to zero)
+        g = _expand(grad, ctx.in_shape, ctx.axis, ctx.keepdims)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g * dev * (2.0 / ctx.divisor)).astype(grad.dtype)
+
+
+class Norm(Function):
+    """The p-norm (sum |x|^p)^(1/p) over an axis (or all); p = inf is the largest |x|."""
+    op_name = "norm"
+
+    @staticmethod
+    def forward(ctx, a, p=2.0, axis=None, keepdims=False):
+        try:
+            p = float(p)
+        except (TypeError, ValueError):
+            p = float("nan")
+        if not p > 0:
+            raise ValueError(f"norm: p must be a positive number, inf or 'fro', got {p!r} "
+                             f"(input {a.shape})")
+        mag = np.abs(a)
+        if np.isinf(p):
+            out = mag.max(axis=axis, keepdims=True) if a.size else np.zeros((), a.dtype)
+        else:
+            out = (mag ** p).sum(axis=axis, keepdims=True) ** (1.0 / p)
+        ctx.save_for_backward(a, out)
+        ctx.p, ctx.in_shape, ctx.axis, ctx.keepdims = p, a.shape, axis, keepdims
+        return np.asarray(out if keepdims else np.squeeze(out, axis=axis), dtype=a.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, n = ctx.saved_tensors
+        p, g = ctx.p, _expand(grad, ctx.in_shape, ctx.axis, ctx.keepdims)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if np.isinf(p):
+                # 1. inf: d max|x| = sign(x) on the largest |x| (ties share it)
+                top = np.abs(a) == n
+                local = np.sign(a) * top / top.sum(axis=ctx.axis, keepdims=True)
+            elif p == 1.0:
+                # 2. p = 1: d sum|x| = sign(x)
+                local = np.sign(a)
+            else:
+                # 3. d n / d x_i = sign(x_i) |x_i|^(p-1) / n^(p-1); at n == 0 taken as 0
+                local = np.sign(a) * np.abs(a) ** (p - 1) / n ** (p - 1)
+                local = np.where(n == 0, 0.0, local)
+        return (g * local).astype(grad.dtype)
+
+
+class CumSum(Function):
+    """Running sum along an axis (None: over the flattened input, as numpy)."""
+    op_name = "cumsum"
+
+    @staticmethod
+    def forward(ctx, a, axis=None):
+        ctx.in_shape, ctx.axis = a.shape, axis
+        return np.cumsum(a, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # y_j = sum_{i<=j} x_i  =>  dx_i = sum_{j>=i} g_j: a running sum from the end
+        axis = 0 if ctx.axis is None else ctx.axis
+        g = grad.reshape(-1) if ctx.axis is None else grad
+        dx = np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis)
+        return dx.reshape(ctx.in_shape)
 
 
 class Softmax(Function):

@@ -1,9 +1,11 @@
-"""Shape primitives: reshape, transpose, indexing, concat, stack, split."""
+"""Shape primitives: reshape, transpose, indexing, concat, stack, split, expand, repeat."""
 from __future__ import annotations
 
 import numpy as np
 
+from minigrad.engine import unbroadcast
 from minigrad.function import Function
+from minigrad.ops.aliases import axis_aliases
 
 
 class Reshape(Function):
@@ -136,23 +138,91 @@ def _check_same_rank(op, arrays, axis, same_shape):
                              f"axis {axis}")
 
 
+@axis_aliases
 def concat(tensors, axis: int = 0):
-    """Join tensors along an existing axis (``torch.cat``)."""
+    """Join tensors along an existing axis (``torch.cat``; ``dim=`` or ``axis=``)."""
     return Concat.apply(axis, *tensors)
 
 
+cat = concat
+
+
+@axis_aliases
 def stack(tensors, axis: int = 0):
-    """Join tensors along a new axis (``torch.stack``)."""
+    """Join tensors along a new axis (``torch.stack``; ``dim=`` or ``axis=``)."""
     return Stack.apply(axis, *tensors)
 
 
+@axis_aliases
 def split(tensor, split_size_or_sections, axis: int = 0):
-    """Split into equal chunks of ``split_size`` or into the listed sizes (``torch.split``)."""
+    """Split into equal chunks of ``split_size`` (the last may be smaller) or into the listed
+    sizes (``torch.split``; ``dim=`` or ``axis=``); returns a tuple of tensors."""
     n = tensor.shape[axis]
-    if isinstance(split_size_or_sections, int):
-        step = split_size_or_sections
-        sizes = [min(step, n - i) for i in range(0, n, step)]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        step = int(split_size_or_sections)
+        if step <= 0:
+            raise ValueError(f"split: split_size must be positive, got {step} "
+                             f"(shape {tensor.shape})")
+        sizes = [min(step, n - i) for i in range(0, n, step)] or [0]
     else:
         sizes = list(split_size_or_sections)
     out = Split.apply(tensor, sizes=tuple(sizes), axis=axis)
     return out if isinstance(out, tuple) else (out,)
+
+
+@axis_aliases
+def chunk(tensor, chunks: int, axis: int = 0):
+    """Split into ``chunks`` pieces of ceil(size / chunks) along the axis, the last smaller
+    (``torch.chunk``: fewer pieces when the size does not allow that many)."""
+    if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
+    n = tensor.shape[axis]
+    return split(tensor, max(-(-n // int(chunks)), 1), axis=axis)
+
+
+class Expand(Function):
+    """Broadcast ``a`` to ``shape`` (size-1 axes stretched, new leading axes added); -1 keeps
+    an axis (``torch.expand``). Backward sums the stretched axes back."""
+    op_name = "expand"
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        shape = tuple(int(n) for n in shape)
+        lead = len(shape) - a.ndim
+        if lead < 0 or any(n == -1 and i < lead for i, n in enumerate(shape)):
+            raise ValueError(f"expand: cannot expand shape {a.shape} to {shape}")
+        target = tuple(a.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+        try:
+            out = np.broadcast_to(a, target)
+        except ValueError:
+            raise ValueError(f"expand: cannot expand shape {a.shape} to {shape} (only size-1 "
+                             f"axes stretch)") from None
+        ctx.in_shape = a.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return unbroadcast(grad, ctx.in_shape)
+
+
+class Repeat(Function):
+    """Tile ``a`` ``reps[i]`` times along each axis (``torch.Tensor.repeat``; more reps than
+    axes add leading axes)."""
+    op_name = "repeat"
+
+    @staticmethod
+    def forward(ctx, a, reps):
+        reps = tuple(int(r) for r in reps)
+        if len(reps) < a.ndim or any(r < 0 for r in reps):
+            raise ValueError(f"repeat: needs at least {a.ndim} non-negative repeat counts for "
+                             f"shape {a.shape}, got {reps}")
+        src = a.reshape((1,) * (len(reps) - a.ndim) + a.shape)
+        ctx.src_shape, ctx.in_shape, ctx.reps = src.shape, a.shape, reps
+        return np.tile(src, reps)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # 1. split every axis i into (reps[i], size[i]); 2. sum the copies (the reps axes)
+        split = [n for pair in zip(ctx.reps, ctx.src_shape) for n in pair]
+        g = grad.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
+        return g.reshape(ctx.in_shape)
