@@ -140,6 +140,8 @@ def resolve(args: argparse.Namespace, n_train: int, texts: list[str]) -> str:
 
 
 def load_splits(args: argparse.Namespace, prog: str) -> tuple[Splits, str]:
+    """The seeded train/validation/test split of --csv or --dataset, and a name for it; a
+    missing package or file, or a bad column, ends the run with a message naming it."""
     try:
         if args.csv:
             return (load_csv_splits(args.csv, args.text_column, args.label_column,
@@ -182,6 +184,8 @@ def tfidf_baselines(kinds: str, train: Any, test: Any) -> dict[str, float]:
 
 def main(argv: list[str] | None = None, defaults: dict[str, Any] | None = None,
          prog: str = "classify", doc: str | None = None) -> dict:
+    """Train and test the classifier (and the baselines) as the command line says; returns
+    the accuracies, history, chosen preset and tokens, test predictions and the model."""
     args = parse_args(argv, defaults, prog, doc)
     t0 = time.perf_counter()
     rng = seed_everything(args.seed)
@@ -297,8 +301,8 @@ def main(argv: list[str] | None = None, defaults: dict[str, Any] | None = None,
     mg.save({"model": model.state_dict(), "vocab": vocab.to_dict(), "classes": list(classes),
              "ngram_vocab": ngram_vocab.to_dict() if ngram_vocab else None,
              "config": {k: getattr(args, k) for k in ("cell", "embed", "hidden", "pooling",
-                                                      "max_len", "unidirectional", "tokens", "ngrams",
-                                                      "truncate")}}, path)
+                                                      "max_len", "unidirectional", "tokens",
+                                                      "ngrams", "truncate")}}, path)
     curve = loss_plot(fit_history, out_dir(args.out) / "loss.png",
                       f"{name}: cross-entropy per epoch")
     if curve:
