@@ -79,6 +79,7 @@ extensions = [
         f"minigrad._ext.{os.path.splitext(os.path.basename(path))[0]}",
         [path],
         include_dirs=[numpy.get_include(), "src_ext"],
+        depends=sorted(glob.glob(os.path.join("src_ext", "*.h"))),  # rebuild when one changes
         extra_compile_args=COMPILE_ARGS + OPENMP_ARGS
         + (AVX512_ARGS if path.endswith("_avx512.pyx") else []),
         extra_link_args=OPENMP_ARGS,

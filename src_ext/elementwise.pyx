@@ -35,9 +35,9 @@ cdef void _sigmoid_backward(const floating[::1] y, const floating[::1] g,
         out[i] = g[i] * y[i] * (1 - y[i])
 
 
-def tanh_backward(y, grad):
-    """grad * (1 - y^2) for y = tanh(x)."""
-    _check_pair("tanh_backward", y, grad)
+cdef object _backward_rule(str name, object y, object grad, bint tanh):
+    # the wrappers of the two rules above: checks, a new output, the loop without the GIL
+    _check_pair(name, y, grad)
     out = np.empty_like(y)
     cdef const float[::1] yf, gf
     cdef const double[::1] yd, gd
@@ -46,31 +46,28 @@ def tanh_backward(y, grad):
     if y.dtype == np.float32:
         yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
         with nogil:
-            _tanh_backward(yf, gf, of)
+            if tanh:
+                _tanh_backward(yf, gf, of)
+            else:
+                _sigmoid_backward(yf, gf, of)
     else:
         yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
         with nogil:
-            _tanh_backward(yd, gd, od)
+            if tanh:
+                _tanh_backward(yd, gd, od)
+            else:
+                _sigmoid_backward(yd, gd, od)
     return out
+
+
+def tanh_backward(y, grad):
+    """grad * (1 - y^2) for y = tanh(x)."""
+    return _backward_rule("tanh_backward", y, grad, True)
 
 
 def sigmoid_backward(y, grad):
     """grad * y * (1 - y) for y = sigmoid(x)."""
-    _check_pair("sigmoid_backward", y, grad)
-    out = np.empty_like(y)
-    cdef const float[::1] yf, gf
-    cdef const double[::1] yd, gd
-    cdef float[::1] of
-    cdef double[::1] od
-    if y.dtype == np.float32:
-        yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
-        with nogil:
-            _sigmoid_backward(yf, gf, of)
-    else:
-        yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
-        with nogil:
-            _sigmoid_backward(yd, gd, od)
-    return out
+    return _backward_rule("sigmoid_backward", y, grad, False)
 
 
 cdef void _adam_span(floating* p, const floating* g, floating* m, floating* v, Py_ssize_t lo,

@@ -67,6 +67,7 @@ def test_progress_bars_come_from_tqdm_auto(monkeypatch):
 
     import numpy as np
 
+    import minigrad as mg
     import minigrad.nn as nn
     import minigrad.nn.functional as F
     from minigrad import optim
@@ -94,7 +95,7 @@ def test_progress_bars_come_from_tqdm_auto(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm.auto", types.SimpleNamespace(tqdm=FakeBar))
     model = nn.Linear(2, 1)
     data = [(np.ones((4, 2), np.float32), np.zeros(4, np.float32))] * 3
-    fit(model, data, lambda m, b: F.mse_loss(m(b[0]).reshape(-1), b[1]),
+    fit(model, data, lambda m, b: F.mse_loss(m(mg.tensor(b[0])).reshape(-1), mg.tensor(b[1])),
         optim.SGD(model.parameters(), lr=0.1), epochs=1, log=None)
     assert len(made) == 1 and made[0]["total"] == 3
     examples = str(NOTEBOOK.parent.parent)

@@ -171,7 +171,7 @@ def test_weight_gradients_on_the_avx512_tile_equal_the_twin(cell, workers):
 
 
 def test_the_time_loops_buffers_start_at_different_offsets_in_their_pages():
-    """The big per-step buffers (rnn_common.pooled) are staggered within their 4 KB pages, so
+    """The big per-step buffers (rnn_common.fresh) are staggered within their 4 KB pages, so
     that the loops, which walk them in step, do not stall on 4K aliasing; they still are
     C-contiguous arrays of the right dtype and shape, and writable."""
     a, _ = make_args("lstm", 64, 32, 8, 64, np.float32, 0)  # sizes that are whole pages

@@ -52,6 +52,12 @@ def _zeros_state(h0, x, w_hh) -> np.ndarray:
     return np.zeros((x.shape[1], w_hh.shape[1]), w_hh.dtype)
 
 
+def _remember(ctx, lengths, reverse, sink, b_ih, b_hh) -> None:
+    # what every backward below reads besides the saved arrays
+    ctx.lengths, ctx.reverse, ctx.sink = lengths, bool(reverse), sink
+    ctx.has_bias = (b_ih is not None, b_hh is not None)
+
+
 def _sink(ctx, dh_seq: np.ndarray) -> None:
     if ctx.sink is not None:
         ctx.sink(dh_seq)
@@ -72,9 +78,8 @@ class RNNSequence(Function):
         out, h_n, cache = kernels.rnn_forward(x, _zeros_state(h0, x, w_hh), w_ih, w_hh, b_ih,
                                               b_hh, L, bool(reverse), relu)
         ctx.save_for_backward(x, w_ih, w_hh, cache)
-        ctx.lengths, ctx.reverse, ctx.relu = L, bool(reverse), relu
-        ctx.sink = hidden_grad_sink
-        ctx.has_bias = (b_ih is not None, b_hh is not None)
+        ctx.relu = relu
+        _remember(ctx, L, reverse, hidden_grad_sink, b_ih, b_hh)
         return out, h_n
 
     @staticmethod
@@ -101,8 +106,7 @@ class LSTMSequence(Function):
             x, _zeros_state(h0, x, w_hh), _zeros_state(c0, x, w_hh), w_ih, w_hh, b_ih, b_hh,
             w_peep, L, bool(reverse))
         ctx.save_for_backward(x, w_ih, w_hh, w_peep, cache)
-        ctx.lengths, ctx.reverse, ctx.sink = L, bool(reverse), hidden_grad_sink
-        ctx.has_bias = (b_ih is not None, b_hh is not None)
+        _remember(ctx, L, reverse, hidden_grad_sink, b_ih, b_hh)
         return out, h_n, c_n
 
     @staticmethod
@@ -129,8 +133,7 @@ class GRUSequence(Function):
         out, h_n, cache = kernels.gru_forward(x, _zeros_state(h0, x, w_hh), w_ih, w_hh, b_ih,
                                               b_hh, L, bool(reverse))
         ctx.save_for_backward(x, w_ih, w_hh, cache)
-        ctx.lengths, ctx.reverse, ctx.sink = L, bool(reverse), hidden_grad_sink
-        ctx.has_bias = (b_ih is not None, b_hh is not None)
+        _remember(ctx, L, reverse, hidden_grad_sink, b_ih, b_hh)
         return out, h_n
 
     @staticmethod
