@@ -142,3 +142,12 @@ def test_korean_chars_against_tfidf_baselines_on_shared_set(tmp_path, capsys):
     words = cls.main([*common, "--tokens", "words", "--baseline", "none"])
     assert chars["test_accuracy"] > words["test_accuracy"]
     assert chars["vocab_size"] < words["vocab_size"]
+
+
+def test_baseline_without_scikit_learn_says_how_to_install(monkeypatch, capsys):
+    from minigrad.data import TextClassificationData
+    data = TextClassificationData(["좋아요", "별로예요"], np.array([1, 0]), ["neg", "pos"])
+    monkeypatch.setitem(sys.modules, "sklearn.feature_extraction.text", None)  # import fails
+    assert example("classify").tfidf_baselines("both", data, data) == {}
+    assert 'pip install "minigrad-rnn[baseline]"' in capsys.readouterr().out
+    assert example("classify").tfidf_baselines("none", data, data) == {}
