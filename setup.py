@@ -8,7 +8,7 @@ It is on on Linux when the compiler takes -fopenmp; MINIGRAD_OPENMP=1 asks for i
 MINIGRAD_OPENMP=0 turns it off. Without it the same code runs on one thread.
 
 src_ext/*_avx512.pyx are the recurrent kernels again, compiled with -march=x86-64-v4 so that
-their gate loops use AVX-512; minigrad.kernels loads them only on CPUs that can run them. They
+their gate loops use AVX-512; minigrad.fast.kernels loads them only on CPUs that can run them. They
 are built on x86-64 Linux when the compiler takes -march=x86-64-v4 (MINIGRAD_BUILD_AVX512=0
 skips them, =1 asks for them elsewhere). src_ext/cpu.pyx asks the CPU what it can run.
 """

@@ -109,7 +109,7 @@ def main() -> None:
     threads = minigrad.get_num_threads()
     torch.set_num_threads(threads)
     bw = bandwidth()
-    print(f"# minigrad {minigrad.backend()} ({minigrad.kernels.variant()}), torch "
+    print(f"# minigrad {minigrad.backend()} ({minigrad.fast.kernels.variant()}), torch "
           f"{torch.__version__}, {threads} threads both; batch 1, 2-layer LSTM LM, vocab "
           f"{VOCAB}, float32, {args.tokens} characters a repetition, median of {args.reps}; "
           f"memory bandwidth (numpy copy) {bw / 1e9:.1f} GB/s")

@@ -6,18 +6,15 @@ implementations run interleaved in one process; each figure is the median over `
 repetitions of ``--steps`` timed steps (after warm-up). Both libraries get the same number of
 threads, ``--threads`` (default: all cores): ``torch.set_num_threads(n)`` and
 ``minigrad.set_num_threads(n)`` (the fused kernels' workers; minigrad's BLAS stays at its
-default of one thread per worker, see minigrad/threads.py).
+default of one thread per worker, see minigrad/fast/threads.py).
 
     python benchmarks/bench_rnn.py                        # all cells, H = 64 128 256 512
     python benchmarks/bench_rnn.py --quick                # < 1 minute
     python benchmarks/bench_rnn.py --cells lstm --hidden 512 --reps 7 --paths fused,torch
     python benchmarks/bench_rnn.py --layer-only --threads 1   # the recurrent layer alone
-    python benchmarks/bench_rnn.py --paths fused,unfolded,torch  # with and without the fold
 
-Paths: ``fused`` is minigrad's default (fused kernels; the Embedding read as its projected
-table, see minigrad/nn/rnn.py), ``unfolded`` the fused kernels with that embedding fold off
-(every token's vector multiplied by W_ih), ``primitive`` the graph of primitive ops, ``torch``
-PyTorch's CPU modules.
+Paths: ``fused`` is minigrad's default (fused kernels), ``primitive`` the graph of primitive
+ops, ``torch`` PyTorch's CPU modules.
 
 Also printed at the largest hidden size: the GEMM throughput of the fused layer (its
 forward + backward FLOPs over its time) next to numpy's own matmul at the same shapes.
@@ -40,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=0, help="timed steps per repetition "
                    "(default: scaled to about 0.5 s)")
     p.add_argument("--paths", default="fused,primitive,torch",
-                   help="comma list of fused, unfolded, primitive, torch")
+                   help="comma list of fused, primitive, torch")
     p.add_argument("--threads", type=int, default=0,
                    help="threads for both libraries (default: the machine's cores)")
     p.add_argument("--blas-threads", type=int, default=0,
@@ -73,9 +70,8 @@ GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 class MinigradLM:
     """Embedding -> recurrent layer -> Linear, trained with Adam; one call = one step."""
 
-    def __init__(self, cell: str, hidden: int, fused: bool, fold: bool = True, seed: int = 0):
+    def __init__(self, cell: str, hidden: int, fused: bool, seed: int = 0):
         minigrad.manual_seed(seed)
-        self.fold = fold
         self.emb = nn.Embedding(VOCAB, hidden)
         self.rnn = getattr(nn, CELL_CLASS[cell])(hidden, hidden, fused=fused)
         self.head = nn.Linear(hidden, VOCAB)
@@ -83,7 +79,6 @@ class MinigradLM:
         self.opt = optim.Adam(self.params, lr=1e-3)
 
     def step(self, x: np.ndarray, y: np.ndarray) -> float:
-        nn.rnn.set_embedding_fold(self.fold)
         self.opt.zero_grad()
         out = self.rnn(self.emb(x))[0]
         loss = nn.functional.cross_entropy(self.head(out), y)
@@ -136,8 +131,7 @@ def bench_config(cell: str, hidden: int, paths: list[str], args) -> dict[str, fl
     models = {}
     for path in paths:
         models[path] = (TorchLM(cell, hidden) if path == "torch"
-                        else MinigradLM(cell, hidden, fused=(path != "primitive"),
-                                        fold=(path != "unfolded")))
+                        else MinigradLM(cell, hidden, fused=(path != "primitive")))
     n_steps = {}
     for path, model in models.items():  # warm up, then size each run to about 0.5 s
         per = time_steps(model.step, batches, 2)
@@ -160,7 +154,7 @@ def gemm_flops(cell: str, hidden: int, seq: int, batch: int) -> float:
 def layer_fns(cell: str, hidden: int, args):
     """(fused layer fwd+bwd, torch layer fwd+bwd, GEMM FLOPs) on the same random data."""
     from minigrad import Tensor
-    from minigrad.ops import fused
+    from minigrad.fast import fused
     rng = np.random.default_rng(0)
     T, B, H, G = args.seq, args.batch, hidden, GATES[cell]
     f32 = np.float32
@@ -250,14 +244,14 @@ def main(args: argparse.Namespace) -> None:
         tver = "no torch"
     print(f"# minigrad {minigrad.__version__} backend={minigrad.backend()}, numpy "
           f"{np.__version__}, {tver}, minigrad {minigrad.get_num_threads()} threads (BLAS "
-          f"{sorted(set(minigrad.threads.get_blas_threads().values()))}), "
+          f"{sorted(set(minigrad.fast.threads.get_blas_threads().values()))}), "
           f"batch {args.batch}, seq {args.seq}, vocab {VOCAB}, float32, median of {args.reps}")
     if args.layer_only:
         for cell in cells:
             for h in hidden:
                 layer_report(cell, h, args)
         return
-    ratios = [p for p in ("fused", "unfolded") if {p, "torch"} <= set(paths)]
+    ratios = ["fused"] if {"fused", "torch"} <= set(paths) else []
     print(f"{'cell':5} {'H':>4} " + " ".join(f"{p + ' tok/s':>16}" for p in paths)
           + "".join(f"  {p + '/torch':>14}" for p in ratios))
     for cell in cells:
@@ -268,7 +262,7 @@ def main(args: argparse.Namespace) -> None:
             row = " ".join(f"{tok[p]:16.0f}" if p in tok else f"{'-':>16}" for p in paths)
             ratio = "".join(f"  {tok[p] / tok['torch']:13.2f}x" for p in ratios if p in tok)
             print(f"{cell:5} {h:4d} {row}{ratio}", flush=True)
-    if {"fused", "unfolded"} & set(paths):
+    if "fused" in paths:
         for cell in cells:
             matmul_report(cell, max(hidden), args)
 

@@ -57,11 +57,10 @@ class Recorder:
 
 def inside_step(args, np, bench_rnn) -> None:
     import minigrad.nn.utils as nn_utils
-    from minigrad.ops import fused, linalg, loss, nn_ops
+    from minigrad.fast import fused, linalg, loss, nn_ops
 
     rec = Recorder()
     for cls, label in ((nn_ops.Embedding, "embedding"),
-                       (nn_ops.ProjectedTable, "projected table"),
                        (linalg.Linear, "linear"),
                        (loss.CrossEntropy, "cross_entropy"),
                        (getattr(fused, f"{args.cell.upper()}Sequence"), f"{args.cell} layer")):
@@ -117,7 +116,6 @@ def alone(args, np) -> None:
 
     def ce_backward():
         ctx, _ = run(loss.CrossEntropy, logits, tokens, needs=(True, False))
-        ctx.saved_reusable = True
         loss.CrossEntropy.backward(ctx, np.ones((), np.float32))
 
     params = [mg.Tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True)

@@ -2,7 +2,7 @@
 
     python benchmarks/profile_step.py --cell lstm --hidden 64 [--primitive] [--steps 20]
 
-The compiled kernels show up under their Python caller (minigrad/ops/fused.py forward and
+The compiled kernels show up under their Python caller (minigrad/fast/fused.py forward and
 backward), since Cython functions are not profiled themselves; use ``perf record`` for a
 look inside them.
 """

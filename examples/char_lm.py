@@ -32,6 +32,7 @@ import minigrad.nn as nn  # noqa: E402
 import minigrad.nn.functional as F  # noqa: E402
 from minigrad import optim  # noqa: E402
 from minigrad.data import CharVocab, StreamBatcher, builtin_text, read_text, split_ids  # noqa: E402
+from minigrad.decoding import sample_logits  # noqa: E402
 from minigrad.nn.utils import clip_grad_norm_  # noqa: E402
 
 CHECKPOINT = "checkpoint.npz"
@@ -159,13 +160,8 @@ def sample(model: CharModel, vocab: CharVocab, length: int, temperature: float =
     with mg.no_grad():
         logits, state = model(ids[None, :], None)
         for _ in range(length):
-            scores = logits.data[0, -1].astype(np.float64)
-            if temperature <= 0:
-                nxt = int(scores.argmax())
-            else:
-                z = scores / temperature
-                p = np.exp(z - z.max())
-                nxt = int(rng.choice(len(p), p=p / p.sum()))
+            # temperature <= 0: the argmax (minigrad.decoding.sample_logits)
+            nxt = int(sample_logits(logits.data[:, -1], temperature, rng=rng)[0])
             out.append(nxt)
             logits, state = model(np.array([[nxt]]), state)
     model.train()

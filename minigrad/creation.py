@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad import random
+from minigrad.random import resolve_rng as _gen  # None, an int seed or a Generator
 from minigrad.tensor import Tensor
 
 __all__ = ["zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "eye",
@@ -33,11 +33,6 @@ def _dt(dtype: Any, default: Any) -> np.dtype:
 
 def _make(arr: np.ndarray, requires_grad: bool) -> Tensor:
     return Tensor(arr, requires_grad=requires_grad, dtype=arr.dtype)
-
-
-def _rng(generator: Any) -> np.random.Generator:
-    # None: the default generator; a Generator passes through; an int seeds a new one
-    return random.default_generator() if generator is None else np.random.default_rng(generator)
 
 
 def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -118,7 +113,7 @@ def randn(*size: Any, dtype: Any = None, requires_grad: bool = False,
     """Standard-normal samples of the given shape (float32 unless ``dtype``), from the default
     generator (``minigrad.manual_seed``) or ``generator`` (a numpy Generator or an int seed)."""
     dt = _float_dtype("randn", dtype)
-    return _make(_rng(generator).standard_normal(_shape("randn", size), dtype=dt),
+    return _make(_gen(generator, "randn").standard_normal(_shape("randn", size), dtype=dt),
                  requires_grad)
 
 
@@ -127,7 +122,7 @@ def rand(*size: Any, dtype: Any = None, requires_grad: bool = False,
     """Uniform samples in [0, 1) of the given shape (float32 unless ``dtype``); generator as
     in ``randn``."""
     dt = _float_dtype("rand", dtype)
-    return _make(_rng(generator).random(_shape("rand", size), dtype=dt), requires_grad)
+    return _make(_gen(generator, "rand").random(_shape("rand", size), dtype=dt), requires_grad)
 
 
 def randint(*args: Any, size: Any = None, dtype: Any = None, generator: Any = None) -> Tensor:
@@ -141,7 +136,8 @@ def randint(*args: Any, size: Any = None, dtype: Any = None, generator: Any = No
     low, high = (0, args[0]) if len(args) == 1 else args
     if high <= low:
         raise ValueError(f"randint: need low < high, got low={low}, high={high}")
-    arr = _rng(generator).integers(low, high, _shape("randint", tuple(size)), dtype=np.int64)
+    arr = _gen(generator, "randint").integers(low, high, _shape("randint", tuple(size)),
+                                              dtype=np.int64)
     return _make(arr.astype(_dt(dtype, np.int64), copy=False), False)
 
 
@@ -185,7 +181,7 @@ def multinomial(input: Any, num_samples: int, replacement: bool = False,
     if not replacement and num_samples > nonzero.min():
         raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
                          f"from a row with {int(nonzero.min())} nonzero probabilities")
-    rng = _rng(generator)
+    rng = _gen(generator, "multinomial")
     out = np.stack([rng.choice(rows.shape[1], size=num_samples, replace=replacement,
                                p=row / total) for row, total in zip(rows, totals)])
     return Tensor(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64))

@@ -1,11 +1,15 @@
 """The backward pass: iterative topological sort, gradient accumulation, unbroadcasting,
-freeing of saved arrays; and the grad-mode switch (``no_grad``)."""
+releasing each node after its backward (saved arrays and links to its inputs, unless
+``retain_graph``), thread-safe accumulation into leaves' ``.grad``; and the grad-mode switch
+(``no_grad``)."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 
 import numpy as np
+
 
 class _GradMode(threading.local):
     """Whether ops record the graph, per thread (True in every thread until changed)."""
@@ -92,15 +96,38 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
     if root._ctx is None:  # a leaf: its gradient is grad itself
         _accumulate_leaf(root, grad)
         return
+    # Python's cyclic garbage collector would walk the whole graph again and again (every
+    # Tensor and node is a Python object) while backward only frees it, which reference
+    # counting does; it is paused during the walk and resumed after, if it was on. (The switch
+    # is process-wide: another thread's allocations meanwhile wait for a later collection.)
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        _backward(root, grad, retain_graph)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _backward(root, grad: np.ndarray, retain_graph: bool) -> None:
+    """The walk: each node's backward in reverse topological order, gradients summed per
+    node output and per leaf, each leaf's ``.grad`` updated once at the end."""
     order = _topological_order(root._ctx)
     # gradients waiting for each node: one slot per output of the node
     pending = {root._ctx: [None] * root._ctx.num_outputs}
     pending[root._ctx][root._out_index] = grad
-    leaf_grads: dict = {}
+    leaf_grads: dict = {}  # id(leaf) -> [leaf, its gradient so far]
+    # ids of the sums this walk allocated and still holds in a slot: only these are added into
+    # in place (an array a backward rule returned may also have gone to other inputs)
+    owned: set[int] = set()
     for ctx in reversed(order):
         grads_out = pending.pop(ctx, None)
         if grads_out is None:
             continue
+        if owned:
+            for g in grads_out:
+                owned.discard(id(g))
         if ctx._freed:
             raise RuntimeError(
                 f"backward through {ctx.op} a second time: its saved arrays were freed by the "
@@ -130,15 +157,32 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
             parent_ctx = parent._ctx
             if parent_ctx is None:  # keyed by id: a Tensor's == is elementwise
                 entry = leaf_grads.get(id(parent))
-                leaf_grads[id(parent)] = (parent, g if entry is None else entry[1] + g)
+                if entry is None:
+                    leaf_grads[id(parent)] = [parent, g]
+                else:
+                    _add_to_slot(entry, 1, g, owned)
             else:
                 slots = pending.get(parent_ctx)
                 if slots is None:
                     slots = pending[parent_ctx] = [None] * parent_ctx.num_outputs
-                i = parent._out_index
-                slots[i] = g if slots[i] is None else slots[i] + g
+                _add_to_slot(slots, parent._out_index, g, owned)
     for leaf, g in leaf_grads.values():
         _accumulate_leaf(leaf, g)
+
+
+def _add_to_slot(slots: list, i: int, g: np.ndarray, owned: set[int]) -> None:
+    """slots[i] += g. The first sum is a new array (the engine's own); later contributions are
+    added into it in place, so a parameter used at every step of a sequence costs one
+    allocation, not one per step."""
+    old = slots[i]
+    if old is None:
+        slots[i] = g
+    elif id(old) in owned:
+        old += g
+    else:
+        total = old + g
+        owned.add(id(total))
+        slots[i] = total
 
 
 def _input_grad(ctx, parent, g) -> np.ndarray:

@@ -27,6 +27,9 @@ import numpy as np
 from minigrad import engine
 
 
+_NEEDS: dict[tuple, tuple] = {}
+
+
 class Context:
     """One node of the graph: the op, its inputs, and what forward saved for backward.
 
@@ -110,7 +113,12 @@ class Function:
                 parents.append(None)
                 needs.append(False)
         track = requires and engine.is_grad_enabled()
-        ctx = Context(cls, tuple(parents), tuple(needs))
+        # nodes of up to 4 inputs share the few distinct needs tuples ((True, True), (True,
+        # False), ...): one object fewer per node for Python's garbage collector to walk
+        needs = tuple(needs)
+        if len(needs) <= 4:
+            needs = _NEEDS.setdefault(needs, needs)
+        ctx = Context(cls, tuple(parents), needs)
         result = cls.forward(ctx, *arrays, **kwargs)
         if type(result) is np.ndarray:  # the usual case: one output
             if track and result.dtype.kind == "f":

@@ -22,6 +22,7 @@ __all__ = [
     "cross_entropy", "mse_loss", "binary_cross_entropy_with_logits", "softmax", "log_softmax",
     "dropout", "embedding", "where", "relu", "tanh", "sigmoid", "linear",
     "layer_norm", "one_hot", "pad", "nll_loss", "gelu", "normalize",
+    "masked_softmax", "scaled_dot_product_attention",
 ]
 
 
@@ -238,3 +239,89 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -
     norm = LpNorm.apply(input, p=float(p), axis=ax)
     floor = np.asarray(eps, dtype=input.dtype)
     return input / where(norm.data > floor, norm, floor)
+
+
+# ---- attention ------------------------------------------------------------------------------
+def masked_softmax(scores: Tensor, mask: Any = None, axis: int = -1) -> Tensor:
+    """Softmax of ``scores`` over ``axis`` where only positions with ``mask`` True count.
+
+    ``mask`` is a boolean array broadcastable to ``scores`` (None: plain softmax). Masked
+    positions get weight exactly 0 and gradient exactly 0; a slice whose mask is all False
+    gets all zeros (not NaN). Built from primitives: where -> softmax -> where."""
+    scores = _tensor(scores)
+    if mask is None:
+        return Softmax.apply(scores, axis=axis)
+    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if mask.dtype != np.bool_:
+        raise ValueError(f"masked_softmax: mask must be boolean, got dtype {mask.dtype} "
+                         f"with shape {mask.shape}")
+    try:
+        np.broadcast_shapes(mask.shape, scores.shape)
+    except ValueError:
+        raise ValueError(f"masked_softmax: mask of shape {mask.shape} does not broadcast to "
+                         f"scores of shape {scores.shape}") from None
+    # 1. a masked score becomes the most negative finite number: exp(it - max) is exactly 0
+    #    whenever the slice has one real score (a finite stand-in, so no inf - inf = NaN)
+    lowest = np.array(np.finfo(scores.dtype).min, dtype=scores.dtype)
+    weights = Softmax.apply(Where.apply(Tensor(mask), scores, Tensor(lowest)), axis=axis)
+    if np.all(np.any(mask, axis=axis)):
+        return weights
+    # 2. an all-masked slice came out uniform in step 1: zero it (and every masked weight)
+    return Where.apply(Tensor(mask), weights, Tensor(np.zeros((), dtype=scores.dtype)))
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 attn_mask: Any = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None,
+                                 rng: Any = None) -> Tensor:
+    """softmax(Q K^T * scale + mask) V with PyTorch's shapes: query (..., L, E), key (..., S, E),
+    value (..., S, Ev) -> (..., L, Ev); batch dimensions broadcast; scale defaults to
+    1/sqrt(E).
+
+    ``attn_mask``: boolean, broadcastable to (..., L, S), True where a query may attend; or a
+    float array added to the scores. ``is_causal=True`` lets query i attend keys j <= i.
+    A query row with no key it may attend gives zeros (as PyTorch 2.13 on the CPU; older
+    PyTorch versions gave NaN there). Built from
+    primitives (matmul, transpose, mul, where, softmax), so the engine derives the backward.
+    ``dropout_p`` drops attention weights (training-time use, ``rng`` as in ``dropout``)."""
+    query, key, value = _tensor(query), _tensor(key), _tensor(value)
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+        raise ValueError(f"scaled_dot_product_attention: query, key and value need at least "
+                         f"2 dimensions, got {query.shape}, {key.shape}, {value.shape}")
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"scaled_dot_product_attention: query {query.shape} (..., L, E), key "
+                         f"{key.shape} (..., S, E) and value {value.shape} (..., S, Ev) do "
+                         f"not fit")
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
+    length, source = query.shape[-2], key.shape[-2]
+    scale = 1.0 / np.sqrt(query.shape[-1]) if scale is None else float(scale)
+    # 1. scores (..., L, S) = Q K^T * scale
+    scores = MatMul.apply(query, Transpose.apply(key, axes=_swap_last(key.ndim)))
+    scores = scores * np.array(scale, dtype=scores.dtype)
+    mask = None
+    if is_causal:
+        mask = np.tril(np.ones((length, source), dtype=bool))
+    elif attn_mask is not None:
+        m = np.asarray(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask)
+        try:
+            np.broadcast_shapes(m.shape, scores.shape)
+        except ValueError:
+            raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {m.shape} "
+                             f"does not broadcast to the scores' shape {scores.shape} "
+                             f"(..., L, S)") from None
+        if m.dtype == np.bool_:
+            mask = m
+        else:
+            # 2. a float mask is added to the scores
+            scores = scores + (attn_mask if isinstance(attn_mask, Tensor)
+                               else Tensor(m.astype(scores.dtype)))
+    # 3. weights over S (masked: exactly 0; an empty row: all 0), then the weighted values
+    weights = masked_softmax(scores, mask, axis=-1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p, True, rng)
+    return MatMul.apply(weights, value)
+
+
+def _swap_last(ndim: int) -> tuple[int, ...]:
+    return tuple(range(ndim - 2)) + (ndim - 1, ndim - 2)

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from minigrad import kernels
+from minigrad.fast import multi_tensor
 from minigrad.tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "LRScheduler", "StepLR",
@@ -221,28 +221,22 @@ class Adam(Optimizer):
                                       decoupled_weight_decay=decoupled_weight_decay))
 
     def step(self) -> None:
-        """One update of every parameter that has a gradient. The parameters whose four arrays
-        the fused kernel takes (not amsgrad; one dtype, shape and C order each) are updated
-        together: one kernels.adam_update_many call per group and dtype."""
+        """One update of every parameter that has a gradient, by the rule of ``_numpy_update``
+        (steps 1-3). The parameters whose four arrays the multi-tensor kernel takes (not
+        amsgrad; one dtype, shape and C order each) are handed to it together
+        (``minigrad.fast.multi_tensor.AdamBatch``: one call per dtype, same rule)."""
         for group in self.param_groups:
-            fused: dict = {}  # dtype -> (params, grads, ms, vs, step sizes, bc2_sqrts)
+            batch = multi_tensor.AdamBatch()
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 state = self._state(p)
                 grad, step_size, bc2_sqrt = self._begin(p, self._grad(p), state, group)
                 m, v = state["exp_avg"], state["exp_avg_sq"]
-                if not group["amsgrad"] and _same_layout(p.data, grad, m, v):
-                    lists = fused.setdefault(p.data.dtype, ([], [], [], [], [], []))
-                    for items, item in zip(lists, (p.data, grad, m, v, step_size, bc2_sqrt)):
-                        items.append(item)
-                else:
+                if group["amsgrad"] or not batch.add(p.data, grad, m, v, step_size, bc2_sqrt):
                     self._numpy_update(p, grad, state, group, step_size, bc2_sqrt)
             (beta1, beta2), eps = group["betas"], group["eps"]
-            for params, grads, ms, vs, step_sizes, bc2_sqrts in fused.values():
-                # steps 1-3 in one pass over each parameter's four arrays
-                kernels.adam_update_many(params, grads, ms, vs, beta1, beta2, eps, step_sizes,
-                                         bc2_sqrts)
+            batch.run(beta1, beta2, eps)  # the hand-off: steps 1-3 for the gathered parameters
 
     @staticmethod
     def _begin(p, grad, state, group) -> tuple[np.ndarray, float, float]:
@@ -266,8 +260,9 @@ class Adam(Optimizer):
 
     @staticmethod
     def _numpy_update(p, grad, state, group, step_size: float, bc2_sqrt: float) -> None:
-        """Steps 1-3 in plain numpy: amsgrad, or a gradient set by hand in another dtype or
-        layout."""
+        """Steps 1-3 in plain numpy: the rule of every Adam update (the multi-tensor kernel
+        computes the same for the parameters it takes; this runs amsgrad, and gradients set by
+        hand in another dtype or layout)."""
         (beta1, beta2), m, v = group["betas"], state["exp_avg"], state["exp_avg_sq"]
         # 1. m = beta1 m + (1 - beta1) g   (written as m += (1 - beta1)(g - m), as torch's lerp)
         m += (1 - beta1) * (grad - m)
@@ -279,13 +274,6 @@ class Adam(Optimizer):
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
         p.data -= step_size * (m / (np.sqrt(v) / bc2_sqrt + group["eps"]))
-
-
-def _same_layout(*arrays: np.ndarray) -> bool:
-    """True when the arrays share one float dtype and shape and all are C-contiguous."""
-    first = arrays[0]
-    return all(a.dtype == first.dtype and a.shape == first.shape and a.flags.c_contiguous
-               for a in arrays)
 
 
 class AdamW(Adam):

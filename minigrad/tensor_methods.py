@@ -84,6 +84,42 @@ class TensorMethods:
         """Matrix product ``self @ other`` (numpy's matmul rules, batch dims broadcast)."""
         return self @ other
 
+    def mm(self, other: Any):
+        """Product of two matrices, (N, M) @ (M, P) (``torch.mm``)."""
+        from minigrad.ops.linalg import mm
+        return mm(self, other)
+
+    def bmm(self, other: Any):
+        """Batched product of (B, N, M) and (B, M, P) tensors (``torch.bmm``)."""
+        from minigrad.ops.linalg import bmm
+        return bmm(self, other)
+
+    # Logical (boolean tensors; no graph)
+    def _logical(self, other: Any, op: Any, name: str):
+        a, b = self.data, _raw(other)
+        if a.dtype != np.bool_ or np.asarray(b).dtype != np.bool_:
+            raise TypeError(f"{name}: needs boolean tensors, got dtypes {a.dtype} and "
+                            f"{np.asarray(b).dtype}")
+        return type(self)(op(a, b))
+
+    def __invert__(self):
+        """``~mask``: logical not of a boolean tensor."""
+        if self.data.dtype != np.bool_:
+            raise TypeError(f"~: needs a boolean tensor, got dtype {self.data.dtype}")
+        return type(self)(~self.data)
+
+    def __and__(self, other: Any):
+        """``a & b``: logical and of boolean tensors."""
+        return self._logical(other, np.logical_and, "&")
+
+    def __or__(self, other: Any):
+        """``a | b``: logical or of boolean tensors."""
+        return self._logical(other, np.logical_or, "|")
+
+    def __xor__(self, other: Any):
+        """``a ^ b``: logical exclusive or of boolean tensors."""
+        return self._logical(other, np.logical_xor, "^")
+
     # Reductions
     @axis_aliases
     def sum(self, axis=None, keepdims: bool = False):
@@ -210,6 +246,14 @@ class TensorMethods:
     def permute(self, *dims):
         """Reorder the axes: ``permute(2, 0, 1)`` or ``permute((2, 0, 1))``."""
         return sh.Transpose.apply(self, axes=_sizes(dims))
+
+    def t(self):
+        """The transpose of a matrix (``torch.Tensor.t``): 0-D and 1-D tensors come back as
+        they are."""
+        if self.ndim > 2:
+            raise ValueError(f"t(): expects a tensor of at most 2 dimensions, got shape "
+                             f"{self.shape}; use transpose(dim0, dim1)")
+        return self.transpose() if self.ndim == 2 else self
 
     @property
     def T(self):

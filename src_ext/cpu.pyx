@@ -1,6 +1,6 @@
 # cython: language_level=3
-"""What this CPU can run, asked once at run time (gcc's __builtin_cpu_supports): minigrad.kernels
-loads the *_avx512 builds of the kernels only where is_x86_64_v4() is True."""
+"""What this CPU can run, asked once at run time (gcc's __builtin_cpu_supports):
+minigrad.fast.kernels loads the *_avx512 builds of the kernels only where is_x86_64_v4() is True."""
 
 cdef extern from *:
     """

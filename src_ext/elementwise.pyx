@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""Fused elementwise kernels (twins in minigrad/_reference.py): the backward of tanh and
+"""Fused elementwise kernels (twins in minigrad/fast/_reference.py): the backward of tanh and
 sigmoid, Adam's update in one pass over each parameter's four arrays, and the sum of squares
 of many arrays (clip_grad_norm_); the last two take many parameters in one call, split across
 the kernel workers."""
@@ -12,9 +12,9 @@ from libc.math cimport sqrt, sqrtf
 
 from work_split cimport share
 
-from minigrad._reference import (_check_adam, _check_adam_many, _check_pair,  # one set of
-                                 _check_squares)                                # checks
-from minigrad.threads import elementwise_workers
+# one set of argument checks
+from minigrad.fast._reference import _check_adam, _check_adam_many, _check_pair, _check_squares
+from minigrad.fast.threads import elementwise_workers
 
 cnp.import_array()
 

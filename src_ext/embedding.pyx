@@ -1,11 +1,11 @@
 # cython: language_level=3
 """Embedding backward: scatter-add gradient rows into the weight's rows (twin in
-minigrad/_reference.py, derivation steps numbered identically)."""
+minigrad/fast/_reference.py, derivation steps numbered identically)."""
 import numpy as np
 
 from cython cimport floating
 
-from minigrad._reference import _check_embedding  # one set of argument checks
+from minigrad.fast._reference import _check_embedding  # one set of argument checks
 
 
 cdef void _embedding_backward(const long long[::1] indices, const floating[:, ::1] grad,

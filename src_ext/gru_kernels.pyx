@@ -2,7 +2,7 @@
 """Fused GRU over a whole sequence (gate order r, z, n; PyTorch's formulation with b_hn
 inside r * (W_hn h + b_hn)).
 
-Twins with the same signatures and the same numbered steps: minigrad/_reference_rnn.py
+Twins with the same signatures and the same numbered steps: minigrad/fast/_reference_rnn.py
 (read that first; the layout of hbuf, lengths and reverse is explained there). How the work is
 laid out (GEMMs outside the loop, workers, the per-step product): rnn_common.pxd."""
 import numpy as np
@@ -17,7 +17,7 @@ from rnn_common cimport (after_loop, backward_finish, backward_setup, forward_se
                          token_input)
 from work_split cimport share
 
-from minigrad._reference_rnn import _fold, check_backward, check_forward
+from minigrad.fast._reference_rnn import _fold, check_backward, check_forward
 
 _POOL: dict = {}  # work arrays that never leave a call (see rnn_common.scratch)
 

@@ -1,16 +1,16 @@
 # cython: language_level=3
 """The Linear layer's products, y = x W^T + b and its gradients, split across minigrad's kernel
-workers (minigrad/threads.py): worker w takes a contiguous share of the rows of x for y and dX,
+workers (minigrad/fast/threads.py): worker w takes a contiguous share of the rows of x for y and dX,
 and a share of the output features (in blocks of 8) for dW and db, inside one OpenMP region per
 pass, as the recurrent kernels do (rnn_common.pxd), so the head of a language model uses every
 core and never wakes a second thread pool. Each worker calls single-threaded BLAS on its share,
 except in the backward pass of a float32 layer on an AVX-512 CPU: there dX and dW run on the
 tile of mg_gemm.h, which reads W and the inputs in place (BLAS copies them into its panels
 first), with BLAS for the edges the tile does not cover (the last O % 8 rows of dW, an input
-size that is no multiple of 32). For y the tile was no faster than BLAS (measured at the
-char model's head, 2048 x 64 by 65 outputs), so y stays on BLAS.
+size that is no multiple of 32). For y the tile is no faster than BLAS (benchmarks/RESULTS.md),
+so y stays on BLAS.
 
-Twins with the same signatures and numbered steps: minigrad/_reference.py."""
+Twins with the same signatures and numbered steps: minigrad/fast/_reference.py."""
 import numpy as np
 
 from cython cimport floating
@@ -20,9 +20,9 @@ from libc.string cimport memcpy
 from rnn_common cimport input_gradient, matmul_nt, matmul_tn, packed_gemm_enabled, weight_gradient
 from work_split cimport share
 
-from minigrad import _reference
-from minigrad._reference import _check_linear  # one set of argument checks
-from minigrad.threads import kernel_workers
+from minigrad.fast import _reference
+from minigrad.fast._reference import _check_linear  # one set of argument checks
+from minigrad.fast.threads import kernel_workers
 
 
 cdef void _forward(const floating[:, ::1] x, const floating[:, ::1] w, const floating[::1] b,

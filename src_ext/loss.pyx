@@ -1,11 +1,11 @@
 # cython: language_level=3
 """Fused softmax cross-entropy kernels over rows of (N, C) logits (twins in
-minigrad/_reference.py, derivation steps numbered identically).
+minigrad/fast/_reference.py, derivation steps numbered identically).
 
-The rows are split across minigrad's kernel workers (minigrad/threads.py), one OpenMP region
+The rows are split across minigrad's kernel workers (minigrad/fast/threads.py), one OpenMP region
 per pass. exp is rnn_common's branch-free exp_, whose loop the compiler vectorises: 4 floats
 wide in this portable build, 16 in loss_avx512 (the same code built for AVX-512 CPUs, which
-minigrad.kernels loads instead where it can run)."""
+minigrad.fast.kernels loads instead where it can run)."""
 import numpy as np
 
 from cython cimport floating
@@ -15,8 +15,9 @@ from libc.math cimport log
 from rnn_common cimport exp_
 from work_split cimport share
 
-from minigrad._reference import _check_xent, _check_xent_backward  # one set of argument checks
-from minigrad.threads import kernel_workers
+# one set of argument checks
+from minigrad.fast._reference import _check_xent, _check_xent_backward
+from minigrad.fast.threads import kernel_workers
 
 
 cdef void _forward_rows(const floating[:, ::1] x, const long long[::1] target,

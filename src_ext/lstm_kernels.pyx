@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Fused LSTM over a whole sequence (gate order i, f, g, o; optional peepholes).
 
-Twins with the same signatures and the same numbered steps: minigrad/_reference_rnn.py
+Twins with the same signatures and the same numbered steps: minigrad/fast/_reference_rnn.py
 (read that first; the layout of hbuf, lengths and reverse is explained there). How the work is
 laid out (GEMMs outside the loop, workers, the per-step product): rnn_common.pxd."""
 import numpy as np
@@ -15,7 +15,7 @@ from rnn_common cimport (after_loop, backward_finish, backward_setup, forward_se
                          look_up_step, project, scratch, step_product, token_input)
 from work_split cimport share
 
-from minigrad._reference_rnn import _fold, check_backward, check_forward
+from minigrad.fast._reference_rnn import _fold, check_backward, check_forward
 
 _POOL: dict = {}  # work arrays that never leave a call (see rnn_common.scratch)
 

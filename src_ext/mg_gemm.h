@@ -139,8 +139,8 @@ static inline int mg_gemm_nn_suits(int K, int N) {
 
 /* Does mg_gemm_tn suit C (M x N)? Whole tiles only, and a block of A and B (MG_KB rows of
  * M + N floats) within 1 MB, the L2 of a core of this generation. Beyond that (the LSTM's
- * dW_hh at H = 512 on 2 workers) BLAS, which also blocks M and N, was faster here: 96 against
- * 84 GFLOP/s, while at H = 64-256 the tile was: 96-112 against 83-89. */
+ * dW_hh at H = 512 on 2 workers) BLAS, which also blocks M and N, is the faster of the two
+ * (figures in benchmarks/RESULTS.md). */
 static inline int mg_gemm_tn_suits(int M, int N) {
     return M % MG_MR == 0 && N % MG_NR == 0 && (long)(M + N) * MG_KB * 4 <= (1L << 20);
 }

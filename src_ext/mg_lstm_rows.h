@@ -1,6 +1,6 @@
 /* The LSTM's gate pass for one batch row, forward and backward, each ONE loop over the H units
  * with every value in registers once loaded (lstm_kernels.pyx calls them from its time loops;
- * the numbered steps are the twin's, minigrad/_reference_rnn.py). restrict (the arrays never
+ * the numbered steps are the twin's, minigrad/fast/_reference_rnn.py). restrict (the arrays never
  * overlap) lets gcc vectorise the loops without run-time overlap checks. */
 #ifndef MG_LSTM_ROWS_H
 #define MG_LSTM_ROWS_H

@@ -4,7 +4,7 @@
 How those kernels lay out the work: (1) the input projection and (8) the weight and input
 gradients are single GEMMs outside the time loop (project / after_loop; with token ids, (1) is
 a row of the projected table looked up at each step, look_up_step); everything from (1) to
-(8) runs without the GIL. Workers (OpenMP, minigrad/threads.py) each take a contiguous share of
+(8) runs without the GIL. Workers (OpenMP, minigrad/fast/threads.py) each take a contiguous share of
 the batch rows through the whole time loop, and a share of the rows of each GEMM outside it.
 The one recurrent product per step is step_product: W_hh packed once per sequence and the
 AVX-512 tile of mg_gemm.h for float32, BLAS otherwise.
@@ -334,7 +334,7 @@ cdef inline tuple forward_setup(object x, object w_hh, object bias, Py_ssize_t G
     whether x holds token ids (token_input), the folded bias (zeros when there is none),
     workers, packed W_hh^T, whether it is packed (packed_weights))."""
     import numpy as np
-    from minigrad.threads import kernel_workers
+    from minigrad.fast.threads import kernel_workers
     x, tokens, by_token = token_input(x, w_hh.dtype)
     if bias is None:
         bias = np.zeros(G * w_hh.shape[1], w_hh.dtype)
@@ -349,7 +349,7 @@ cdef inline tuple backward_setup(object x, object w_ih, object w_hh, tuple needs
     when not needed), ones (T*B), parts (the table's gradient, one part per worker, with token
     ids), workers, packed W_hh, whether it is packed)."""
     import numpy as np
-    from minigrad.threads import kernel_workers
+    from minigrad.fast.threads import kernel_workers
     (T, B, I), H, dt = x.shape, w_hh.shape[1], w_hh.dtype
     dx = fresh((T, B, I), dt, 2) if needs[0] and not by_token else None
     dw_ih = np.empty((G * H, I), dt) if needs[1] and not by_token else None

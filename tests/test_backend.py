@@ -75,12 +75,12 @@ _IMPORT_PROBE = textwrap.dedent("""
 
     threadpool_limits(limits=3, user_api="blas")  # a setting minigrad's default would change
     before = blas()
-    import minigrad, minigrad.memory, minigrad.nn as nn
-    after_import, tuned_at_import = blas(), minigrad.memory.heap_tuned()
+    import minigrad, minigrad.fast.memory, minigrad.nn as nn
+    after_import, tuned_at_import = blas(), minigrad.fast.memory.heap_tuned()
     lstm = nn.LSTM(3, 4)
     lstm(minigrad.tensor(np.ones((2, 1, 3), np.float32)))
     print(json.dumps([before, after_import, tuned_at_import, blas(),
-                      minigrad.memory.heap_tuned()]))
+                      minigrad.fast.memory.heap_tuned()]))
 """)
 
 
@@ -109,7 +109,7 @@ def test_every_kernel_exists_in_both_implementations_with_its_dispatch_function(
     define it, and kernels.<name> hands calls to the active implementation's module."""
     import inspect
 
-    from minigrad import kernels
+    from minigrad.fast import kernels
     impls = [kernels.NUMPY] + ([kernels.COMPILED] if kernels.COMPILED is not None else [])
     for group, (_, names) in kernels.GROUPS.items():
         for name in names:

@@ -8,7 +8,6 @@ import threading
 import numpy as np
 import pytest
 
-import minigrad as mg
 from minigrad import Tensor, nn
 from minigrad.nn import functional as F
 

@@ -292,3 +292,13 @@ def test_a_hook_returning_a_gradient_of_another_shape_is_refused(where):
     with pytest.raises(RuntimeError, match=r"hook 'wrong' returned a gradient of shape \(3,\) "
                                            r"for a tensor of shape \(2, 3\)"):
         h.sum().backward()
+
+
+def test_a_detached_output_made_a_leaf_takes_hooks():
+    x = leaf([1.0, 2.0])
+    y = (x * 3.0).detach().requires_grad_()
+    seen = []
+    y.register_hook(lambda g: seen.append(g.copy()))
+    (y * y).sum().backward()
+    np.testing.assert_allclose(seen[0], 2 * y.data)
+    np.testing.assert_allclose(y.grad, 2 * y.data)

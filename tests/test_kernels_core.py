@@ -1,5 +1,5 @@
 """Compiled kernels (minigrad._ext.elementwise / embedding / loss / linear) equal their numpy
-twins in minigrad._reference on random float32 and float64 inputs, and reject non-contiguous,
+twins in minigrad.fast._reference on random float32 and float64 inputs, and reject non-contiguous,
 wrong-dtype, wrong-shape and out-of-range inputs with a ValueError naming the kernel."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad import _reference as ref
-from minigrad import kernels
+from minigrad.fast import _reference as ref
+from minigrad.fast import kernels
 
 ext_elementwise = pytest.importorskip("minigrad._ext.elementwise")
 ext_embedding = pytest.importorskip("minigrad._ext.embedding")
@@ -126,15 +126,15 @@ def test_adam_update_many_matches_the_twin_bit_for_bit(workers, dtype, seed, sha
     step_sizes, bc2_sqrts = 1e-3 / (1 - 0.9 ** steps), np.sqrt(1 - 0.999 ** steps)
     many = [[a.copy() for a in arrays] for arrays in (params, ms, vs)]
     one = [[a.copy() for a in arrays] for arrays in (params, ms, vs)]
-    before, per_worker = mg.get_num_threads(), mg.threads.ELEMENTS_PER_WORKER
+    before, per_worker = mg.get_num_threads(), mg.fast.threads.ELEMENTS_PER_WORKER
     mg.set_num_threads(workers)
-    mg.threads.ELEMENTS_PER_WORKER = 1
+    mg.fast.threads.ELEMENTS_PER_WORKER = 1
     try:
         assert ext_elementwise.adam_update_many(many[0], grads, many[1], many[2], 0.9, 0.999,
                                                 1e-8, step_sizes, bc2_sqrts) is None
     finally:
         mg.set_num_threads(before)
-        mg.threads.ELEMENTS_PER_WORKER = per_worker
+        mg.fast.threads.ELEMENTS_PER_WORKER = per_worker
     for k in range(len(shapes)):
         # Python floats, as the optimizer passes (a numpy float64 would make numpy compute
         # the float32 twin's steps in float64)
@@ -170,14 +170,14 @@ def test_sum_of_squares_many_matches_the_twin(workers, dtype, seed, shapes):
     the twin computes, to the rounding of the order of the additions."""
     rng = np.random.default_rng(seed)
     arrays = [(rng.standard_normal(s) * 10).astype(dtype) for s in shapes]
-    before, per_worker = mg.get_num_threads(), mg.threads.ELEMENTS_PER_WORKER
+    before, per_worker = mg.get_num_threads(), mg.fast.threads.ELEMENTS_PER_WORKER
     mg.set_num_threads(workers)
-    mg.threads.ELEMENTS_PER_WORKER = 1
+    mg.fast.threads.ELEMENTS_PER_WORKER = 1
     try:
         got = ext_elementwise.sum_of_squares_many(arrays)
     finally:
         mg.set_num_threads(before)
-        mg.threads.ELEMENTS_PER_WORKER = per_worker
+        mg.fast.threads.ELEMENTS_PER_WORKER = per_worker
     want = ref.sum_of_squares_many(arrays)
     exact = sum(float(np.sum(a.astype(np.float64) ** 2)) for a in arrays)
     assert isinstance(got, float)

@@ -11,8 +11,8 @@ import pytest
 _PROBE = """
 import json, resource
 import numpy as np
-import minigrad.kernels, minigrad.memory
-minigrad.kernels.apply_speed_settings()
+import minigrad.fast.kernels, minigrad.fast.memory
+minigrad.fast.kernels.apply_speed_settings()
 
 def one_round():  # like a training step: a few large arrays made, used, freed
     arrays = [np.ones(2 << 20, np.float32) for _ in range(3)]  # 3 x 8 MB
@@ -26,7 +26,7 @@ def faults_per_round():
         one_round()
     return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10
 
-print(json.dumps([minigrad.memory.heap_tuned(), faults_per_round()]))
+print(json.dumps([minigrad.fast.memory.heap_tuned(), faults_per_round()]))
 """
 
 def _is_glibc() -> bool:

@@ -140,3 +140,14 @@ def test_a_recurrent_layer_with_an_int_seed_draws_new_dropout_masks_each_call():
 def test_linear_names_itself_and_the_shapes_for_bad_input(bad, error, match):
     with pytest.raises(error, match=match):
         nn.Linear(3, 4, rng=0)(bad)
+
+
+def test_sampling_without_rng_follows_manual_seed():
+    from minigrad.decoding import sample_logits
+    logits = np.random.default_rng(0).standard_normal((64, 10))
+    mg.manual_seed(9)
+    first = sample_logits(logits)
+    mg.manual_seed(9)
+    np.testing.assert_array_equal(sample_logits(logits), first)
+    with pytest.raises(TypeError, match="sample_logits: rng must be"):
+        sample_logits(logits, rng="x")

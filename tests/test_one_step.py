@@ -15,7 +15,7 @@ import pytest
 
 import minigrad as mg
 import minigrad.nn as nn
-from minigrad import _reference, _reference_rnn, kernels
+from minigrad.fast import _reference, _reference_rnn, kernels
 
 from test_recurrent_kernels import CELLS, compiled, make_args, run_kernels
 

@@ -284,7 +284,7 @@ def test_clip_grad_value():
 def test_adam_fused_kernel_and_plain_numpy_give_the_same_parameters(dtype, monkeypatch):
     # the fused pass (compiled when built) against the numpy path that amsgrad / odd grads take
     ext = pytest.importorskip("minigrad._ext.elementwise")
-    from minigrad import kernels
+    from minigrad.fast import kernels
     rng = np.random.default_rng(0)
     start = rng.standard_normal((5, 4)).astype(dtype)
     grads = [rng.standard_normal((5, 4)).astype(dtype) for _ in range(6)]

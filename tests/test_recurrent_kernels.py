@@ -1,6 +1,6 @@
-"""The fused recurrent kernels (src_ext/{rnn,lstm,gru}_kernels.pyx) and minigrad.ops.fused.
+"""The fused recurrent kernels (src_ext/{rnn,lstm,gru}_kernels.pyx) and minigrad.fast.fused.
 
-1. each compiled kernel equals its numpy twin in minigrad/_reference_rnn.py, forward and every
+1. each compiled kernel equals its numpy twin in minigrad/fast/_reference_rnn.py, forward and every
    backward output, for every cell configuration, with and without lengths, both directions;
 2. bad arguments (non-contiguous, mixed dtypes, wrong shapes, lengths) raise ValueError;
 3. each fused Function passes gradcheck (central differences) in float64, both backends;
@@ -22,8 +22,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minigrad as mg
-from minigrad import Tensor, _reference_rnn, kernels
-from minigrad.ops import fused
+from minigrad import Tensor
+from minigrad.fast import _reference_rnn, kernels
+from minigrad.fast import fused
 
 CELLS = ["rnn_tanh", "rnn_relu", "lstm", "lstm_peep", "gru"]
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "lstm_peep": 4, "gru": 3}
@@ -32,7 +33,7 @@ TOL = {np.float32: 1e-5, np.float64: 1e-10}
 
 
 def compiled(cell: str, build: str | None = None):
-    """The compiled kernel module for a cell: the build minigrad.kernels dispatches to (the
+    """The compiled kernel module for a cell: the build minigrad.fast.kernels dispatches to (the
     AVX-512 one on CPUs that run it), or ``build`` = '' (portable) or '_avx512'."""
     if build is None:
         if kernels.COMPILED is None:
@@ -191,7 +192,7 @@ def test_blas_step_products_equal_the_twin_too():
     same results."""
     code = (
         "import numpy as np, sys; sys.path.insert(0, 'tests');"
-        "import test_recurrent_kernels as t; import minigrad._reference_rnn as ref;"
+        "import test_recurrent_kernels as t; import minigrad.fast._reference_rnn as ref;"
         "assert not t.compiled('rnn_tanh').packed_gemm_in_use();"
         "[t.test_wide_layers_equal_the_twin(c, np.float32, b) for c in t.CELLS "
         "for b in (None, '')]; print('ok')")

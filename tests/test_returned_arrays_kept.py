@@ -17,8 +17,8 @@ import pytest
 import minigrad as mg
 import minigrad.nn as nn
 import minigrad.nn.functional as F
-from minigrad import kernels
-from minigrad.ops import fused
+from minigrad.fast import kernels
+from minigrad.fast import fused
 
 LAYERS = {
     "rnn_tanh": lambda: nn.RNN(3, 5, rng=0),

@@ -9,11 +9,11 @@ import sys
 import pytest
 
 import minigrad
-from minigrad import threads
+from minigrad.fast import threads
 
-_PROBE = ("import json, minigrad, minigrad.kernels; minigrad.kernels.apply_speed_settings(); "
+_PROBE = ("import json, minigrad, minigrad.fast.kernels; minigrad.fast.kernels.apply_speed_settings(); "
           "print(json.dumps([minigrad.get_num_threads(), "
-          "sorted(set(minigrad.threads.get_blas_threads().values()))]))")
+          "sorted(set(minigrad.fast.threads.get_blas_threads().values()))]))")
 _VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MINIGRAD_NUM_THREADS")
 
 
@@ -56,7 +56,7 @@ def test_a_user_blas_variable_is_left_alone():
 def test_bad_environment_value_names_the_variable():
     clean = {k: v for k, v in os.environ.items() if k not in _VARS}
     clean["MINIGRAD_NUM_THREADS"] = "many"
-    out = subprocess.run([sys.executable, "-c", "import minigrad.kernels"], capture_output=True,
+    out = subprocess.run([sys.executable, "-c", "import minigrad.fast.kernels"], capture_output=True,
                          text=True, env=clean, timeout=120)
     assert out.returncode != 0 and "MINIGRAD_NUM_THREADS" in out.stderr
 
@@ -80,7 +80,7 @@ def test_set_num_threads_and_kernel_workers():
 @needs_threadpoolctl
 def test_set_blas_threads_changes_every_blas():
     code = ("import json, minigrad; minigrad.set_blas_threads(2); "
-            "print(json.dumps(sorted(set(minigrad.threads.get_blas_threads().values()))))")
+            "print(json.dumps(sorted(set(minigrad.fast.threads.get_blas_threads().values()))))")
     clean = {k: v for k, v in os.environ.items() if k not in _VARS}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=clean, timeout=120)

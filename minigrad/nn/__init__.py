@@ -18,8 +18,9 @@ _LAZY = {
     "Flatten": "minigrad.nn.activations", "LayerNorm": "minigrad.nn.normalization",
     "CrossEntropyLoss": "minigrad.nn.losses", "NLLLoss": "minigrad.nn.losses",
     "MSELoss": "minigrad.nn.losses", "BCEWithLogitsLoss": "minigrad.nn.losses",
+    "Attention": "minigrad.nn.attention",
 }
-_SUBMODULES = ("functional", "utils", "init", "layers", "rnn")
+_SUBMODULES = ("functional", "utils", "init", "layers", "rnn", "attention")
 
 __all__ = ["Module", "Parameter", *_LAZY, *_SUBMODULES]
 

@@ -3,23 +3,14 @@ switch between the fused compiled path and the readable primitive graph.
 
 Both paths compute the same thing: the primitive path unrolls the cells of
 ``minigrad.nn.rnn_cells`` over time (one graph node per primitive per step); the fused path
-calls ``minigrad.ops.fused`` (one node per layer and direction). ``fused=None`` on a layer
-means the library default: ``set_fused_default(False)`` or ``with use_fused(False):`` selects
-the primitive graph everywhere. Without the fused module the default quietly falls back to
-the primitive path (an explicit ``fused=True`` raises).
+hands each layer direction to ``minigrad.fast.fused.sequence`` (one node per layer and
+direction). ``fused=None`` on a layer means the library default: ``set_fused_default(False)``
+or ``with use_fused(False):`` selects the primitive graph everywhere.
 
 ``lengths`` (one int per batch row): outputs past a row's length are zero and its final state
 is the one at its own last step; the reverse direction starts at each row's last real step.
 On the primitive path this is a mask m = (t < L) of shape (B, 1) at each time position t:
     state_t = m * h_new + (1 - m) * state_{t-1},    output_t = m * h_new.
-
-An Embedding feeding a layer directly (a char model's Embedding -> LSTM) is read by the fused
-path as its table: layer 0 projects the table once, (V, E) @ W_ih^T, and looks its rows up,
-instead of projecting every token, and backward then needs no dX product (see
-``minigrad.ops.nn_ops.ProjectedTable``). Same numbers up to rounding; it applies when the
-table has at most half as many rows as the batch has tokens and the Embedding's output has no
-hook or retain_grad (one added after the layer's forward gets no gradient: the layer did not
-read that output), and ``set_embedding_fold(False)`` turns it off.
 
 ``record_hidden_grads=True`` makes backward fill ``layer.hidden_grads``: one ndarray (T, B, H)
 per (layer, direction), in h_n's order, of the total dL/dh_t (zero past a row's length).
@@ -31,8 +22,6 @@ Initial weights (uniform in +-1/sqrt(hidden_size), as PyTorch) and dropout masks
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -40,16 +29,16 @@ import numpy as np
 from minigrad.nn.module import Module, check_input_dtype
 from minigrad.nn.rnn_cells import (GRUCell, LSTMCell, RNNCell, gru_step, lstm_step, rnn_step,
                                    uniform_parameter)
-from minigrad.ops.nn_ops import ProjectedTable, embedding_source
+from minigrad.fast import fused
+from minigrad.ops.nn_ops import check_lengths
 from minigrad.ops.shape import concat, split, stack
 from minigrad.random import resolve_rng
 from minigrad.tensor import Tensor
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "set_fused_default",
-           "get_fused_default", "use_fused", "fused_available", "set_embedding_fold"]
+           "get_fused_default", "use_fused"]
 
 _FUSED_DEFAULT = True
-_EMBEDDING_FOLD = True
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
@@ -61,6 +50,7 @@ def set_fused_default(flag: bool) -> None:
 
 
 def get_fused_default() -> bool:
+    """Whether layers built with ``fused=None`` use the fused kernels (see set_fused_default)."""
     return _FUSED_DEFAULT
 
 
@@ -73,32 +63,6 @@ def use_fused(flag: bool) -> Iterator[None]:
         yield
     finally:
         set_fused_default(previous)
-
-
-def set_embedding_fold(flag: bool) -> bool:
-    """Whether fused layers read an Embedding input as its projected table (default True);
-    returns the previous setting."""
-    global _EMBEDDING_FOLD
-    previous, _EMBEDDING_FOLD = _EMBEDDING_FOLD, bool(flag)
-    return previous
-
-
-def _fused_ops():
-    try:
-        return importlib.import_module("minigrad.ops.fused")
-    except ImportError:
-        return None
-
-
-@functools.cache
-def fused_available() -> bool:
-    """Whether the fused sequence Functions (``minigrad.ops.fused``) and their kernels exist
-    (asked once: the answer is fixed when the modules are imported)."""
-    if _fused_ops() is None:
-        return False
-    kernels = importlib.import_module("minigrad.kernels")
-    return all(hasattr(kernels, f"{m}_{d}") for m in ("rnn", "lstm", "gru")
-               for d in ("forward", "backward"))
 
 
 def _recorder(buffer: np.ndarray, t: int) -> Callable[[np.ndarray], None]:
@@ -160,13 +124,7 @@ class _RNNBase(Module):
                      for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_peephole"))
 
     def _use_fused(self) -> bool:
-        want = _FUSED_DEFAULT if self.fused is None else self.fused
-        if want and not fused_available():
-            if self.fused:
-                raise ImportError(f"{type(self).__name__}(fused=True): minigrad.ops.fused "
-                                  "cannot be imported; use fused=False for the primitive path")
-            return False
-        return bool(want)
+        return bool(_FUSED_DEFAULT if self.fused is None else self.fused)
 
     # ---- argument checks ---------------------------------------------------------------
     def _check_input(self, x: Any) -> tuple[int, int, bool]:
@@ -190,8 +148,7 @@ class _RNNBase(Module):
         return steps, batch, unbatched
 
     def _time_major(self, x: Tensor, unbatched: bool) -> Tensor:
-        """The input as (T, B, I) (a graph op when it has to move: only called when layer 0
-        reads the input itself, not an Embedding's table)."""
+        """The input as (T, B, I) (a graph op when it has to move)."""
         if unbatched:
             return x.reshape(x.shape[0], 1, x.shape[1])
         return x.transpose(1, 0, 2) if self.batch_first else x
@@ -200,19 +157,9 @@ class _RNNBase(Module):
                        unbatched: bool) -> np.ndarray | None:
         if lengths is None:
             return None
-        name = type(self).__name__
         if unbatched:
-            raise ValueError(f"{name}: lengths needs a batched (rank 3) input")
-        arr = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
-        if arr.ndim != 1 or arr.shape[0] != batch:
-            raise ValueError(f"{name}: lengths must hold one int per batch row ({batch}), "
-                             f"got shape {arr.shape}")
-        if arr.dtype.kind not in "iu":
-            raise TypeError(f"{name}: lengths must be integers, got dtype {arr.dtype}")
-        if arr.size and (arr.min() < 0 or arr.max() > steps):
-            raise ValueError(f"{name}: lengths must lie in [0, {steps}] (the sequence "
-                             f"length), got {arr.tolist()}")
-        return arr.astype(np.int64)
+            raise ValueError(f"{type(self).__name__}: lengths needs a batched (rank 3) input")
+        return check_lengths(type(self).__name__, lengths, steps, batch)
 
     def _check_state(self, s: Any, batch: int, unbatched: bool, what: str) -> list:
         """Split one initial state (L*D, B, H) into L*D tensors (B, H); zeros for None."""
@@ -246,25 +193,25 @@ class _RNNBase(Module):
                                "h_0" if lstm else "hx")
         c0 = self._check_state(hx[1] if hx is not None else None, batch, unbatched, "c_0") \
             if lstm else [None] * len(h0)
-        fused = self._use_fused()
-        masks = None if lens is None or fused else _step_masks(lens, steps, self.dtype)
-        lookup = self._embedding_lookup(input, steps, batch, unbatched) if fused else None
+        fast = self._use_fused()
+        masks = None if lens is None or fast else _step_masks(lens, steps, self.dtype)
         n_states = self.num_layers * self.num_directions
         self.hidden_grads = [np.zeros((steps, batch, self.hidden_size), dtype=self.dtype)
                              for _ in range(n_states)] if self.record_hidden_grads else None
         h_n, c_n = [], []
-        layer_in = self._time_major(input, unbatched) if lookup is None else None
+        layer_in = self._time_major(input, unbatched)
         for k in range(self.num_layers):
             outs = []
             for d in range(self.num_directions):
                 i = k * self.num_directions + d
                 buf = None if self.hidden_grads is None else self.hidden_grads[i]
-                run = self._run_fused if fused else self._run_graph
-                x_in, weights = layer_in, self._weights(k, d)
-                if k == 0 and lookup is not None:  # token ids into the projected table
-                    table = ProjectedTable.apply(lookup[1], weights[0], padding_idx=lookup[2])
-                    x_in, weights = lookup[0], (table,) + weights[1:]
-                out, h, c = run(x_in, h0[i], c0[i], weights, lens, masks, d == 1, buf)
+                weights, reverse = self._weights(k, d), d == 1
+                if fast:  # the hand-off to the fast floor: one node for the layer direction
+                    out, h, c = fused.sequence(self.mode, layer_in, h0[i], c0[i], weights, lens,
+                                               reverse, buf)
+                else:
+                    out, h, c = self._run_graph(layer_in, h0[i], c0[i], weights, masks,
+                                                reverse, buf)
                 outs.append(out)
                 h_n.append(h)
                 c_n.append(c)
@@ -282,22 +229,6 @@ class _RNNBase(Module):
             output = output.transpose(1, 0, 2)
         return (output, (h_n, c_n)) if lstm else (output, h_n)
 
-    def _embedding_lookup(self, input: Tensor, steps: int, batch: int,
-                          unbatched: bool) -> tuple | None:
-        """(indices (T, B) time-major, table, padding_idx) when layer 0 reads ``input`` as an
-        embedding lookup (module docstring): input is an Embedding's output that backward
-        goes through, and the table has at most half as many rows as there are tokens
-        (beyond that, projecting the table costs more than it saves)."""
-        source = embedding_source(input) if _EMBEDDING_FOLD else None
-        if source is None or 2 * source[1].shape[0] > steps * batch:
-            return None
-        indices, table, padding_idx = source
-        if unbatched:
-            indices = indices.reshape(steps, 1)
-        elif self.batch_first:
-            indices = indices.T
-        return np.ascontiguousarray(indices), table, padding_idx
-
     def _drop(self, x: Tensor) -> Tensor:
         """Inverted dropout between layers (training mode only)."""
         p = self.dropout
@@ -306,7 +237,7 @@ class _RNNBase(Module):
         return x * Tensor((keep * scale).astype(self.dtype))
 
     def _run_graph(self, x: Tensor, h: Tensor, c: Tensor | None, weights: tuple,
-                   lens: np.ndarray | None, masks: list | None, reverse: bool,
+                   masks: list | None, reverse: bool,
                    buf: np.ndarray | None) -> tuple[Tensor, Tensor, Tensor | None]:
         """One layer, one direction, unrolled from the primitive cells."""
         w_ih, w_hh, b_ih, b_hh, w_peep = weights
@@ -334,27 +265,6 @@ class _RNNBase(Module):
                 outputs[t] = m * h_new
         return stack(outputs, axis=0), h, c
 
-    def _run_fused(self, x: Tensor | np.ndarray, h: Tensor, c: Tensor | None, weights: tuple,
-                   lens: np.ndarray | None, masks: list | None, reverse: bool,
-                   buf: np.ndarray | None) -> tuple[Tensor, Tensor, Tensor | None]:
-        """One layer, one direction, as one fused node (x: the input, or token ids with the
-        projected table as w_ih)."""
-        fused = _fused_ops()
-        w_ih, w_hh, b_ih, b_hh, w_peep = weights
-        sink = None if buf is None else _fused_sink(buf)
-        if self.mode == "LSTM":
-            return fused.lstm_sequence(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peep, lengths=lens,
-                                       reverse=reverse, hidden_grad_sink=sink)
-        if self.mode == "GRU":
-            out, h_n = fused.gru_sequence(x, h, w_ih, w_hh, b_ih, b_hh, lengths=lens,
-                                          reverse=reverse, hidden_grad_sink=sink)
-        else:
-            out, h_n = fused.rnn_sequence(
-                x, h, w_ih, w_hh, b_ih, b_hh, lengths=lens, reverse=reverse,
-                nonlinearity="relu" if self.mode == "RNN_RELU" else "tanh",
-                hidden_grad_sink=sink)
-        return out, h_n, None
-
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         for key, default in (("num_layers", 1), ("bias", True), ("batch_first", False),
@@ -377,13 +287,6 @@ def _step_masks(lens: np.ndarray, steps: int, dtype: np.dtype) -> list:
         m = (t < lens).astype(dtype)[:, None]
         masks.append(None if m.all() else (Tensor(m), Tensor(1 - m)))
     return masks
-
-
-def _fused_sink(buf: np.ndarray) -> Callable[[np.ndarray], None]:
-    """Adapter: the fused backward hands over dL/dh for the whole sequence (T, B, H)."""
-    def sink(grads: np.ndarray) -> None:
-        buf[...] += grads
-    return sink
 
 
 class RNN(_RNNBase):

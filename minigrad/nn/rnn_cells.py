@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.nn.module import Module, Parameter, check_input_dtype
+from minigrad.ops.linalg import Linear
 from minigrad.ops.shape import split
 from minigrad.random import resolve_rng
 from minigrad.tensor import Tensor
@@ -32,9 +33,9 @@ def uniform_parameter(rng: np.random.Generator, shape: tuple[int, ...], hidden_s
 
 
 def _affine(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
-    """x W^T + b (the bias is optional)."""
-    out = x @ w.T
-    return out if b is None else out + b
+    """x W^T + b (the bias is optional), as one ``linear`` node: it keeps x and W for backward
+    (x @ w.T would store a transposed copy of W at every time step)."""
+    return Linear.apply(x, w, b)
 
 
 # ---- one time step of each cell (shared by the cells and the sequence layers) ------------

@@ -9,7 +9,7 @@ from typing import Iterable
 
 import numpy as np
 
-from minigrad import kernels
+from minigrad.fast import multi_tensor
 from minigrad.optim import check_grad
 from minigrad.tensor import Tensor
 
@@ -42,7 +42,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     if math.isinf(norm_type):
         total = max(float(np.abs(p.grad).max()) if p.grad.size else 0.0 for p in params)
     elif norm_type == 2.0:
-        total = math.sqrt(_sum_of_squares([p.grad for p in params]))
+        total = math.sqrt(multi_tensor.sum_of_squares([p.grad for p in params]))
     else:
         per = np.array([np.linalg.norm(p.grad.ravel().astype(np.float64), ord=norm_type)
                         for p in params])
@@ -56,20 +56,6 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
         for p in params:
             p.grad *= p.grad.dtype.type(coef)
     return total
-
-
-def _sum_of_squares(grads: list[np.ndarray]) -> float:
-    """The sum of the squares of every gradient element, in float64: one kernel call per
-    dtype (kernels.sum_of_squares_many) for C-contiguous float gradients, numpy for others."""
-    by_dtype: dict[np.dtype, list[np.ndarray]] = {}
-    total = 0.0
-    for g in grads:
-        if type(g) is np.ndarray and g.dtype in (np.float32, np.float64) and g.flags.c_contiguous:
-            by_dtype.setdefault(g.dtype, []).append(g)
-        else:
-            r = np.asarray(g, dtype=np.float64).reshape(-1)
-            total += float(np.dot(r, r))
-    return total + sum(kernels.sum_of_squares_many(gs) for gs in by_dtype.values())
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad import kernels
+from minigrad.fast import kernels
 from minigrad.function import Function
+from minigrad.ops.stable import stable_sigmoid
 
 
 class Add(Function):
@@ -110,13 +111,9 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
+        # y = tanh(x)  =>  dy/dx = 1 - y^2:   dx = grad * (1 - y * y)
+        # (one pass in the compiled kernel kernels.tanh_backward; its numpy twin is that line)
         return kernels.tanh_backward(y, np.asarray(grad, dtype=y.dtype, order="C"))
-
-
-def stable_sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)) without overflow: exp is only taken of -|x|."""
-    e = np.exp(-np.abs(x))
-    return np.asarray(np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)), dtype=x.dtype)
 
 
 class Sigmoid(Function):
@@ -124,13 +121,15 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx, a):
-        y = stable_sigmoid(a)
+        y = stable_sigmoid(a)  # 1 / (1 + exp(-a)), computed without overflow
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
+        # y = sigmoid(x)  =>  dy/dx = y (1 - y):   dx = grad * y * (1 - y)
+        # (one pass in the compiled kernel kernels.sigmoid_backward; its numpy twin is that line)
         return kernels.sigmoid_backward(y, np.asarray(grad, dtype=y.dtype, order="C"))
 
 

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from minigrad.function import Function
-from minigrad.ops.loss import _check_reduction, _grad_per_element, _reduce
+from minigrad.ops.loss import _check_reduction, _grad_per_element, _reduce, check_class_targets
 
 
 class LayerNorm(Function):
@@ -164,28 +164,13 @@ class NLLLoss(Function):
     @staticmethod
     def forward(ctx, x, target, weight=None, ignore_index=-100, reduction="mean"):
         _check_reduction("nll_loss", reduction)
+        t = check_class_targets("nll_loss", "input", x, target, ignore_index)
         target = np.asarray(target)
-        if x.ndim < 1 or x.dtype.kind != "f":
-            raise ValueError(f"nll_loss: input must be float log-probabilities shaped (..., C), "
-                             f"got {x.dtype} with shape {x.shape}")
-        if target.dtype.kind not in "iu":
-            raise ValueError(f"nll_loss: target must hold integer class indices, got dtype "
-                             f"{target.dtype} (shape {target.shape})")
-        if target.shape != x.shape[:-1]:
-            raise ValueError(f"nll_loss: target shape {target.shape} must equal the input shape "
-                             f"without its last (class) axis, input {x.shape} -> "
-                             f"{x.shape[:-1]}")
         n_classes = x.shape[-1]
         if weight is not None and np.shape(weight) != (n_classes,):
             raise ValueError(f"nll_loss: weight must hold one number per class, shape "
                              f"({n_classes},), got {np.shape(weight)}")
-        t = target.reshape(-1).astype(np.int64)
         kept = t != ignore_index
-        bad = kept & ((t < 0) | (t >= n_classes))
-        if bad.any():
-            raise ValueError(f"nll_loss: target value {int(t[bad][0])} is out of range for "
-                             f"{n_classes} classes (input {x.shape}, target {target.shape}, "
-                             f"ignore_index={ignore_index})")
         rows = x.reshape(-1, n_classes)
         safe_t = np.where(kept, t, 0)
         # 1. each row's weight: w[target] (1 without weights), 0 for an ignored row

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from minigrad import kernels
+from minigrad.fast import kernels
 from minigrad.engine import unbroadcast
 from minigrad.function import Function
 
@@ -130,6 +130,14 @@ def _contiguous_rows(a: np.ndarray) -> np.ndarray:
 def matmul(a, b):
     """Matrix product with numpy's rules (``torch.matmul``): 1-D operands are promoted, batch
     dimensions broadcast; the same as ``a @ b``."""
+    return MatMul.apply(a, b)
+
+
+def mm(a, b):
+    """Product of two matrices, (N, M) @ (M, P) (``torch.mm``: no broadcasting)."""
+    if np.ndim(a) != 2 or np.ndim(b) != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"mm: needs (N, M) and (M, P) matrices, got shapes {np.shape(a)} and "
+                         f"{np.shape(b)}")
     return MatMul.apply(a, b)
 
 

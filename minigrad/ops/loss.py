@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad import kernels
+from minigrad.fast import kernels
 from minigrad.function import Function
+from minigrad.ops.stable import stable_sigmoid
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -23,6 +24,34 @@ def _reduce(values: np.ndarray, reduction: str, count: int) -> np.ndarray:
     if reduction == "mean":
         total = total / count if count else np.nan
     return np.asarray(total, dtype=values.dtype)
+
+
+def check_class_targets(op: str, what: str, x: np.ndarray, target, ignore_index: int
+                        ) -> np.ndarray:
+    """The targets of a classification loss over x (..., C), checked and flattened to a
+    contiguous int64 vector: integer class indices shaped x.shape[:-1], each in [0, C) unless
+    it is ``ignore_index``. ``what`` names x in the messages ('logits', 'input')."""
+    target = np.asarray(target)
+    if x.ndim < 1 or x.dtype.kind != "f":
+        raise ValueError(f"{op}: {what} must be a float tensor shaped (..., C), got {x.dtype} "
+                         f"with shape {x.shape}")
+    if target.dtype.kind not in "iu":
+        raise ValueError(f"{op}: target must hold integer class indices, got dtype "
+                         f"{target.dtype} (shape {target.shape}); for probabilities or 0/1 "
+                         f"labels use binary_cross_entropy_with_logits")
+    if target.shape != x.shape[:-1]:
+        raise ValueError(f"{op}: target shape {target.shape} must equal the {what} shape "
+                         f"without its last (class) axis, {what} {x.shape} -> {x.shape[:-1]}")
+    n_classes = x.shape[-1]
+    flat_t = np.ascontiguousarray(target.reshape(-1), dtype=np.int64)
+    # the min / max test is cheap; the mask that finds the culprit only runs when it fails
+    if flat_t.size and (flat_t.min() < 0 or flat_t.max() >= n_classes):
+        bad = (flat_t != ignore_index) & ((flat_t < 0) | (flat_t >= n_classes))
+        if bad.any():
+            raise ValueError(f"{op}: target value {int(flat_t[bad][0])} is out of range for "
+                             f"{n_classes} classes ({what} {x.shape}, target {target.shape}, "
+                             f"ignore_index={ignore_index})")
+    return flat_t
 
 
 def _grad_per_element(grad: np.ndarray, shape, reduction: str, count: int) -> np.ndarray:
@@ -46,28 +75,10 @@ class CrossEntropy(Function):
     @staticmethod
     def forward(ctx, logits, target, ignore_index=-100, reduction="mean"):
         _check_reduction("cross_entropy", reduction)
+        flat_t = check_class_targets("cross_entropy", "logits", logits, target, ignore_index)
         target = np.asarray(target)
-        if logits.ndim < 1 or logits.dtype.kind != "f":
-            raise ValueError(f"cross_entropy: logits must be a float tensor shaped (..., C), "
-                             f"got {logits.dtype} with shape {logits.shape}")
-        if target.dtype.kind not in "iu":
-            raise ValueError(f"cross_entropy: target must hold integer class indices, got dtype "
-                             f"{target.dtype} (shape {target.shape}); for probabilities or "
-                             f"0/1 labels use binary_cross_entropy_with_logits")
-        if target.shape != logits.shape[:-1]:
-            raise ValueError(f"cross_entropy: target shape {target.shape} must equal the logits "
-                             f"shape without its last (class) axis, logits {logits.shape} -> "
-                             f"{logits.shape[:-1]}")
         n_classes = logits.shape[-1]
-        flat_t = np.ascontiguousarray(target.reshape(-1), dtype=np.int64)
         kept = flat_t != ignore_index
-        # the min / max test is cheap; the mask that finds the culprit only runs when it fails
-        if flat_t.size and (flat_t.min() < 0 or flat_t.max() >= n_classes):
-            bad = kept & ((flat_t < 0) | (flat_t >= n_classes))
-            if bad.any():
-                raise ValueError(f"cross_entropy: target value {int(flat_t[bad][0])} is out of "
-                                 f"range for {n_classes} classes (logits {logits.shape}, target "
-                                 f"{target.shape}, ignore_index={ignore_index})")
         x = np.ascontiguousarray(logits.reshape(-1, n_classes))
         loss_rows, probs = kernels.softmax_xent_forward(x, flat_t, int(ignore_index))
         count = int(np.count_nonzero(kept))
@@ -85,7 +96,10 @@ class CrossEntropy(Function):
         else:
             scale = grad if ctx.reduction == "sum" else grad / ctx.count if ctx.count else 0
             rows = np.full(flat_t.shape, scale, dtype=probs.dtype)
-        # 2. d loss_row / d logits = softmax - onehot(target)   (in the kernel, into a new array)
+        # 2. d loss_row / d logits = probs - onehot(target), scaled by the row's gradient and
+        #    zero for ignored rows:
+        #        dx = rows[:, None] * (probs - onehot(flat_t))
+        #    computed in one pass into a new array by kernels.softmax_xent_backward
         dx = kernels.softmax_xent_backward(probs, flat_t, ctx.ignore_index, rows)
         return dx.reshape(ctx.shape), None
 
@@ -158,8 +172,7 @@ class BCEWithLogits(Function):
         g = _grad_per_element(grad, x.shape, ctx.reduction, ctx.count)
         w = 1 if p is None else 1 + (p - 1) * y
         # 1. d softplus(-x)/dx = -sigmoid(-x) = sigmoid(x) - 1
-        sig = np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))),
-                       np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+        sig = stable_sigmoid(x)
         # 2. dl/dx = (1 - y) + w (sigmoid(x) - 1)
         dx = g * ((1 - y) + w * (sig - 1)) if ctx.needs_input_grad[0] else None
         # 3. dl/dy = -x + (p - 1) softplus(-x)   (w depends on y only through p)

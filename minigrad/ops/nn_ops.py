@@ -1,5 +1,5 @@
-"""Neural-network primitives: where (masking), dropout, embedding lookup, and an embedding table
-projected by a matrix (what a fused recurrent layer reading an Embedding looks its input up in).
+"""Neural-network primitives: where (masking), dropout, embedding lookup; and the argument check
+of sequence lengths shared by the recurrent layers and the fused sequence Functions.
 
 Embedding's backward is the compiled scatter-add kernel ``kernels.embedding_backward``.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad import kernels
+from minigrad.fast import kernels
 from minigrad.function import Function
 
 
@@ -90,42 +90,21 @@ class Embedding(Function):
         return None, dweight
 
 
-class ProjectedTable(Function):
-    """table (V, P) = weight (V, dim) @ proj (P, dim)^T: every row of an embedding table through
-    the linear map proj, once. A fused recurrent layer reading an Embedding looks its input
-    projection up in this table (token ids into the kernels, see minigrad.nn.rnn) instead of
-    multiplying every token's vector by W_ih: V*dim*P multiply-adds instead of N*dim*P for N
-    tokens (V = 65, N = 2048 in a char model), and no dX product in backward.
-
-      (1) table = weight proj^T
-      (2) dweight = dtable proj     (the padding_idx row gets none, as in Embedding)
-      (3) dproj = dtable^T weight   (every row counts, the padding row included)
-
-    That is a bias-free Linear layer applied to the table's rows, so the products are the
-    Linear kernels (``kernels.linear_forward`` / ``linear_backward``)."""
-    op_name = "projected_table"
-
-    @staticmethod
-    def forward(ctx, weight, proj, padding_idx=None):
-        if weight.ndim != 2 or proj.ndim != 2 or proj.shape[1] != weight.shape[1] or \
-                proj.dtype != weight.dtype:
-            raise ValueError(f"projected_table: weight (V, dim) and proj (P, dim) must share dim "
-                             f"and dtype; got weight {weight.shape} {weight.dtype}, proj "
-                             f"{proj.shape} {proj.dtype}")
-        weight, proj = np.ascontiguousarray(weight), np.ascontiguousarray(proj)
-        ctx.padding_idx = padding_idx
-        ctx.save_for_backward(weight, proj)
-        return kernels.linear_forward(weight, proj, None)
-
-    @staticmethod
-    def backward(ctx, grad):
-        weight, proj = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        dweight, dproj, _ = kernels.linear_backward(np.ascontiguousarray(grad), weight, proj,
-                                                    (needs[0], needs[1], False))
-        if dweight is not None and ctx.padding_idx is not None:
-            dweight[ctx.padding_idx] = 0
-        return dweight, dproj
+def check_lengths(op: str, lengths, steps: int, batch: int) -> np.ndarray | None:
+    """Sequence lengths for a recurrent layer over ``steps`` time steps and ``batch`` rows: one
+    integer per row in [0, steps], returned as a contiguous int64 vector (None stays None)."""
+    if lengths is None:
+        return None
+    arr = np.asarray(getattr(lengths, "data", lengths))
+    if arr.ndim != 1 or arr.shape[0] != batch:
+        raise ValueError(f"{op}: lengths must hold one int per batch row ({batch}), "
+                         f"got shape {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{op}: lengths must be integers, got dtype {arr.dtype}")
+    if arr.size and (arr.min() < 0 or arr.max() > steps):
+        raise ValueError(f"{op}: lengths must lie in [0, {steps}] (the sequence length), "
+                         f"got {arr.tolist()}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
 
 
 def _check_lookup(op: str, indices, weight: np.ndarray) -> np.ndarray:
@@ -143,13 +122,3 @@ def _check_lookup(op: str, indices, weight: np.ndarray) -> np.ndarray:
         raise ValueError(f"{op}: index {int(bad)} is out of range for weight of shape "
                          f"{weight.shape} (indices shape {indices.shape})")
     return indices
-
-
-def embedding_source(t) -> tuple | None:
-    """(indices shaped like t without its last axis, weight Tensor, padding_idx) when Tensor t
-    is the output of an embedding lookup that backward will go through (grad recorded, no hooks
-    or retain_grad on t), else None. Lets a consumer read the table instead of t."""
-    ctx = t._ctx
-    if ctx is None or ctx.fn is not Embedding or ctx.output_hooks or ctx._freed:
-        return None
-    return ctx.indices.reshape(t.shape[:-1]), ctx.parents[1], ctx.padding_idx

@@ -1,8 +1,10 @@
 """Fused sequence Functions: one graph node runs a whole RNN / LSTM / GRU layer direction.
 
-Same contract as the primitives in this package (``Function`` with static forward/backward);
-the loops are the kernels ``kernels.{rnn,lstm,gru}_{forward,backward}`` -- compiled Cython, or
-their numpy twins in ``minigrad/_reference_rnn.py`` after ``kernels.use('numpy')``.
+Same contract as the primitive ops (``Function`` with static forward/backward); the loops are
+the kernels ``kernels.{rnn,lstm,gru}_{forward,backward}``. To read them: the numpy twins in
+``minigrad/fast/_reference_rnn.py`` (the readable BPTT, numbered steps), the compiled loops in
+``src_ext/{rnn,lstm,gru}_kernels.pyx`` (same step numbers; ``kernels.active()`` says which runs,
+``kernels.use('numpy')`` picks the twins).
 
 Public API (used by ``minigrad.nn.rnn``)::
 
@@ -13,33 +15,25 @@ Public API (used by ``minigrad.nn.rnn``)::
     gru_sequence(x, h0, w_ih, w_hh, b_ih, b_hh, *, lengths=None, reverse=False,
                  hidden_grad_sink=None) -> (out, h_n)
 
-x is (T, B, I) time-major, h0/c0 (B, H), weights in PyTorch's layout. x may instead be int64
-token ids (T, B) (an ndarray, not a Tensor) with w_ih the projected table (V, G*H)
-(``nn_ops.ProjectedTable``): the input projection is then a row lookup, and w_ih's gradient
-is the table's (see minigrad/_reference_rnn.py). ``hidden_grad_sink``, if given, is called
-once during backward with the total gradient dL/dh_t, an ndarray (T, B, H).
+x is (T, B, I) time-major, h0/c0 (B, H), weights in PyTorch's layout. ``hidden_grad_sink``,
+if given, is called once during backward with the total gradient dL/dh_t, an ndarray (T, B, H).
+
+``sequence`` is the one hand-off the sequence layers (``minigrad.nn.rnn``) make: one layer
+direction of a given mode through the matching Function.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy as np
 
-from minigrad import kernels
+from minigrad.fast import kernels
 from minigrad.function import Function
+from minigrad.ops.nn_ops import check_lengths
 from minigrad.tensor import Tensor
 
 Sink = Callable[[np.ndarray], object] | None
-
-
-def _lengths(lengths, T: int, B: int) -> np.ndarray | None:
-    if lengths is None:
-        return None
-    arr = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
-    if arr.dtype.kind not in "iu" or arr.shape != (B,):
-        raise ValueError(f"lengths must hold one integer per batch row, shape ({B},); got "
-                         f"dtype {arr.dtype}, shape {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
 
 
 def _grad(g: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -73,7 +67,7 @@ class RNNSequence(Function):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"rnn_sequence: nonlinearity must be 'tanh' or 'relu', "
                              f"got {nonlinearity!r}")
-        L = _lengths(lengths, x.shape[0], x.shape[1])
+        L = check_lengths("rnn_sequence", lengths, x.shape[0], x.shape[1])
         relu = nonlinearity == "relu"
         out, h_n, cache = kernels.rnn_forward(x, _zeros_state(h0, x, w_hh), w_ih, w_hh, b_ih,
                                               b_hh, L, bool(reverse), relu)
@@ -101,7 +95,7 @@ class LSTMSequence(Function):
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, *, lengths=None,
                 reverse=False, hidden_grad_sink=None):
-        L = _lengths(lengths, x.shape[0], x.shape[1])
+        L = check_lengths("lstm_sequence", lengths, x.shape[0], x.shape[1])
         out, h_n, c_n, cache = kernels.lstm_forward(
             x, _zeros_state(h0, x, w_hh), _zeros_state(c0, x, w_hh), w_ih, w_hh, b_ih, b_hh,
             w_peep, L, bool(reverse))
@@ -129,7 +123,7 @@ class GRUSequence(Function):
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, *, lengths=None, reverse=False,
                 hidden_grad_sink=None):
-        L = _lengths(lengths, x.shape[0], x.shape[1])
+        L = check_lengths("gru_sequence", lengths, x.shape[0], x.shape[1])
         out, h_n, cache = kernels.gru_forward(x, _zeros_state(h0, x, w_hh), w_ih, w_hh, b_ih,
                                               b_hh, L, bool(reverse))
         ctx.save_for_backward(x, w_ih, w_hh, cache)
@@ -174,3 +168,26 @@ def gru_sequence(x: Tensor | np.ndarray, h0: Tensor | None, w_ih: Tensor, w_hh: 
     """One GRU layer direction over x (T, B, I); returns (out (T, B, H), h_n (B, H))."""
     return GRUSequence.apply(x, h0, w_ih, w_hh, b_ih, b_hh, lengths=lengths, reverse=reverse,
                              hidden_grad_sink=hidden_grad_sink)
+
+
+def sequence(mode: str, x: Tensor, h0: Tensor, c0: Tensor | None, weights: tuple,
+             lengths: np.ndarray | None, reverse: bool,
+             hidden_grads: np.ndarray | None) -> tuple[Tensor, Tensor, Tensor | None]:
+    """One layer direction of an ``nn.RNN/LSTM/GRU`` as one fused node: ``mode`` is 'LSTM',
+    'GRU', 'RNN_TANH' or 'RNN_RELU', ``weights`` (w_ih, w_hh, b_ih, b_hh, w_peep) with None
+    where absent; returns (out (T, B, H), h_n, c_n or None). When ``hidden_grads`` (T, B, H) is
+    given, backward adds dL/dh_t into it."""
+    w_ih, w_hh, b_ih, b_hh, w_peep = weights
+    sink = None if hidden_grads is None else functools.partial(np.add, hidden_grads,
+                                                               out=hidden_grads)
+    if mode == "LSTM":
+        return lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths=lengths,
+                             reverse=reverse, hidden_grad_sink=sink)
+    if mode == "GRU":
+        out, h_n = gru_sequence(x, h0, w_ih, w_hh, b_ih, b_hh, lengths=lengths,
+                                reverse=reverse, hidden_grad_sink=sink)
+    else:
+        out, h_n = rnn_sequence(x, h0, w_ih, w_hh, b_ih, b_hh, lengths=lengths,
+                                reverse=reverse, hidden_grad_sink=sink,
+                                nonlinearity="relu" if mode == "RNN_RELU" else "tanh")
+    return out, h_n, None

@@ -14,8 +14,8 @@ Layout: x (T, B, I) time-major, h0/c0 (B, H), weights as PyTorch lays them out
 position t iff t < lengths[b]; inactive rows carry their state unchanged and output zero.
 ``reverse`` walks t = T-1 .. 0, so a row starts at its own last step L_b - 1.
 Token input: x may instead be int64 token ids (T, B), with w_ih a table (V, G*H) whose row v is
-the projection of token v (for an Embedding E and the layer's W_ih, the table E W_ih^T; see
-minigrad.ops.nn_ops.ProjectedTable). That is a one-hot input x with W_ih = table^T: (1) looks
+the projection of token v (for an Embedding E and the layer's W_ih, the table E W_ih^T).
+That is a one-hot input x with W_ih = table^T: (1) looks
 the rows up instead of multiplying, backward has no dx, and its dw_ih is the table's gradient
 (dG_x's rows summed per token, in the table's (V, G*H) layout).
 The hidden states live in ``hbuf`` (T+1, B, H): forward direction hbuf[0] = h0 and
@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-def _sigmoid(a: np.ndarray) -> np.ndarray:
-    # stable for large |a|: only exp of non-positive numbers
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
+from minigrad.ops.stable import stable_sigmoid
 
 
 def _steps(T: int, reverse: bool, backward: bool = False) -> range:
@@ -153,11 +150,11 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
         if w_peep is not None:
             ai, af = ai + w_peep[0] * c_prev, af + w_peep[1] * c_prev
         # (3) i = σ(a_i [+ p_i c_{t-1}]), f = σ(a_f [+ p_f c_{t-1}]), g = tanh(a_g)
-        i, f, g = _sigmoid(ai), _sigmoid(af), np.tanh(ag)
+        i, f, g = stable_sigmoid(ai), stable_sigmoid(af), np.tanh(ag)
         # (4) c_t = f c_{t-1} + i g
         c = f * c_prev + i * g
         # (5) o = σ(a_o [+ p_o c_t]), h_t = o tanh(c_t)
-        o = _sigmoid(ao + w_peep[2] * c if w_peep is not None else ao)
+        o = stable_sigmoid(ao + w_peep[2] * c if w_peep is not None else ao)
         tc = np.tanh(c)
         h = o * tc
         act = _active(t, L)
@@ -238,8 +235,8 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
         # (2) recurrent product, the only GEMM inside the loop
         gh = h_prev @ w_hh.T
         # (3) r = σ(a_r + gh_r), z = σ(a_z + gh_z), hn = gh_n + b_hn
-        r = _sigmoid(gates[t, :, :H] + gh[:, :H])
-        z = _sigmoid(gates[t, :, H:2 * H] + gh[:, H:2 * H])
+        r = stable_sigmoid(gates[t, :, :H] + gh[:, :H])
+        z = stable_sigmoid(gates[t, :, H:2 * H] + gh[:, H:2 * H])
         hn = gh[:, 2 * H:] + (b_hh[2 * H:] if b_hh is not None else 0)
         # (4) n = tanh(a_n + r hn), h_t = (1 - z) n + z h_{t-1}
         n = np.tanh(gates[t, :, 2 * H:] + r * hn)

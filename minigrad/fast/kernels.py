@@ -7,13 +7,13 @@ returns the one in use, so a reader sees which code runs:
 =========== ================================ ====================================
 group       compiled (``minigrad._ext.*``)    numpy twin
 =========== ================================ ====================================
-elementwise ``elementwise``                  ``minigrad._reference``
-embedding   ``embedding``                    ``minigrad._reference``
-loss        ``loss`` (or ``loss_avx512``)    ``minigrad._reference``
-linear      ``linear``                       ``minigrad._reference``
-rnn         ``rnn_kernels`` (``_avx512``)    ``minigrad._reference_rnn``
-lstm        ``lstm_kernels`` (``_avx512``)   ``minigrad._reference_rnn``
-gru         ``gru_kernels`` (``_avx512``)    ``minigrad._reference_rnn``
+elementwise ``elementwise``                  ``minigrad.fast._reference``
+embedding   ``embedding``                    ``minigrad.fast._reference``
+loss        ``loss`` (or ``loss_avx512``)    ``minigrad.fast._reference``
+linear      ``linear``                       ``minigrad.fast._reference``
+rnn         ``rnn_kernels`` (``_avx512``)    ``minigrad.fast._reference_rnn``
+lstm        ``lstm_kernels`` (``_avx512``)   ``minigrad.fast._reference_rnn``
+gru         ``gru_kernels`` (``_avx512``)    ``minigrad.fast._reference_rnn``
 =========== ================================ ====================================
 
 The compiled implementation is used when it was built (``backend()`` says 'compiled'), else
@@ -23,8 +23,8 @@ time. On a CPU that runs AVX-512 the recurrent and loss groups use their ``*_avx
 (``variant()`` says 'avx512'; ``MINIGRAD_AVX512=0`` keeps the portable build).
 
 Importing minigrad changes nothing in the process. The process-wide speed settings, BLAS at
-one thread (``minigrad.threads``) and the glibc heap tuning (``minigrad.memory``), are applied
-by ``apply_speed_settings()``: explicitly, or by the first kernel call.
+one thread (``minigrad.fast.threads``) and the glibc heap tuning (``minigrad.fast.memory``),
+are applied by ``apply_speed_settings()``: explicitly, or by the first kernel call.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ import warnings
 from dataclasses import dataclass
 from types import ModuleType
 
-from minigrad import _reference, _reference_rnn, memory, threads
+from minigrad.fast import _reference, _reference_rnn, memory, threads
 
 
 @dataclass(frozen=True)
@@ -156,24 +156,24 @@ def use(name: str) -> None:
 
 # ---- the kernels: one named hand-off each (signatures and meaning: the numpy twins) --------
 def tanh_backward(y, grad):
-    """grad * (1 - y^2) for y = tanh(x) (twin: minigrad._reference.tanh_backward)."""
+    """grad * (1 - y^2) for y = tanh(x) (twin: minigrad.fast._reference.tanh_backward)."""
     return _run().elementwise.tanh_backward(y, grad)
 
 
 def sigmoid_backward(y, grad):
-    """grad * y * (1 - y) for y = sigmoid(x) (twin: minigrad._reference.sigmoid_backward)."""
+    """grad * y * (1 - y) for y = sigmoid(x) (twin: minigrad.fast._reference.sigmoid_backward)."""
     return _run().elementwise.sigmoid_backward(y, grad)
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, eps, step_size, bc2_sqrt):
-    """One Adam step in place (twin: minigrad._reference.adam_update)."""
+    """One Adam step in place (twin: minigrad.fast._reference.adam_update)."""
     return _run().elementwise.adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, eps,
                                           step_size, bc2_sqrt)
 
 
 def adam_update_many(params, grads, exp_avgs, exp_avg_sqs, beta1, beta2, eps, step_sizes,
                      bc2_sqrts):
-    """adam_update on many parameters in one call (twin: minigrad._reference)."""
+    """adam_update on many parameters in one call (twin: minigrad.fast._reference)."""
     return _run().elementwise.adam_update_many(params, grads, exp_avgs, exp_avg_sqs, beta1,
                                                beta2, eps, step_sizes, bc2_sqrts)
 
@@ -199,45 +199,45 @@ def softmax_xent_backward(probs, target, ignore_index, grad_rows, out=None):
 
 
 def linear_forward(x, w, b):
-    """x @ w^T + b (twin: minigrad._reference.linear_forward)."""
+    """x @ w^T + b (twin: minigrad.fast._reference.linear_forward)."""
     return _run().linear.linear_forward(x, w, b)
 
 
 def linear_backward(g, x, w, needs):
-    """(dx, dw, db) of the Linear layer (twin: minigrad._reference.linear_backward)."""
+    """(dx, dw, db) of the Linear layer (twin: minigrad.fast._reference.linear_backward)."""
     return _run().linear.linear_backward(g, x, w, needs)
 
 
 def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
-    """Elman RNN over a sequence (twin: minigrad._reference_rnn.rnn_forward)."""
+    """Elman RNN over a sequence (twin: minigrad.fast._reference_rnn.rnn_forward)."""
     return _run().rnn.rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu)
 
 
 def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache, needs):
-    """BPTT of rnn_forward (twin: minigrad._reference_rnn.rnn_backward)."""
+    """BPTT of rnn_forward (twin: minigrad.fast._reference_rnn.rnn_backward)."""
     return _run().rnn.rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu,
                                    cache, needs)
 
 
 def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
-    """LSTM over a sequence (twin: minigrad._reference_rnn.lstm_forward)."""
+    """LSTM over a sequence (twin: minigrad.fast._reference_rnn.lstm_forward)."""
     return _run().lstm.lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths,
                                     reverse)
 
 
 def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, reverse, cache,
                   needs):
-    """BPTT of lstm_forward (twin: minigrad._reference_rnn.lstm_backward)."""
+    """BPTT of lstm_forward (twin: minigrad.fast._reference_rnn.lstm_backward)."""
     return _run().lstm.lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths,
                                      reverse, cache, needs)
 
 
 def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
-    """GRU over a sequence (twin: minigrad._reference_rnn.gru_forward)."""
+    """GRU over a sequence (twin: minigrad.fast._reference_rnn.gru_forward)."""
     return _run().gru.gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse)
 
 
 def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, needs):
-    """BPTT of gru_forward (twin: minigrad._reference_rnn.gru_backward)."""
+    """BPTT of gru_forward (twin: minigrad.fast._reference_rnn.gru_backward)."""
     return _run().gru.gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache,
                                    needs)

@@ -10,7 +10,7 @@ may run on; never more than one per started block of 8 batch rows.
 BLAS threads. Inside the kernels each worker calls BLAS on its own small matrices, where a BLAS
 thread pool would only get in the way (and numpy and scipy each bring their own OpenBLAS pool,
 whose idle threads spin and starve each other on a small machine). So when minigrad's kernels
-first run (``minigrad.kernels.apply_speed_settings``; importing minigrad changes nothing) the
+first run (``minigrad.fast.kernels.apply_speed_settings``; importing minigrad changes nothing) the
 BLAS libraries are set to one thread each, unless you set OPENBLAS_NUM_THREADS,
 OMP_NUM_THREADS or MKL_NUM_THREADS yourself or called ``set_blas_threads(n)`` before (then they
 are left as they are); ``set_blas_threads(n)`` changes them at any time. Measurements:
@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import os
 
-try:  # optional at run time: without it minigrad leaves the BLAS thread counts alone
-    from threadpoolctl import ThreadpoolController
-except ImportError:  # pragma: no cover - threadpoolctl is a declared dependency
-    ThreadpoolController = None
+from threadpoolctl import ThreadpoolController
 
 _USER_BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _blas_chosen = False  # set_blas_threads() was called: limit_blas_by_default leaves BLAS alone
@@ -96,8 +93,6 @@ def elementwise_workers(elements: int) -> int:
 
 
 def _blas_controller():
-    if ThreadpoolController is None:
-        return None
     return ThreadpoolController().select(user_api="blas")
 
 
@@ -105,19 +100,14 @@ def set_blas_threads(n: int) -> None:
     """Use ``n`` threads in every BLAS library loaded in this process (numpy's and scipy's)."""
     global _blas_chosen
     _positive_int(n, "set_blas_threads")
-    controller = _blas_controller()
-    if controller is None:
-        raise RuntimeError("set_blas_threads needs threadpoolctl: pip install threadpoolctl")
-    controller.limit(limits=n)
+    _blas_controller().limit(limits=n)
     _blas_chosen = True
 
 
 def get_blas_threads() -> dict[str, int]:
     """BLAS library file name -> its thread count, for every BLAS loaded in this process."""
-    controller = _blas_controller()
-    if controller is None:
-        return {}
-    return {os.path.basename(lib.filepath): lib.num_threads for lib in controller.lib_controllers}
+    return {os.path.basename(lib.filepath): lib.num_threads
+            for lib in _blas_controller().lib_controllers}
 
 
 def default_workers() -> int:
@@ -127,14 +117,12 @@ def default_workers() -> int:
 
 
 def limit_blas_by_default() -> bool:
-    """BLAS at one thread, unless the user set a BLAS variable or called set_blas_threads (or
-    threadpoolctl is missing); True when it changed them. Called once, when the kernels first
-    run (minigrad.kernels.apply_speed_settings), not at import."""
-    if _blas_chosen or ThreadpoolController is None \
-            or any(os.environ.get(var) for var in _USER_BLAS_VARS):
+    """BLAS at one thread, unless the user set a BLAS variable or called set_blas_threads;
+    True when it changed them. Called once, when the kernels first
+    run (minigrad.fast.kernels.apply_speed_settings), not at import."""
+    if _blas_chosen or any(os.environ.get(var) for var in _USER_BLAS_VARS):
         return False
-    controller = _blas_controller()
-    controller.limit(limits=1)
+    _blas_controller().limit(limits=1)
     return True
 
 

@@ -3,12 +3,12 @@
 Every training step allocates and frees the same large arrays: activations, gradients, gate
 buffers. By default glibc serves blocks above its mmap threshold (128 KB at start) with freshly
 mapped pages and unmaps them on free, and trims free memory off the top of the heap; either way
-the next step touches brand-new pages and pays a page fault per 4 KB (measured on the char-LM
-benchmark at hidden 64: about 490 faults per step, 2-3 microseconds each here, a fifth of the
-step). So when its kernels first run (minigrad.kernels.apply_speed_settings; importing
-minigrad changes nothing) minigrad raises the mmap threshold to 32 MB (glibc's maximum), keeps
-16 MB of padding at the top of the heap and trims the heap only when 256 MB at its top are
-free: freed blocks stay in the process and are handed out again.
+the next step touches brand-new pages and pays a page fault per 4 KB (the count per step on
+the char-LM benchmark is in benchmarks/RESULTS.md). So when its kernels first run
+(minigrad.fast.kernels.apply_speed_settings; importing minigrad changes nothing) minigrad
+raises the mmap threshold to 32 MB (glibc's maximum), keeps 16 MB of padding at the top of the
+heap and trims the heap only when 256 MB at its top are free: freed blocks stay in the process
+and are handed out again.
 
 This is process-wide, like the BLAS thread setting, and only on glibc Linux. Set
 MINIGRAD_MALLOC_TUNING=0 to leave malloc alone (the process may then hold less memory when idle).
