@@ -74,9 +74,10 @@ class Div(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        # d(a/b)/da = 1/b ; d(a/b)/db = -a/b^2
+        # d(a/b)/da = 1/b ; d(a/b)/db = -a/b^2  (the sign is put on b^2, often the smaller
+        # operand under broadcasting: the same bits as (-grad) * a / b^2, one full pass fewer)
         return (grad / b if ctx.needs_input_grad[0] else None,
-                -grad * a / (b * b) if ctx.needs_input_grad[1] else None)
+                grad * a / -(b * b) if ctx.needs_input_grad[1] else None)
 
 
 class Pow(Function):

@@ -19,6 +19,15 @@ def _rows(a: np.ndarray) -> np.ndarray:
     return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 
+def _batched_product(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x @ y`` for (..., P, K) and (..., K, Q) with the same batch dims. With K == 1 (the
+    backward of a matrix-vector product) each entry is one product, so it is the broadcast
+    ``x * y``: the same numbers, without numpy's slow stacked matmul for a contraction of one."""
+    if x.shape[-1] == 1:
+        return x * y
+    return x @ y
+
+
 class MatMul(Function):
     op_name = "matmul"
 
@@ -61,6 +70,13 @@ class MatMul(Function):
                 da = np.tensordot(grad, b, axes=(lead + (b.ndim - 1,), lead + (b.ndim - 1,)))
             if ctx.needs_input_grad[1]:
                 db = a.T @ grad
+            return da, db
+        if a.ndim == b.ndim > 2 and a.shape[:-2] == b.shape[:-2]:
+            # the same batch dims, nothing broadcast: dA = dC B^T , dB = A^T dC per batch
+            if ctx.needs_input_grad[0]:
+                da = _batched_product(grad, np.swapaxes(b, -1, -2))
+            if ctx.needs_input_grad[1]:
+                db = _batched_product(np.swapaxes(a, -1, -2), grad)
             return da, db
         # 1. promote 1-D operands to matrices (a row, a column) so one rule serves every case
         a2 = a[None, :] if a.ndim == 1 else a

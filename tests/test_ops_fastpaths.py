@@ -1,0 +1,93 @@
+"""The primitive ops' fast paths (minigrad/ops/) give the same numbers as the rule they shortcut:
+batched matmul backward without broadcasting (a contraction of one is a broadcast product), and
+Mean as a sum divided by the count (what np.mean does for float32 / float64)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import Tensor
+
+
+def _grads(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ta = Tensor(a, dtype=a.dtype, requires_grad=True)
+    tb = Tensor(b, dtype=b.dtype, requires_grad=True)
+    (ta @ tb).backward(Tensor(g, dtype=g.dtype))
+    return ta.grad, tb.grad
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shapes", [
+    ((4, 5, 6), (4, 6, 1)),       # attention scores: enc @ h (the grad of A is an outer product)
+    ((4, 1, 5), (4, 5, 6)),       # attention context: weights @ enc (the grad of B likewise)
+    ((2, 3, 4, 5), (2, 3, 5, 2)),  # two batch dims, no contraction of one
+    ((3, 1, 1), (3, 1, 1)),
+])
+def test_batched_matmul_backward_matches_einsum(shapes, dtype):
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal(s).astype(dtype) for s in shapes)
+    g = rng.standard_normal((a @ b).shape).astype(dtype)
+    da, db = _grads(a, b, g)
+    ref_da = np.einsum("...mn,...kn->...mk", g, b)   # dC B^T
+    ref_db = np.einsum("...km,...kn->...mn", a, g)   # A^T dC
+    assert da.dtype == db.dtype == dtype
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(da, ref_da, **tol)
+    np.testing.assert_allclose(db, ref_db, **tol)
+    if shapes[1][-1] == 1:           # one product per entry: exactly the broadcast product
+        assert np.array_equal(da, g * np.swapaxes(b, -1, -2))
+    if shapes[0][-2] == 1:
+        assert np.array_equal(db, np.swapaxes(a, -1, -2) * g)
+
+
+def test_batched_matmul_backward_agrees_with_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    enc = rng.standard_normal((3, 7, 8))
+    h = rng.standard_normal((3, 8, 1))
+    w = rng.standard_normal((3, 1, 7))
+    te, th, tw = (Tensor(x, dtype=np.float64, requires_grad=True) for x in (enc, h, w))
+    ((te @ th).sum() * 2 + ((tw @ te) ** 2).sum()).backward()
+    qe, qh, qw = (torch.tensor(x, requires_grad=True) for x in (enc, h, w))
+    ((qe @ qh).sum() * 2 + ((qw @ qe) ** 2).sum()).backward()
+    for mine, theirs in ((te, qe), (th, qh), (tw, qw)):
+        np.testing.assert_allclose(mine.grad, theirs.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, axis, keepdims", [
+    ((32, 256), -1, True), ((32, 256), None, False), ((4, 5, 6), (0, 2), False),
+    ((4, 5, 6), 1, True), ((7,), 0, False), ((), None, False), ((0, 3), 0, False),
+])
+def test_mean_is_bitwise_np_mean(shape, axis, keepdims, dtype):
+    x = (np.random.default_rng(2).standard_normal(shape) * 100).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")             # the mean of nothing is nan, with a warning
+        got = mg.Tensor(x, dtype=dtype).mean(axis=axis, keepdims=keepdims).data
+        ref = np.asarray(x.mean(axis=axis, keepdims=keepdims))
+    assert got.dtype == ref.dtype and got.shape == ref.shape
+    assert np.array_equal(got, ref, equal_nan=True)
+
+
+def test_mean_of_float16_keeps_np_mean_accumulation():
+    x = np.full(4096, 0.1, dtype=np.float16)
+    got = mg.Tensor(x, dtype=np.float16).mean().data
+    assert got.dtype == np.float16 and got == x.mean()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_div_backward_for_the_divisor_is_bitwise_the_textbook_formula(dtype):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((6, 5)).astype(dtype)
+    a[0, :2] = 0.0                                   # signed zeros take the same sign
+    b = (rng.uniform(0.5, 2.0, (6, 1)) * rng.choice([-1, 1], (6, 1))).astype(dtype)
+    g = rng.standard_normal((6, 5)).astype(dtype)
+    ta = Tensor(a, dtype=dtype, requires_grad=True)
+    tb = Tensor(b, dtype=dtype, requires_grad=True)
+    (ta / tb).backward(Tensor(g, dtype=dtype))
+    ref = (-g * a / (b * b)).sum(axis=1, keepdims=True)   # d(a/b)/db = -a/b^2, summed back
+    assert tb.grad.dtype == dtype and np.array_equal(tb.grad, ref)
+    assert np.array_equal(ta.grad, g / b)
