@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from minigrad.data import (CharVocab, StreamBatcher, Vocab, bucket_batches, builtin_text,
-                           load_csv_splits, load_movie_reviews, pad_sequences, read_csv,
-                           read_text, split_ids, stratified_split, tokenize)
+                           char_tokenize, choose_tokens, get_tokenizer, load_csv_splits,
+                           load_movie_reviews, ngram_tokens, pad_sequences, read_csv,
+                           read_text, script_share, split_ids, stratified_split, tokenize)
 
 KOREAN = "안녕하세요, 세계! 한국어 텍스트도 됩니다.\n줄바꿈과 emoji 🙂 포함."
 
@@ -192,6 +193,59 @@ def test_bucket_batches_cover_all_similar_lengths_and_seeded():
     ordered = bucket_batches(lengths, 32, shuffle=False)
     assert np.all(np.diff(lengths[np.concatenate(ordered)]) >= 0)
     assert all(len(b) == 32 for b in bucket_batches(lengths, 32, drop_last=True))
+
+
+# ---- character tokens (Korean and other scripts) ------------------------------------------
+def test_char_tokenize_hangul_mixed_scripts_and_spaces():
+    import unicodedata
+    assert char_tokenize("정부가 발표했다.") == ["정", "부", "가", " ", "발", "표", "했", "다", "."]
+    # decomposed jamo (NFD) become the same syllables; case folded, HTML gone, spaces collapsed
+    nfd = unicodedata.normalize("NFD", "한국어")
+    assert len(nfd) > 3 and char_tokenize(nfd) == ["한", "국", "어"]
+    assert char_tokenize("  KLUE<br />벤치마크\t\n😀 &amp; Ü ") == \
+        ["k", "l", "u", "e", " ", "벤", "치", "마", "크", " ", "😀", " ", "&", " ", "ü"]
+    assert char_tokenize("ABC", lowercase=False) == ["A", "B", "C"]
+    assert char_tokenize("") == [] and char_tokenize(" \n ") == []
+
+
+def test_char_vocab_unknown_padding_and_lengths():
+    train = ["정부가 발표했다", "정부는 좋다"]
+    vocab = Vocab.build([char_tokenize(t) for t in train])
+    assert "정" in vocab and " " in vocab and len(vocab) == 2 + len(set("정부가 발표했다는좋"))
+    ids = vocab.encode(char_tokenize("정부의 발표!"))
+    # '의' and '!' never appear in training: <unk> (1); each Hangul syllable is one id
+    assert len(ids) == 7 and ids[2] == vocab.unk_index and ids[-1] == vocab.unk_index
+    assert vocab.decode(ids) == ["정", "부", "<unk>", " ", "발", "표", "<unk>"]
+    x, lengths = pad_sequences([ids, vocab.encode(char_tokenize("좋다"))])
+    assert x.shape == (2, 7) and lengths.tolist() == [7, 2]
+    assert x[1, 2:].tolist() == [vocab.pad_index] * 5
+    assert vocab.decode(x[1]) == ["좋", "다"]
+
+
+def test_ngram_tokens_align_with_characters():
+    chars = char_tokenize("정부가 왔다")
+    bi = ngram_tokens(chars, 2)
+    assert len(bi) == len(chars)
+    assert bi[1:4] == ["정부", "부가", "가 "] and bi[0].endswith("정")
+    assert ngram_tokens(chars, 1) == chars
+    assert ngram_tokens(["a", "b", "c"], 3)[2] == "abc"
+    assert ngram_tokens([], 2) == []
+    with pytest.raises(ValueError, match="ngram_tokens"):
+        ngram_tokens(chars, 0)
+
+
+def test_choose_tokens_by_script():
+    korean = ["정부는 오늘 새 정책을 발표했다.", "숙소가 깨끗하고 좋았어요!"]
+    english = ["The government announced a policy.", "Great place, very clean!"]
+    assert script_share(korean) == 1.0 and script_share(english) == 0.0
+    assert choose_tokens(korean) == "chars" and choose_tokens(english) == "words"
+    assert choose_tokens(["東京タワーに行きました"]) == "chars"
+    # mostly English with a little Korean stays with words
+    assert choose_tokens(english + ["한"]) == "words"
+    assert script_share(["123 !?"]) == 0.0
+    assert get_tokenizer("words") is tokenize and get_tokenizer("chars") is char_tokenize
+    with pytest.raises(ValueError, match="get_tokenizer"):
+        get_tokenizer("bytes")
 
 
 # ---- splits and datasets -------------------------------------------------------------------

@@ -18,7 +18,7 @@ def example(name):
     return importlib.import_module(name)
 
 
-@pytest.mark.parametrize("name", ["hello", "char_lm", "sentiment", "timeseries",
+@pytest.mark.parametrize("name", ["hello", "char_lm", "sentiment", "classify", "timeseries",
                                   "vanishing_gradients"])
 def test_help(name, capsys):
     with pytest.raises(SystemExit) as e:

