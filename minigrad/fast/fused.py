@@ -171,15 +171,19 @@ def gru_sequence(x: Tensor | np.ndarray, h0: Tensor | None, w_ih: Tensor, w_hh: 
 
 
 def sequence(mode: str, x: Tensor, h0: Tensor, c0: Tensor | None, weights: tuple,
-             lengths: np.ndarray | None, reverse: bool,
-             hidden_grads: np.ndarray | None) -> tuple[Tensor, Tensor, Tensor | None]:
+             lengths: np.ndarray | None, reverse: bool, hidden_grads: np.ndarray | None,
+             fold_source=None) -> tuple[Tensor, Tensor, Tensor | None]:
     """One layer direction of an ``nn.RNN/LSTM/GRU`` as one fused node: ``mode`` is 'LSTM',
     'GRU', 'RNN_TANH' or 'RNN_RELU', ``weights`` (w_ih, w_hh, b_ih, b_hh, w_peep) with None
     where absent; returns (out (T, B, H), h_n, c_n or None). When ``hidden_grads`` (T, B, H) is
-    given, backward adds dL/dh_t into it."""
+    given, backward adds dL/dh_t into it. ``fold_source`` (from ``minigrad.fast.fold.source``)
+    makes the layer read an Embedding's table instead of ``x`` (the embedding fold)."""
     w_ih, w_hh, b_ih, b_hh, w_peep = weights
     sink = None if hidden_grads is None else functools.partial(np.add, hidden_grads,
                                                                out=hidden_grads)
+    if fold_source is not None:
+        from minigrad.fast import fold  # fold builds on this module's helpers
+        return fold.sequence(mode, fold_source, h0, c0, weights, lengths, reverse, sink)
     if mode == "LSTM":
         return lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths=lengths,
                              reverse=reverse, hidden_grad_sink=sink)

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import numpy as np
 
 import minigrad.functional as F
+from minigrad.fast import fold
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter, check_input_dtype
 from minigrad.random import resolve_rng
@@ -92,7 +93,10 @@ class Embedding(Module):
 
     def forward(self, indices: Any) -> Tensor:
         # the lookup op checks the indices (integers, within the rows) and names the shapes
-        return F.embedding(indices, self.weight, padding_idx=self.padding_idx)
+        out = F.embedding(indices, self.weight, padding_idx=self.padding_idx)
+        # a note for the fast floor: a fused recurrent layer may read the table instead
+        fold.remember_lookup(out, indices, self.weight, self.padding_idx)
+        return out
 
     def extra_repr(self) -> str:
         pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"

@@ -29,7 +29,7 @@ import numpy as np
 from minigrad.nn.module import Module, check_input_dtype
 from minigrad.nn.rnn_cells import (GRUCell, LSTMCell, RNNCell, gru_step, lstm_step, rnn_step,
                                    uniform_parameter)
-from minigrad.fast import fused
+from minigrad.fast import fold, fused
 from minigrad.ops.nn_ops import check_lengths
 from minigrad.ops.shape import concat, split, stack
 from minigrad.random import resolve_rng
@@ -199,7 +199,9 @@ class _RNNBase(Module):
         self.hidden_grads = [np.zeros((steps, batch, self.hidden_size), dtype=self.dtype)
                              for _ in range(n_states)] if self.record_hidden_grads else None
         h_n, c_n = [], []
-        layer_in = self._time_major(input, unbatched)
+        # an Embedding's output is read as its table by layer 0 when that pays (fast.fold)
+        src = fold.source(input, steps, batch, self.batch_first, unbatched) if fast else None
+        layer_in = None if src is not None else self._time_major(input, unbatched)
         for k in range(self.num_layers):
             outs = []
             for d in range(self.num_directions):
@@ -208,7 +210,7 @@ class _RNNBase(Module):
                 weights, reverse = self._weights(k, d), d == 1
                 if fast:  # the hand-off to the fast floor: one node for the layer direction
                     out, h, c = fused.sequence(self.mode, layer_in, h0[i], c0[i], weights, lens,
-                                               reverse, buf)
+                                               reverse, buf, src if k == 0 else None)
                 else:
                     out, h, c = self._run_graph(layer_in, h0[i], c0[i], weights, masks,
                                                 reverse, buf)
