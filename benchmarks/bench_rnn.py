@@ -13,8 +13,9 @@ default of one thread per worker, see minigrad/fast/threads.py).
     python benchmarks/bench_rnn.py --cells lstm --hidden 512 --reps 7 --paths fused,torch
     python benchmarks/bench_rnn.py --layer-only --threads 1   # the recurrent layer alone
 
-Paths: ``fused`` is minigrad's default (fused kernels), ``primitive`` the graph of primitive
-ops, ``torch`` PyTorch's CPU modules.
+Paths: ``fused`` is minigrad's default (fused kernels, with the embedding fold of
+minigrad/fast/fold.py), ``unfolded`` the fused kernels with the fold turned off, ``primitive``
+the graph of primitive ops, ``torch`` PyTorch's CPU modules.
 
 Also printed at the largest hidden size: the GEMM throughput of the fused layer (its
 forward + backward FLOPs over its time) next to numpy's own matmul at the same shapes.
@@ -37,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=0, help="timed steps per repetition "
                    "(default: scaled to about 0.5 s)")
     p.add_argument("--paths", default="fused,primitive,torch",
-                   help="comma list of fused, primitive, torch")
+                   help="comma list of fused, unfolded, primitive, torch")
     p.add_argument("--threads", type=int, default=0,
                    help="threads for both libraries (default: the machine's cores)")
     p.add_argument("--blas-threads", type=int, default=0,
@@ -61,6 +62,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import minigrad  # noqa: E402
 import minigrad.nn as nn  # noqa: E402
 from minigrad import optim  # noqa: E402
+from minigrad.fast import fold as embedding_fold  # noqa: E402
 
 VOCAB = 65
 CELL_CLASS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
@@ -70,8 +72,9 @@ GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 class MinigradLM:
     """Embedding -> recurrent layer -> Linear, trained with Adam; one call = one step."""
 
-    def __init__(self, cell: str, hidden: int, fused: bool, seed: int = 0):
+    def __init__(self, cell: str, hidden: int, fused: bool, seed: int = 0, fold: bool = True):
         minigrad.manual_seed(seed)
+        self.fold = fold
         self.emb = nn.Embedding(VOCAB, hidden)
         self.rnn = getattr(nn, CELL_CLASS[cell])(hidden, hidden, fused=fused)
         self.head = nn.Linear(hidden, VOCAB)
@@ -80,7 +83,9 @@ class MinigradLM:
 
     def step(self, x: np.ndarray, y: np.ndarray) -> float:
         self.opt.zero_grad()
+        previous = embedding_fold.set_enabled(self.fold)
         out = self.rnn(self.emb(x))[0]
+        embedding_fold.set_enabled(previous)
         loss = nn.functional.cross_entropy(self.head(out), y)
         loss.backward()
         nn.utils.clip_grad_norm_(self.params, 1.0)
@@ -131,7 +136,8 @@ def bench_config(cell: str, hidden: int, paths: list[str], args) -> dict[str, fl
     models = {}
     for path in paths:
         models[path] = (TorchLM(cell, hidden) if path == "torch"
-                        else MinigradLM(cell, hidden, fused=(path != "primitive")))
+                        else MinigradLM(cell, hidden, fused=(path != "primitive"),
+                                        fold=(path != "unfolded")))
     n_steps = {}
     for path, model in models.items():  # warm up, then size each run to about 0.5 s
         per = time_steps(model.step, batches, 2)
