@@ -60,6 +60,9 @@ def test_notebook_runs_in_a_kernel(monkeypatch):
         assert float(found.group(1)) < 4.5    # bits/char; uniform over ~90 characters is 6.5
     assert outputs.count("sample: 'The ") == 2
     assert "Attention" in "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "weight on the padded steps: [0. 0.]" in outputs
+    assert "each row sums to [1. 1.]" in outputs
+    assert "largest gradient reaching the padded keys: 0.0" in outputs
 
 
 def test_progress_bars_come_from_tqdm_auto(monkeypatch):
