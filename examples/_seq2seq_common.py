@@ -5,8 +5,9 @@ encoder's states: Luong's attention after the recurrent step), exact-match scori
 attention plots. Nothing here is part of the minigrad library."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -14,6 +15,9 @@ import minigrad as mg
 import minigrad.nn as nn
 from minigrad.decoding import Decoded, beam_search, greedy_decode
 from minigrad.nn.rnn_cells import gru_step, lstm_step
+from minigrad.nn.utils import clip_grad_norm_
+
+from _common import Progress, batches, fmt_seconds
 
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = ["<pad>", "<s>", "</s>"]
@@ -186,3 +190,45 @@ def save_figure(fig: Any, path: Path) -> str:
     import matplotlib.pyplot as plt
     plt.close(fig)
     return str(path)
+
+
+def train_teacher_forced(model: nn.Module, opt: Any, args: Any, n_train: int,
+                         rng: np.random.Generator, batch_loss: Callable[[np.ndarray], mg.Tensor],
+                         validate: Callable[[], tuple[float, str]],
+                         val_key: str) -> tuple[dict, int, float]:
+    """Both examples' training loop: shuffled batches of ``args.batch_size`` for
+    ``args.epochs`` epochs, ``batch_loss(indices)`` the teacher-forced loss of one batch, Adam's
+    learning rate decaying linearly to 10%, gradient clipping, a progress bar, ``validate()`` ->
+    (value, text) after each epoch, and a time limit of ``args.time_limit`` minutes.
+    Returns (history, steps, seconds)."""
+    total = args.epochs * -(-n_train // args.batch_size)
+    history: dict[str, list] = {"loss": [], val_key: []}
+    start = time.perf_counter()
+    deadline = None if args.time_limit is None else start + 60 * args.time_limit
+    bar = Progress(total, desc="train", enabled=not args.no_progress, unit="step")
+    step, smooth, stopped = 0, None, False
+    for epoch in range(args.epochs):
+        for idx in batches(n_train, args.batch_size, rng):
+            for group in opt.param_groups:                  # linear decay to 10%
+                group["lr"] = args.lr * (1 - 0.9 * step / max(1, total))
+            loss = batch_loss(idx)
+            opt.zero_grad()
+            loss.backward()
+            clip_grad_norm_(model.parameters(), args.clip)
+            opt.step()
+            step += 1
+            smooth = loss.item() if smooth is None else 0.95 * smooth + 0.05 * loss.item()
+            history["loss"].append(loss.item())
+            bar.update(1, loss=smooth)
+            if deadline is not None and time.perf_counter() > deadline:
+                stopped = True
+                break
+        value, text = validate()
+        history[val_key].append(value)
+        bar.write(f"epoch {epoch + 1}: loss {smooth:.4f}, {text}  "
+                  f"[{fmt_seconds(time.perf_counter() - start)}]")
+        if stopped:
+            bar.write(f"time limit reached after {step} steps")
+            break
+    bar.close()
+    return history, step, time.perf_counter() - start

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (HelpFormatter, Progress, batches, fmt_seconds, out_dir,  # noqa: E402
-                     pyplot, seed_everything)
+from _common import (HelpFormatter, fmt_seconds, out_dir, pyplot,  # noqa: E402
+                     seed_everything)
 from _seq2seq_common import (PAD, AttentionDecoder, Tokens, decode, exact_match,  # noqa: E402
-                             hangul_font, label, pad_batch, save_figure)
+                             hangul_font, label, pad_batch, save_figure,
+                             train_teacher_forced)
 import numpy as np  # noqa: E402
 
 import minigrad as mg  # noqa: E402
@@ -36,7 +36,6 @@ import minigrad.nn as nn  # noqa: E402
 import minigrad.nn.functional as F  # noqa: E402
 from minigrad import optim  # noqa: E402
 from minigrad.data import DIGIT_NAMES, DigitStrips, digit_strips  # noqa: E402
-from minigrad.nn.utils import clip_grad_norm_  # noqa: E402
 
 WINDOW, STRIDE = 8, 2
 
@@ -181,40 +180,19 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"model: windows -> bidirectional GRU -> {args.attention} attention LSTM decoder, "
           f"{n_params:,} parameters (backend: {mg.backend()})")
     word_ids = [vocab.encode(c) for c in train_caps]
-    total = args.epochs * -(-len(train) // args.batch_size)
-    history: dict[str, list] = {"loss": [], "val_word_acc": []}
     val_caps = [c.split(" ") for c in val.captions(args.lang)]
-    start = time.perf_counter()
-    deadline = None if args.time_limit is None else start + 60 * args.time_limit
-    bar = Progress(total, desc="train", enabled=not args.no_progress, unit="step")
-    step, smooth, stopped = 0, None, False
-    for epoch in range(args.epochs):
-        for idx in batches(len(train), args.batch_size, rng):
-            words, _ = pad_batch([word_ids[i] for i in idx], bos=True, eos=True)
-            for group in opt.param_groups:                  # linear decay to 10%
-                group["lr"] = args.lr * (1 - 0.9 * step / max(1, total))
-            scores, _ = model(train.images[idx], train.counts[idx], words[:, :-1])
-            loss = F.cross_entropy(scores, words[:, 1:], ignore_index=PAD)
-            opt.zero_grad()
-            loss.backward()
-            clip_grad_norm_(model.parameters(), args.clip)
-            opt.step()
-            step += 1
-            smooth = loss.item() if smooth is None else 0.95 * smooth + 0.05 * loss.item()
-            history["loss"].append(loss.item())
-            bar.update(1, loss=smooth)
-            if deadline is not None and time.perf_counter() > deadline:
-                stopped = True
-                break
+
+    def batch_loss(idx):
+        words, _ = pad_batch([word_ids[i] for i in idx], bos=True, eos=True)
+        scores, _ = model(train.images[idx], train.counts[idx], words[:, :-1])
+        return F.cross_entropy(scores, words[:, 1:], ignore_index=PAD)
+
+    def validate():
         acc = word_accuracy(caption(model, vocab, val), val_caps)
-        history["val_word_acc"].append(acc)
-        bar.write(f"epoch {epoch + 1}: loss {smooth:.4f}, validation word accuracy {acc:.4f}  "
-                  f"[{fmt_seconds(time.perf_counter() - start)}]")
-        if stopped:
-            bar.write(f"time limit reached after {step} steps")
-            break
-    bar.close()
-    train_time = time.perf_counter() - start
+        return acc, f"validation word accuracy {acc:.4f}"
+
+    history, step, train_time = train_teacher_forced(model, opt, args, len(train), rng,
+                                                     batch_loss, validate, "val_word_acc")
     targets = [c.split(" ") for c in test.captions(args.lang)]
     greedy = caption(model, vocab, test)
     result = {"history": history, "train_seconds": train_time, "steps": step,

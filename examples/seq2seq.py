@@ -28,10 +28,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (HelpFormatter, Progress, batches, fmt_seconds, out_dir,  # noqa: E402
-                     pyplot, seed_everything)
+from _common import (HelpFormatter, fmt_seconds, out_dir, pyplot,  # noqa: E402
+                     seed_everything)
 from _seq2seq_common import (EOS, PAD, AttentionDecoder, Tokens, decode,  # noqa: E402
-                             exact_match, hangul_font, label, pad_batch, save_figure)
+                             exact_match, hangul_font, label, pad_batch, save_figure,
+                             train_teacher_forced)
 import numpy as np  # noqa: E402
 
 import minigrad as mg  # noqa: E402
@@ -39,7 +40,6 @@ import minigrad.nn as nn  # noqa: E402
 import minigrad.nn.functional as F  # noqa: E402
 from minigrad import optim  # noqa: E402
 from minigrad.data import date_pairs, number_pairs  # noqa: E402
-from minigrad.nn.utils import clip_grad_norm_  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -180,44 +180,21 @@ def main(argv: list[str] | None = None) -> dict:
           f"decoder, {n_params:,} parameters (backend: {mg.backend()})")
     src_ids = [srcv.encode(s) for s, _ in train]
     tgt_ids = [tgtv.encode(t) for _, t in train]
-    steps_per_epoch = -(-len(train) // args.batch_size)
-    total = args.epochs * steps_per_epoch
-    history: dict[str, list] = {"loss": [], "val_exact": []}
-    start = time.perf_counter()
-    deadline = None if args.time_limit is None else start + 60 * args.time_limit
-    bar = Progress(total, desc="train", enabled=not args.no_progress, unit="step")
-    step, smooth, stopped = 0, None, False
-    for epoch in range(args.epochs):
-        for idx in batches(len(train), args.batch_size, rng):
-            src, lengths = pad_batch([src_ids[i] for i in idx])
-            tgt, _ = pad_batch([tgt_ids[i] for i in idx], bos=True, eos=True)
-            for group in opt.param_groups:                  # linear decay to 10%
-                group["lr"] = args.lr * (1 - 0.9 * step / max(1, total))
-            scores, _ = model(src, lengths, tgt[:, :-1])
-            loss = F.cross_entropy(scores, tgt[:, 1:], ignore_index=PAD)
-            opt.zero_grad()
-            loss.backward()
-            clip_grad_norm_(model.parameters(), args.clip)
-            opt.step()
-            step += 1
-            smooth = loss.item() if smooth is None else 0.95 * smooth + 0.05 * loss.item()
-            history["loss"].append(loss.item())
-            bar.update(1, loss=smooth)
-            if deadline is not None and time.perf_counter() > deadline:
-                stopped = True
-                break
+
+    def batch_loss(idx):
+        src, lengths = pad_batch([src_ids[i] for i in idx])
+        tgt, _ = pad_batch([tgt_ids[i] for i in idx], bos=True, eos=True)
+        scores, _ = model(src, lengths, tgt[:, :-1])
+        return F.cross_entropy(scores, tgt[:, 1:], ignore_index=PAD)
+
+    def validate():
         sub = val[:500]
         acc = exact_match(translate(model, srcv, tgtv, [s for s, _ in sub], max_len),
                           [list(t) for _, t in sub])
-        history["val_exact"].append(acc)
-        elapsed = fmt_seconds(time.perf_counter() - start)
-        bar.write(f"epoch {epoch + 1}: loss {smooth:.4f}, validation exact match "
-                  f"(greedy, {len(sub)} pairs) {acc:.3f}  [{elapsed}]")
-        if stopped:
-            bar.write(f"time limit reached after {step} steps")
-            break
-    bar.close()
-    train_time = time.perf_counter() - start
+        return acc, f"validation exact match (greedy, {len(sub)} pairs) {acc:.3f}"
+
+    history, step, train_time = train_teacher_forced(model, opt, args, len(train), rng,
+                                                     batch_loss, validate, "val_exact")
     targets = [list(t) for _, t in test]
     t0 = time.perf_counter()
     cell = args.decode_with == "cell"
