@@ -36,6 +36,7 @@ class Optimizer:
             self.add_param_group(group)
 
     def add_param_group(self, group: dict) -> None:
+        """Add a group of parameters (a dict with "params" and its own settings)."""
         group = dict(group)
         ps = group["params"]
         group["params"] = [ps] if isinstance(ps, Tensor) else list(ps)
@@ -370,9 +371,11 @@ class LRScheduler:
         self.step()
 
     def get_lr(self) -> list[float]:
+        """Each parameter group's learning rate at the current epoch (schedules define it)."""
         raise NotImplementedError
 
     def step(self) -> None:
+        """Advance one epoch and set each group's learning rate from ``get_lr()``."""
         self._step_count += 1
         self.last_epoch += 1
         lrs = self.get_lr()
@@ -385,9 +388,11 @@ class LRScheduler:
         return list(self._last_lr)
 
     def state_dict(self) -> dict:
+        """The schedule's position and settings (everything but the optimizer)."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore what ``state_dict()`` returned."""
         self.__dict__.update({k: list(v) if isinstance(v, tuple) else v
                               for k, v in state_dict.items()})
 

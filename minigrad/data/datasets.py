@@ -78,12 +78,14 @@ class TextClassificationData:
         return len(self.texts)
 
     def subset(self, index: Sequence[int] | np.ndarray) -> "TextClassificationData":
+        """The examples at ``index``, with the same label names."""
         index = np.asarray(index, dtype=np.int64)
         groups = None if self.groups is None else [self.groups[i] for i in index]
         return TextClassificationData([self.texts[i] for i in index], self.labels[index],
                                       list(self.classes), groups)
 
     def class_counts(self) -> dict[str, int]:
+        """How many examples each label has."""
         counts = np.bincount(self.labels, minlength=len(self.classes))
         return {c: int(n) for c, n in zip(self.classes, counts)}
 

@@ -189,6 +189,7 @@ class StreamBatcher:
             yield batch
 
     def state_dict(self) -> dict[str, int]:
+        """Where the batcher is in the stream, to resume exactly (``load_state_dict``)."""
         return {"position": int(self.position), "epoch": int(self.epoch),
                 "batch_size": self.batch_size, "seq_len": self.seq_len,
                 "steps_per_stream": self.steps_per_stream}

@@ -141,6 +141,7 @@ class Sequential(Module):
         super().add_module(name, module)
 
     def append(self, module: Module) -> "Sequential":
+        """Add ``module`` at the end; returns the Sequential."""
         self.add_module(str(len(self)), module)
         return self
 

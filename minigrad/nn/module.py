@@ -72,9 +72,11 @@ class Module:
             setattr(self, name, param)
 
     def add_module(self, name: str, module: "Module") -> None:
+        """Register ``module`` as a child under ``name`` (the same as ``setattr``)."""
         setattr(self, name, module)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation of this module; subclasses define it, ``module(x)`` calls it."""
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -82,18 +84,22 @@ class Module:
 
     # ---- traversal -----------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        """(dotted name, module) for this module and every module inside it."""
         yield prefix, self
         for name, child in self._modules.items():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def modules(self) -> Iterator["Module"]:
+        """This module and every module inside it."""
         for _, m in self.named_modules():
             yield m
 
     def children(self) -> Iterator["Module"]:
+        """The direct child modules."""
         yield from self._modules.values()
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) for every parameter, each once (PyTorch's names)."""
         seen: set[int] = set()
         for mod_name, module in self.named_modules(prefix):
             for name, p in module._parameters.items():
@@ -103,19 +109,23 @@ class Module:
                 yield (f"{mod_name}.{name}" if mod_name else name), p
 
     def parameters(self) -> Iterator[Parameter]:
+        """Every parameter of this module and its children, each once."""
         for _, p in self.named_parameters():
             yield p
 
     # ---- modes and gradients --------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
+        """Set training mode (dropout active) on this module and its children."""
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
 
     def eval(self) -> "Module":
+        """Set evaluation mode (dropout off): ``train(False)``."""
         return self.train(False)
 
     def zero_grad(self) -> None:
+        """Drop every parameter's gradient (``.grad = None``)."""
         for p in self.parameters():
             p.grad = None
 
@@ -165,9 +175,11 @@ class Module:
         return self
 
     def double(self) -> "Module":
+        """Convert every parameter to float64 (``to(np.float64)``)."""
         return self.to(np.float64)
 
     def float(self) -> "Module":
+        """Convert every parameter to float32 (``to(np.float32)``)."""
         return self.to(np.float32)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
@@ -176,6 +188,7 @@ class Module:
 
     # ---- printing ---------------------------------------------------------------------------
     def extra_repr(self) -> str:
+        """The text inside this module's repr (subclasses add their settings)."""
         return ""
 
     def __repr__(self) -> str:
