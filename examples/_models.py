@@ -6,6 +6,7 @@ import numpy as np
 
 import minigrad as mg
 import minigrad.nn as nn
+import minigrad.nn.functional as F
 from minigrad import optim
 from minigrad.data import Vocab, bucket_batches, pad_sequences
 
@@ -17,13 +18,15 @@ class TextClassifier(nn.Module):
 
     With ``ngram_vocab_size`` > 0, each step's input is the token's embedding plus the
     embeddings of the n-grams of tokens ending there (``minigrad.data.ngram_tokens``; ids
-    shaped ``(B, T, orders)``, one table for all orders)."""
+    shaped ``(B, T, orders)``, one table for all orders). With ``lm=True``, ``lm_loss`` gives
+    an auxiliary language-model loss: each direction's output at a step predicts the next
+    token in its reading direction (forward: the token after, backward: the token before)."""
 
     def __init__(self, vocab_size: int, num_classes: int, cell: str, embed: int, hidden: int,
                  bidirectional: bool, pooling: str, dropout: float,
-                 rng: np.random.Generator, ngram_vocab_size: int = 0):
+                 rng: np.random.Generator, ngram_vocab_size: int = 0, lm: bool = False):
         super().__init__()
-        self.pooling = pooling
+        self.pooling, self.hidden, self.last_out = pooling, hidden, None
         self.embed = nn.Embedding(vocab_size, embed, padding_idx=0, rng=rng)
         self.ngram_embed = (nn.Embedding(ngram_vocab_size, embed, padding_idx=0, rng=rng)
                             if ngram_vocab_size else None)
@@ -32,6 +35,23 @@ class TextClassifier(nn.Module):
         self.drop = nn.Dropout(dropout, rng=rng)
         features = hidden * (2 if bidirectional else 1) * (2 if pooling == "meanmax" else 1)
         self.head = nn.Linear(features, num_classes, rng=rng)
+        self.lm_heads = (nn.ModuleList([nn.Linear(hidden, vocab_size, rng=rng)
+                                        for _ in range(2 if bidirectional else 1)])
+                         if lm else None)
+
+    def lm_loss(self, ids: np.ndarray) -> mg.Tensor:
+        """Mean cross-entropy of predicting, from the last forward pass's outputs, the next
+        token of each direction (padding neither predicts nor is predicted)."""
+        out, h = self.last_out, self.hidden
+        if out is None or ids.shape[1] < 2:   # nothing to predict (or no training pass)
+            return mg.Tensor(np.float32(0.0))
+        after = np.where(ids[:, 1:] == 0, -100, ids[:, 1:])         # forward: step t -> t+1
+        before = np.where(ids[:, 1:] == 0, -100, ids[:, :-1])       # backward: t+1 -> t
+        loss = F.cross_entropy(self.lm_heads[0](self.drop(out[:, :-1, :h])), after)
+        if len(self.lm_heads) == 2:
+            loss = (loss + F.cross_entropy(self.lm_heads[1](self.drop(out[:, 1:, h:])),
+                                           before)) * 0.5
+        return loss
 
     def forward(self, ids: np.ndarray, lengths: np.ndarray,
                 ngram_ids: np.ndarray | None = None) -> mg.Tensor:
@@ -39,6 +59,7 @@ class TextClassifier(nn.Module):
         if self.ngram_embed is not None:
             x = x + self.ngram_embed(ngram_ids).sum(axis=2)
         out, h_n = self.rnn(self.drop(x), lengths=lengths)  # (B, T, D*H)
+        self.last_out = out if self.lm_heads is not None and self.training else None
         if isinstance(h_n, tuple):
             h_n = h_n[0]
         feats = []

@@ -44,7 +44,7 @@ def _korean_csv(path, n=120, seed=0):
 
 
 TINY = ["--epochs", "3", "--embed", "8", "--hidden", "8", "--batch-size", "16",
-        "--no-progress"]
+        "--ensemble", "1", "--no-progress"]
 
 
 def test_korean_csv_auto_chooses_chars_and_small_preset(tmp_path, capsys):
@@ -58,8 +58,11 @@ def test_korean_csv_auto_chooses_chars_and_small_preset(tmp_path, capsys):
     assert "preset 'small' (84 training texts < 10,000)" in out
     assert "tokens detected from the script: tokens=chars" in out
     # flags given on the command line are reported and win over the preset
-    assert "set on the command line: embed, hidden, epochs, batch_size" in out
+    assert "set on the command line: embed, hidden, epochs, batch_size, ensemble" in out
     assert "embed=8" in out and "epochs=3" in out and "patience=6" in out
+    # the small preset's own choices for characters are printed
+    assert "ngrams=2, token_dropout=0.1" in out and "lr=0.01" in out
+    assert "+ 2-gram Embedding(" in out
     # a character vocabulary: syllables, not glued word forms (<pad>, <unk> + distinct chars)
     texts = [row["sentence"] for row in csv.DictReader(open(data, encoding="utf-8"))]
     assert r["vocab_size"] <= 2 + len(set("".join(texts)))
@@ -88,11 +91,35 @@ def test_flags_override_preset_and_ngrams(tmp_path, capsys):
     assert "baseline" not in out.split("test accuracy")[1]
     assert np.allclose(r["history"]["lr"], [3e-3, 3e-3 * 0.65, 3e-3 * 0.3])
     g = example("classify").main(["--csv", str(data), "--text-column", "sentence",
-                                  "--label-column", "kind", "--ngrams", "2",
+                                  "--label-column", "kind", "--ngrams", "3",
                                   "--token-dropout", "0.1", "--baseline", "none",
                                   "--out", str(tmp_path), *TINY])
-    assert "+ 2-gram Embedding(" in capsys.readouterr().out
+    assert "+ 2..3-gram Embedding(" in capsys.readouterr().out
     assert g["model"].ngram_embed is not None and g["tokens"] == "chars"
+
+
+def test_ensemble_averages_the_networks_probabilities(tmp_path, capsys):
+    """--ensemble 2 gives the mean of the class probabilities of the runs with --seed 0 and
+    --seed 1 alone; the saved file holds the second network too."""
+    data = tmp_path / "ko.csv"
+    _korean_csv(data, n=80)
+    cls = example("classify")
+    common = ["--csv", str(data), "--text-column", "sentence", "--label-column", "kind",
+              "--baseline", "none", "--out", str(tmp_path), *TINY[:-3], "--no-progress"]
+    one = [cls.main([*common, "--ensemble", "1", "--seed", str(s)]) for s in (0, 1)]
+    capsys.readouterr()
+    both = cls.main([*common, "--ensemble", "2", "--seed", "0"])
+    out = capsys.readouterr().out
+    assert "an ensemble of 2 such networks (seeds 0..1)" in out
+    assert "network 2 of 2 (seed 1)" in out and "(the ensemble of 2)" in out
+    assert not np.allclose(one[0]["test_probabilities"], one[1]["test_probabilities"])
+    assert np.allclose(both["test_probabilities"],
+                       (one[0]["test_probabilities"] + one[1]["test_probabilities"]) / 2,
+                       atol=1e-6)
+    assert (f"test accuracy of each network alone: {one[0]['test_accuracy']:.4f}, "
+            f"{one[1]['test_accuracy']:.4f}") in out
+    saved = __import__("minigrad").load(tmp_path / "model.npz")
+    assert len(saved["ensemble"]) == 1 and set(saved["ensemble"][0]) == set(saved["model"])
 
 
 def test_sentiment_is_the_imdb_preset(tmp_path, capsys):
@@ -124,22 +151,27 @@ def test_imdb_subset_runs_with_large_preset(tmp_path, capsys):
 @pytest.mark.skipif(not KLUE.is_file(), reason=f"the shared Korean set is absent: {KLUE}")
 @pytest.mark.skipif(not HAS_SKLEARN, reason="scikit-learn (the baseline) is not installed")
 def test_korean_chars_against_tfidf_baselines_on_shared_set(tmp_path, capsys):
-    """The documented Korean command, on the 1,038 KLUE-STS sentences
-    labelled by source (split seed 0: 727 train, 103 validation, 208 test).
+    """The documented Korean command with a smaller ensemble (3 networks instead of 5), on
+    the 1,038 KLUE-STS sentences labelled by source (split seed 0: 727 train, 103
+    validation, 208 test).
 
-    Shown: characters are chosen for Korean, and the character RNN matches or beats TF-IDF +
-    logistic regression on word 1-2-grams (plain >=) and the same network on word tokens.
-    Not asserted, because it does not hold: the character 1-3-gram TF-IDF baseline scores
-    0.976-0.995 on this set, above the RNN (0.928-0.962 over five splits and three seeds;
-    see the README's "Korean text")."""
+    Shown: characters are chosen for Korean; the character RNN beats TF-IDF + logistic
+    regression on word 1-2-grams by a wide margin and the same network on word tokens, and
+    comes within 2 points of TF-IDF on character 1-3-grams (measured here: 0.990 against
+    0.990). Not asserted: >= the character baseline. Over five splits the documented command
+    (5 networks) averages 0.988 against the baseline's 0.987, but per split it ties or wins
+    on four and is one sentence short on this one (README "Korean text"), and ensembles of
+    other seeds land up to ~1 point either side."""
     cls = example("classify")
     common = ["--csv", str(KLUE), "--out", str(tmp_path), "--no-progress"]
-    chars = cls.main(common)
+    chars = cls.main([*common, "--ensemble", "3"])
     out = capsys.readouterr().out
     assert chars["tokens"] == "chars" and chars["preset"] == "small"
     assert "klue_sts_dev_sources.csv: train 727, validation 103, test 208" in out
-    assert chars["test_accuracy"] >= chars["baselines"]["words"]
-    words = cls.main([*common, "--tokens", "words", "--baseline", "none"])
+    assert "ngrams=2, token_dropout=0.1" in out and "an ensemble of 3 such networks" in out
+    assert chars["test_accuracy"] >= chars["baselines"]["words"] + 0.03
+    assert chars["test_accuracy"] >= chars["baselines"]["chars"] - 0.02
+    words = cls.main([*common, "--tokens", "words", "--baseline", "none", "--ensemble", "1"])
     assert chars["test_accuracy"] > words["test_accuracy"]
     assert chars["vocab_size"] < words["vocab_size"]
 
