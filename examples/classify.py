@@ -45,13 +45,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # IMDB: 18,750 training reviews of ~250 words; three epochs are enough
     "large": dict(embed=128, hidden=128, dropout=0.3, epochs=3, batch_size=64, lr=3e-3,
                   max_len=400, vocab_size=20000, min_freq=2, patience=None, ngrams=1,
-                  token_dropout=0.0, weight_decay=0.0, average=1, ensemble=1, lm_weight=0.0),
+                  token_dropout=0.0, weight_decay=0.0, ensemble=1, lm_weight=0.0),
     # a few thousand short sentences: more passes, early stopping, smaller layers; for
     # characters also the embeddings of the character bigrams, 10% of the tokens replaced by
     # <unk> in training, and five networks averaged (README "Korean text": what each adds)
     "small": dict(embed=128, hidden=64, dropout=0.3, epochs=30, batch_size=32, lr=1e-2,
                   max_len=200, vocab_size=20000, min_freq=1, patience=6, ngrams=2,
-                  token_dropout=0.1, weight_decay=0.0, average=1, ensemble=5, lm_weight=0.0),
+                  token_dropout=0.1, weight_decay=0.0, ensemble=5, lm_weight=0.0),
 }
 AUTO_LARGE = 10_000   # --preset auto: 'large' from this many training texts on
 
@@ -107,8 +107,6 @@ def parse_args(argv: list[str] | None, defaults: dict[str, Any] | None = None,
                    "direction of the RNN also predicts the next token it will read (0: off)")
     t.add_argument("--ensemble", type=int, help="train this many networks (seeds --seed, "
                    "--seed+1, ...) and average their class probabilities")
-    t.add_argument("--average", type=int, help="test with the mean of the class probabilities "
-                   "of this many best epochs (by validation accuracy; 1: the best epoch alone)")
     t.add_argument("--patience", type=int,
                    help="stop after this many epochs without a lower validation loss "
                    "(0: never stop early)")
@@ -304,22 +302,19 @@ def main(argv: list[str] | None = None, defaults: dict[str, Any] | None = None,
                 loss = loss + model.lm_loss(x) * args.lm_weight
             return loss
 
-        kept: list[tuple[tuple[float, float], int, dict]] = []   # the best epochs' weights
+        best = {"key": (-1.0, 0.0), "state": None}
         start = time.perf_counter()
 
         def epoch_end(epoch: int, fit_history: dict) -> dict:
-            """After each epoch: the accuracies counted on the side; keep the weights of the
-            ``--average`` best epochs (highest validation accuracy, ties to the lower
-            validation loss, then to the earlier epoch)."""
+            """After each epoch: the accuracies counted on the side; keep the best epoch's
+            weights (highest validation accuracy, ties to the lower validation loss)."""
             train_acc = counts["train"][0] / max(counts["train"][1], 1)
             val_acc = counts["val"][0] / counts["val"][1] if counts["val"][1] else 0.0
             counts["val"] = [0, 0]
             val_loss = fit_history["val_loss"][-1] if fit_history["val_loss"] else 0.0
             key = (val_acc, -(val_loss if np.isfinite(val_loss) else 0.0))
-            if len(kept) < args.average or (key, -epoch) > (kept[-1][0], -kept[-1][1]):
-                kept.append((key, epoch, model.state_dict()))
-                kept.sort(key=lambda e: (e[0], -e[1]), reverse=True)
-                del kept[args.average:]
+            if key > best["key"]:
+                best["key"], best["state"] = key, model.state_dict()
             return {"train_acc": train_acc, "val_acc": val_acc,
                     "elapsed": fmt_seconds(time.perf_counter() - start)}
 
@@ -328,13 +323,10 @@ def main(argv: list[str] | None = None, defaults: dict[str, Any] | None = None,
                           clip_grad_norm=args.clip, patience=args.patience, unit="texts",
                           progress=not args.no_progress, on_epoch_end=epoch_end,
                           log=lambda line: print(line, flush=True))
-        proba = 0.0
-        for _, _, state in kept[::-1]:   # ends with the best epoch's weights in the model
-            model.load_state_dict(state)
-            proba = proba + predict_proba(model, test_seqs, gram[2]) / len(kept)
-        if not kept:
-            proba = predict_proba(model, test_seqs, gram[2])
-        return model, fit_history, (kept[0][0][0] if kept else 0.0), proba
+        if best["state"] is not None:
+            model.load_state_dict(best["state"])
+        return (model, fit_history, max(best["key"][0], 0.0),
+                predict_proba(model, test_seqs, gram[2]))
 
     members = [train_member(k) for k in range(args.ensemble)]
     model, fit_history, best_acc, _ = members[0]

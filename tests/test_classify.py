@@ -93,9 +93,44 @@ def test_flags_override_preset_and_ngrams(tmp_path, capsys):
     g = example("classify").main(["--csv", str(data), "--text-column", "sentence",
                                   "--label-column", "kind", "--ngrams", "3",
                                   "--token-dropout", "0.1", "--baseline", "none",
+                                  "--lm-weight", "0.5",
                                   "--out", str(tmp_path), *TINY])
     assert "+ 2..3-gram Embedding(" in capsys.readouterr().out
     assert g["model"].ngram_embed is not None and g["tokens"] == "chars"
+    assert g["model"].lm_heads is not None and np.isfinite(g["history"]["train_loss"]).all()
+
+
+def test_lm_loss_predicts_each_directions_next_token():
+    """The auxiliary loss of --lm-weight against cross-entropies written out in numpy: the
+    forward half of the output at step t predicts token t+1, the backward half at step t
+    predicts token t-1, padding takes no part; the gradient reaches the recurrent layer."""
+    import minigrad as mg
+    models = example("_models")
+    model = models.TextClassifier(7, 2, "gru", 4, 3, True, "meanmax", 0.0,
+                                  np.random.default_rng(0), lm=True)
+    ids = np.array([[3, 4, 5, 0], [2, 6, 0, 0]])
+    lengths = np.array([3, 2])
+    model.train()
+    model(ids, lengths)
+    loss = model.lm_loss(ids)
+    out = model.last_out.data.astype(np.float64)
+
+    def ce(features, head, target):
+        logits = features @ head.weight.data.T + head.bias.data
+        logp = logits - np.log(np.exp(logits).sum())
+        return -logp[target]
+    fwd = [ce(out[b, t, :3], model.lm_heads[0], ids[b, t + 1])
+           for b in range(2) for t in range(lengths[b] - 1)]
+    bwd = [ce(out[b, t, 3:], model.lm_heads[1], ids[b, t - 1])
+           for b in range(2) for t in range(1, lengths[b])]
+    assert len(fwd) == len(bwd) == 3
+    assert np.isclose(loss.item(), 0.5 * (np.mean(fwd) + np.mean(bwd)), rtol=1e-5)
+    loss.backward()
+    assert np.abs(model.rnn.weight_hh_l0_reverse.grad).sum() > 0
+    assert model.head.weight.grad is None or not model.head.weight.grad.any()
+    model.eval()
+    model(ids, lengths)
+    assert model.lm_loss(ids).item() == 0.0 and isinstance(model.lm_loss(ids), mg.Tensor)
 
 
 def test_ensemble_averages_the_networks_probabilities(tmp_path, capsys):
