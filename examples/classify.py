@@ -10,10 +10,12 @@ stopping on the validation loss, smaller layers, character-bigram embeddings add
 characters, token dropout, and an ensemble of five networks whose class probabilities are
 averaged); ``--preset auto`` picks by the size of the training set, and any flag given on the
 command line wins over the preset. The run prints what it chose. Batches group texts of
-similar length; the epoch with the best validation accuracy is kept. With scikit-learn installed, a TF-IDF logistic regression (word 1-2-grams and/or
-character 1-3-grams) is fitted on the same training split and scored on the same test set.
+similar length; the epoch with the best validation accuracy is kept. With scikit-learn
+installed, a TF-IDF logistic regression (word 1-2-grams and/or character 1-3-grams) is fitted
+on the same training split and scored on the same test set.
 
     python examples/classify.py --csv ../shared/data/klue_sts_dev_sources.csv   # Korean
+    python examples/classify.py --dataset kolaw   # the Korean constitution by chapter
     python examples/classify.py --dataset imdb --preset large    # = examples/sentiment.py
     python examples/classify.py --csv news.csv --text-column title --label-column topic
 """

@@ -5,9 +5,9 @@ no Java is needed).
 
 - ``constitution_txt()``: the path of that file.
 - ``constitution_chapters()``: its 319 paragraphs (articles and their clauses, without the
-  article numbers and clause marks) with the chapter each belongs to (10 chapters: 총강, 국민의 권리와 의무, 국회, 정부, ...), a small
-  topic-classification task in formal Korean (the preamble and the supplementary provisions,
-  부칙, are left out).
+  article numbers and clause marks) with the chapter each belongs to (10 chapters: 총강,
+  국민의 권리와 의무, 국회, 정부, ...), a small topic-classification task in formal Korean
+  (the preamble and the supplementary provisions, 부칙, are left out).
 - ``load_constitution_chapters(val_fraction, test_fraction, seed)``: the same, split.
 """
 from __future__ import annotations
