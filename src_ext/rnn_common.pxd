@@ -157,12 +157,12 @@ cdef inline bint packed_gemm_enabled():
     return mg_packed_gemm_available() and os.environ.get("MINIGRAD_AVX512", "1") != "0"
 
 
-cdef inline tuple packed_weights(object w_hh, bint transposed, Py_ssize_t steps):
-    """(packed W_hh, True) for the ``steps`` step products of a float32 layer when the packed
-    tile can run here (AVX-512; MINIGRAD_AVX512=0 turns it off) and pays: more than one step
-    (packing reads all of W_hh and writes it again, which one step's product would do once:
-    a one-step call, as when generating a token at a time, goes straight to BLAS); else (a
-    placeholder, False), and the loops call BLAS.
+cdef inline object packed_weights(object w_hh, bint transposed, Py_ssize_t steps):
+    """W_hh packed for the ``steps`` step products of a float32 layer when the packed tile can
+    run here (AVX-512; MINIGRAD_AVX512=0 turns it off) and pays: more than one step (packing
+    reads all of W_hh and writes it again, which one step's product would do once: a one-step
+    call, as when generating a token at a time, goes straight to BLAS); else an empty array,
+    and the loops call BLAS (packed_or_null).
 
     transposed: pack B = W_hh^T for the forward h W_hh^T (K = H), else B = W_hh for the
     backward dG W_hh (K = G*H)."""
@@ -170,7 +170,7 @@ cdef inline tuple packed_weights(object w_hh, bint transposed, Py_ssize_t steps)
     cdef int GH = w_hh.shape[0], H = w_hh.shape[1]
     cdef int K = H if transposed else GH, N = GH if transposed else H
     if w_hh.dtype != np.float32 or K == 0 or N == 0 or steps < 2 or not packed_gemm_enabled():
-        return np.zeros(1, np.float32), False
+        return np.zeros(0, np.float32)
     packed = _aligned_floats(mg_packed_b_size(K, N))
     cdef const float[:, ::1] w = w_hh
     cdef float[::1] b = packed
@@ -178,7 +178,13 @@ cdef inline tuple packed_weights(object w_hh, bint transposed, Py_ssize_t steps)
         mg_pack_bt(N, K, &w[0, 0], &b[0])
     else:
         mg_pack_bn(K, N, &w[0, 0], &b[0])
-    return packed, True
+    return packed
+
+
+cdef inline const float* packed_or_null(const float[::1] w_packed) noexcept nogil:
+    """The packed W_hh for step_product and after_loop's ``tile``, or NULL when packed_weights
+    left it empty (the products then call BLAS)."""
+    return &w_packed[0] if w_packed.shape[0] else NULL
 
 
 cdef inline void _project_share(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
@@ -324,56 +330,60 @@ cdef inline tuple token_input(object x, object dtype):
     return x, np.zeros((1, 1), np.int64), False
 
 
-cdef inline object table_gradient(object parts):
-    """The projected table's gradient from the workers' parts (workers, V, G*H)."""
-    return parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
-
-
 cdef inline tuple forward_setup(object x, object w_hh, object bias, Py_ssize_t G):
     """What every forward wrapper needs after its argument checks: (x as floats, token ids,
     whether x holds token ids (token_input), the folded bias (zeros when there is none),
-    workers, packed W_hh^T, whether it is packed (packed_weights))."""
+    workers, packed W_hh^T (packed_weights))."""
     import numpy as np
     from minigrad.fast.threads import kernel_workers
     x, tokens, by_token = token_input(x, w_hh.dtype)
     if bias is None:
         bias = np.zeros(G * w_hh.shape[1], w_hh.dtype)
-    w_packed, packed = packed_weights(w_hh, True, x.shape[0])
-    return x, tokens, by_token, bias, kernel_workers(x.shape[1]), w_packed, packed
+    return (x, tokens, by_token, bias, kernel_workers(x.shape[1]),
+            packed_weights(w_hh, True, x.shape[0]))
 
 
-cdef inline tuple backward_setup(object x, object w_ih, object w_hh, tuple needs,
-                                 bint by_token, Py_ssize_t G):
-    """The arrays every backward wrapper fills and returns, after its argument checks (x as
-    floats, see token_input): (dx, dW_ih, dW_hh, dh_seq (all new: they leave the call; None
-    when not needed), ones (T*B), parts (the table's gradient, one part per worker, with token
-    ids), workers, packed W_hh, whether it is packed)."""
+cdef inline tuple backward_setup(object x, object w_ih, object w_hh, object needs,
+                                 Py_ssize_t G):
+    """What every backward wrapper needs after its argument checks: (x as floats, token ids,
+    whether x holds token ids (token_input), needs as three bools (dx, dW_ih, dW_hh), then the
+    arrays the wrapper fills and returns: dx, dW_ih, dW_hh, dh_seq (all new: they leave the
+    call; None when not needed; zeros when there are no steps, rows or units, as the loops
+    then do not run), ones (T*B, for the bias gradients), parts (the table's gradient, one
+    part per worker, with token ids; see input_weight_gradient), workers, packed W_hh
+    (packed_weights))."""
     import numpy as np
     from minigrad.fast.threads import kernel_workers
+    x, tokens, by_token = token_input(x, w_hh.dtype)
     (T, B, I), H, dt = x.shape, w_hh.shape[1], w_hh.dtype
-    dx = fresh((T, B, I), dt, 2) if needs[0] and not by_token else None
-    dw_ih = np.empty((G * H, I), dt) if needs[1] and not by_token else None
-    dw_hh = np.empty((G * H, H), dt) if needs[2] else None
+    needs = (bool(needs[0]), bool(needs[1]), bool(needs[2]))
+    cdef bint ran = T and B and H
+    dx = _gradient((T, B, I), dt, 2, ran) if needs[0] and not by_token else None
+    dw_ih = _gradient((G * H, I), dt, -1, ran) if needs[1] and not by_token else None
+    dw_hh = _gradient((G * H, H), dt, -1, ran) if needs[2] else None
     workers = kernel_workers(B)
     parts = np.zeros((workers, w_ih.shape[0], G * H) if by_token and needs[1] else (1, 1, 1),
                      dt)
-    w_packed, packed = packed_weights(w_hh, False, T)
-    return (dx, dw_ih, dw_hh, fresh((T, B, H), dt, 1), np.ones(T * B, dt), parts, workers,
-            w_packed, packed)
+    return (x, tokens, by_token, needs, dx, dw_ih, dw_hh, _gradient((T, B, H), dt, 1, ran),
+            np.ones(T * B, dt), parts, workers, packed_weights(w_hh, False, T))
 
 
-cdef inline object backward_finish(bint ran, tuple filled, object dw_ih, object parts,
-                                   bint by_token, tuple needs):
-    """The end of every backward wrapper: when the loops did not run (no steps, rows or
-    units), the arrays in ``filled`` become zeros; returns W_ih's gradient (with token ids,
-    the table's, summed from the workers' parts)."""
-    if not ran:
-        for arr in filled:
-            if arr is not None:
-                arr.fill(0)
+cdef inline object input_weight_gradient(object dw_ih, object parts, bint by_token,
+                                         tuple needs):
+    """The end of every backward wrapper: W_ih's gradient, which with token ids is the
+    projected table's, summed from the workers' parts (workers, V, G*H)."""
     if by_token and needs[1]:
-        return table_gradient(parts)
+        return parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
     return dw_ih
+
+
+cdef inline object _gradient(tuple shape, object dtype, Py_ssize_t color, bint ran):
+    # backward_setup's arrays: fresh (color >= 0) or np.empty (color < 0); zeros when the
+    # loops do not run (no steps, rows or units), as they then write nothing
+    import numpy as np
+    if not ran:
+        return np.zeros(shape, dtype)
+    return fresh(shape, dtype, color) if color >= 0 else np.empty(shape, dtype)
 
 
 cdef inline object fresh(tuple shape, object dtype, Py_ssize_t color):
