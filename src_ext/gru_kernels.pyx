@@ -10,9 +10,9 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, backward_setup, forward_setup, fresh, input_weight_gradient,
-                         look_up_step, packed_or_null, project, scratch, sigmoid, step_product,
-                         tanh_)
+from rnn_common cimport (backward_finish, backward_setup, forward_setup, fresh,
+                         hidden_gradient_step, keep_last, new_slot, packed_or_null, prev_slot,
+                         project, scratch, sigmoid, step_inputs, tanh_, time_at)
 from work_split cimport share
 
 from minigrad.fast._reference_rnn import _fold, check_backward, check_forward
@@ -38,13 +38,11 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
     cdef floating *hn
     cdef floating *y
     for s in range(T):
-        t = T - 1 - s if reverse else s
-        prev, cur = (t + 1, t) if reverse else (t, t + 1)
-        if by_token:  # (1) this step's input projection, looked up in the table
-            look_up_step(tokens, w_ih, bias, gates, t, b0, b1)
-        # (2) recurrent product, the only GEMM inside the loop
-        step_product(True, <int>(b1 - b0), <int>(3 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0],
-                     w_packed, 0, &gh[b0, 0])
+        t = time_at(s, T, reverse, False)
+        prev, cur = prev_slot(t, reverse), new_slot(t, reverse)
+        # (1) with token ids, the step's projection; (2) gh = h_{t-1} @ W_hh^T, kept apart
+        step_inputs(tokens, by_token, w_ih, bias, gates, t, &hbuf[prev, b0, 0], w_hh, w_packed,
+                    0, &gh[b0, 0], b0, b1)
         for b in range(b0, b1):
             a, q, hp, hc = &gates[t, b, 0], &gh[b, 0], &hbuf[prev, b, 0], &hbuf[cur, b, 0]
             hn, y = &hn_buf[t, b, 0], &out[t, b, 0]
@@ -92,8 +90,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     cdef floating *dnb
     cdef floating *ds
     for s in range(T):
-        t = s if reverse else T - 1 - s
-        prev = t + 1 if reverse else t
+        t = time_at(s, T, reverse, True)
+        prev = prev_slot(t, reverse)
         for b in range(b0, b1):
             dhb, dnb = dh_p + (b - b0) * H, dn_p + (b - b0) * H
             gx, gq, ds = &dgx[t, b, 0], &dgh[t, b, 0], &dh_seq[t, b, 0]
@@ -123,11 +121,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
             for j in range(H):
                 dnb[j] = ds[j] * a[H + j]
         # (7) dh_{t-1} = dh_t z + dGh_t @ W_hh (GEMM in the loop); inactive rows carry dh
-        step_product(False, <int>(b1 - b0), <int>H, <int>(3 * H), &dgh[t, b0, 0], &w_hh[0, 0],
-                     w_packed, 1, dn_p)
-        dh_p, dn_p = dn_p, dh_p
-    if dh_p != &dh[b0, 0]:
-        memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
+        hidden_gradient_step(&dgh[t, b0, 0], w_hh, w_packed, &dh_p, &dn_p, b1 - b0)
+    keep_last(dh, dh_p, b0, b1)
 
 
 def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint by_token,
@@ -136,11 +131,10 @@ def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint
                  const floating[::1] b_hn, const int64_t[::1] lengths, bint reverse,
                  floating[:, ::1] gh, floating[:, :, ::1] hn_buf, floating[:, :, ::1] hbuf,
                  floating[:, :, ::1] out, const float[::1] w_packed, int workers):
-    """(1) unless x holds token ids, then (2)-(4) on the batch rows split across workers."""
+    """(1) (project), then (2)-(4) for every step, the batch rows split across workers."""
     cdef int w
     with nogil:
-        if not by_token:  # token ids: the time loop looks its rows up (look_up_step)
-            project(x, w_ih, bias, gates, workers)
+        project(x, w_ih, bias, gates, by_token, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(gates, w_hh, b_hn, lengths, reverse, gh, hn_buf, hbuf, out,
                           share(x.shape[1], w, workers), share(x.shape[1], w + 1, workers),
@@ -149,26 +143,18 @@ def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint
 
 def _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
                   const floating[:, :, ::1] hn_buf, const floating[:, :, ::1] hbuf,
-                  const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                   const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
                   floating[:, ::1] dh, floating[:, ::1] dh_next, floating[:, :, ::1] dgx,
-                  floating[:, :, ::1] dgh, floating[:, :, ::1] dh_seq, floating[:, :, ::1] dx,
-                  floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, tuple needs,
-                  const float[::1] w_packed, const floating[::1] ones, floating[::1] db_ih,
-                  floating[::1] db_hh, const int64_t[:, ::1] tokens, bint by_token,
-                  floating[:, :, ::1] parts, int workers):
-    """(1)-(7) on the batch rows split across workers, then (8) (after_loop, with the
-    hidden-side gate gradients dgh apart from the input-side dgx)."""
-    cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
+                  floating[:, :, ::1] dgh, floating[:, :, ::1] dh_seq,
+                  const float[::1] w_packed, int workers):
+    """(1)-(7) for every step in BPTT order, the batch rows split across workers; the
+    hidden-side gate gradients go to dgh, apart from the input-side dgx."""
     cdef int w
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward_loop(grad_out, gates, hn_buf, hbuf, w_hh, lengths, reverse, dh, dh_next,
-                           dgx, dgh, dh_seq, share(x.shape[1], w, workers),
-                           share(x.shape[1], w + 1, workers), packed_or_null(w_packed))
-        after_loop(dgx, dgh, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1], dx,
-                   dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db_ih, &db_hh[0], tokens, by_token,
-                   parts, packed_or_null(w_packed) != NULL, workers)
+                           dgx, dgh, dh_seq, share(dh.shape[0], w, workers),
+                           share(dh.shape[0], w + 1, workers), packed_or_null(w_packed))
 
 
 def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
@@ -201,15 +187,14 @@ def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, need
     gates, hn_buf, hbuf = cache
     L = check_backward("gru_backward", 3, grad_out, grad_hn, None, x, w_ih, w_hh, None,
                        lengths, [(gates, 0, 3), (hn_buf, 0, 1), (hbuf, 1, 1)])
-    x, tokens, by_token, needs, dx, dw_ih, dw_hh, dh_seq, ones, parts, workers, w_packed = \
-        backward_setup(x, w_ih, w_hh, needs, 3)
+    x, tokens, by_token, dh_seq, workers, w_packed, grads = backward_setup(x, w_ih, w_hh, needs,
+                                                                           3)
     (T, B, _), H, dt = x.shape, w_hh.shape[1], x.dtype
     dgx, dgh = scratch(_POOL, (T, B, 3 * H), dt), scratch(_POOL, (T, B, 3 * H), dt)
     dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
     db_ih, db_hh = np.zeros(3 * H, dt), np.zeros(3 * H, dt)
     if T and B and H:
-        _run_backward(grad_out, gates, hn_buf, hbuf, x, w_ih, w_hh, L, bool(reverse), dh,
-                      dh_next, dgx, dgh, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, ones, db_ih,
-                      db_hh, tokens, by_token, parts, workers)
-    return (dx, dh, input_weight_gradient(dw_ih, parts, by_token, needs), dw_hh, db_ih, db_hh,
-            dh_seq)
+        _run_backward(grad_out, gates, hn_buf, hbuf, w_hh, L, bool(reverse), dh, dh_next, dgx,
+                      dgh, dh_seq, w_packed, workers)
+    dx, dw_ih, dw_hh = backward_finish(grads, dgx, dgh, hbuf, reverse, db_ih, db_hh)
+    return dx, dh, dw_ih, dw_hh, db_ih, db_hh, dh_seq

@@ -10,8 +10,9 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, backward_setup, forward_setup, fresh, input_weight_gradient,
-                         look_up_step, packed_or_null, project, scratch, step_product)
+from rnn_common cimport (backward_finish, backward_setup, forward_setup, fresh,
+                         hidden_gradient_step, keep_last, new_slot, packed_or_null, prev_slot,
+                         project, scratch, step_inputs, time_at)
 from work_split cimport share
 
 from minigrad.fast._reference_rnn import _fold, check_backward, check_forward
@@ -56,13 +57,11 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
     cdef const floating *p1 = &peep[1, 0]
     cdef const floating *p2 = &peep[2, 0]
     for s in range(T):
-        t = T - 1 - s if reverse else s
-        prev, cur = (t + 1, t) if reverse else (t, t + 1)
-        if by_token:  # (1) this step's input projection, looked up in the table
-            look_up_step(tokens, w_ih, bias, gates, t, b0, b1)
-        # (2) recurrent product, the only GEMM inside the loop: a_t += h_{t-1} @ W_hh^T
-        step_product(True, <int>(b1 - b0), <int>(4 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0],
-                     w_packed, 1, &gates[t, b0, 0])
+        t = time_at(s, T, reverse, False)
+        prev, cur = prev_slot(t, reverse), new_slot(t, reverse)
+        # (1) with token ids, the step's projection; (2) a_t += h_{t-1} @ W_hh^T
+        step_inputs(tokens, by_token, w_ih, bias, gates, t, &hbuf[prev, b0, 0], w_hh, w_packed,
+                    1, &gates[t, b0, 0], b0, b1)
         for b in range(b0, b1):
             a, hp, cp = &gates[t, b, 0], &hbuf[prev, b, 0], &cbuf[prev, b, 0]
             hc, cc, tc, y = &hbuf[cur, b, 0], &cbuf[cur, b, 0], &tanh_c[t, b, 0], &out[t, b, 0]
@@ -115,8 +114,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     cdef floating *q1 = &dpeep[1, 0]
     cdef floating *q2 = &dpeep[2, 0]
     for s in range(T):
-        t = s if reverse else T - 1 - s
-        prev, cur = (t + 1, t) if reverse else (t, t + 1)
+        t = time_at(s, T, reverse, True)
+        prev, cur = prev_slot(t, reverse), new_slot(t, reverse)
         for b in range(b0, b1):
             dhb, dnb, dcb = dh_p + (b - b0) * H, dn_p + (b - b0) * H, &dc[b, 0]
             dg, ds = &dgates[t, b, 0], &dh_seq[t, b, 0]
@@ -148,11 +147,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                     q2[j] += dg[3 * H + j] * cc[j]
             memset(dnb, 0, H * sizeof(floating))
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
-        step_product(False, <int>(b1 - b0), <int>H, <int>(4 * H), &dgates[t, b0, 0], &w_hh[0, 0],
-                     w_packed, 1, dn_p)
-        dh_p, dn_p = dn_p, dh_p
-    if dh_p != &dh[b0, 0]:
-        memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
+        hidden_gradient_step(&dgates[t, b0, 0], w_hh, w_packed, &dh_p, &dn_p, b1 - b0)
+    keep_last(dh, dh_p, b0, b1)
 
 
 def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint by_token,
@@ -162,12 +158,11 @@ def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint
                  floating[:, :, ::1] hbuf, floating[:, :, ::1] cbuf,
                  floating[:, :, ::1] tanh_c, floating[:, :, ::1] out,
                  const float[::1] w_packed, int workers):
-    """(1) unless x holds token ids, then the time loop on the batch rows split across
+    """The input projection (project), then the time loop, the batch rows split across
     workers."""
     cdef int w
     with nogil:
-        if not by_token:  # token ids: the time loop looks its rows up (look_up_step)
-            project(x, w_ih, bias, gates, workers)
+        project(x, w_ih, bias, gates, by_token, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(gates, w_hh, peep, lengths, reverse, hbuf, cbuf, tanh_c, out,
                           share(x.shape[1], w, workers), share(x.shape[1], w + 1, workers),
@@ -175,29 +170,21 @@ def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint
 
 
 def _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
-                  const floating[:, :, ::1] hbuf, const floating[:, :, ::1] cbuf,
-                  const floating[:, :, ::1] tanh_c, const floating[:, :, ::1] x,
-                  const floating[:, ::1] w_ih, const floating[:, ::1] w_hh,
-                  const floating[:, ::1] peep, bint has_peep, const int64_t[::1] lengths,
-                  bint reverse, floating[:, ::1] dh, floating[:, ::1] dh_next,
-                  floating[:, ::1] dc, floating[:, :, ::1] dgates, floating[:, :, ::1] dpeep,
-                  floating[:, :, ::1] dh_seq, floating[:, :, ::1] dx, floating[:, ::1] dw_ih,
-                  floating[:, ::1] dw_hh, tuple needs, const float[::1] w_packed,
-                  const floating[::1] ones, floating[::1] db, const int64_t[:, ::1] tokens,
-                  bint by_token, floating[:, :, ::1] parts, int workers):
-    """The reverse time loop on the batch rows split across workers (each with its own
-    peephole sums dpeep[w]), then (8) (after_loop)."""
-    cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
+                  const floating[:, :, ::1] cbuf, const floating[:, :, ::1] tanh_c,
+                  const floating[:, ::1] w_hh, const floating[:, ::1] peep, bint has_peep,
+                  const int64_t[::1] lengths, bint reverse, floating[:, ::1] dh,
+                  floating[:, ::1] dh_next, floating[:, ::1] dc, floating[:, :, ::1] dgates,
+                  floating[:, :, ::1] dpeep, floating[:, :, ::1] dh_seq,
+                  const float[::1] w_packed, int workers):
+    """The reverse time loop, the batch rows split across workers (worker w sums its
+    peephole gradients into dpeep[w])."""
     cdef int w
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward_loop(grad_out, gates, cbuf, tanh_c, w_hh, peep, has_peep, lengths,
                            reverse, dh, dh_next, dc, dgates, dpeep[w], dh_seq,
-                           share(x.shape[1], w, workers), share(x.shape[1], w + 1, workers),
+                           share(dh.shape[0], w, workers), share(dh.shape[0], w + 1, workers),
                            packed_or_null(w_packed))
-        after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
-                   dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db, NULL, tokens, by_token, parts,
-                   packed_or_null(w_packed) != NULL, workers)
 
 
 def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
@@ -227,17 +214,16 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     gates, hbuf, cbuf, tanh_c = cache
     L = check_backward("lstm_backward", 4, grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep,
                        lengths, [(gates, 0, 4), (hbuf, 1, 1), (cbuf, 1, 1), (tanh_c, 0, 1)])
-    x, tokens, by_token, needs, dx, dw_ih, dw_hh, dh_seq, ones, parts, workers, w_packed = \
-        backward_setup(x, w_ih, w_hh, needs, 4)
+    x, tokens, by_token, dh_seq, workers, w_packed, grads = backward_setup(x, w_ih, w_hh, needs,
+                                                                           4)
     (T, B, _), H, dt = x.shape, w_hh.shape[1], x.dtype
     dgates = scratch(_POOL, (T, B, 4 * H), dt)
     peep = w_peep if w_peep is not None else np.zeros((3, H), dt)
     db, dpeep = np.zeros(4 * H, dt), np.zeros((workers, 3, H), dt)  # a sum per worker
     dh, dc, dh_next = grad_hn.copy(), grad_cn.copy(), np.empty((B, H), dt)
     if T and B and H:
-        _run_backward(grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep,
-                      w_peep is not None, L, bool(reverse), dh, dh_next, dc, dgates, dpeep,
-                      dh_seq, dx, dw_ih, dw_hh, needs, w_packed, ones, db, tokens, by_token,
-                      parts, workers)
-    return (dx, dh, dc, input_weight_gradient(dw_ih, parts, by_token, needs), dw_hh, db,
-            dpeep.sum(axis=0) if w_peep is not None else None, dh_seq)
+        _run_backward(grad_out, gates, cbuf, tanh_c, w_hh, peep, w_peep is not None, L,
+                      bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq, w_packed, workers)
+    dx, dw_ih, dw_hh = backward_finish(grads, dgates, dgates, hbuf, reverse, db, None)
+    return (dx, dh, dc, dw_ih, dw_hh, db, dpeep.sum(axis=0) if w_peep is not None else None,
+            dh_seq)

@@ -202,12 +202,14 @@ cdef inline void _project_share(const floating[:, :, ::1] x, const floating[:, :
 
 
 cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
-                         const floating[::1] bias, floating[:, :, ::1] gates,
+                         const floating[::1] bias, floating[:, :, ::1] gates, bint by_token,
                          int workers) noexcept nogil:
     """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step, its
-    T*B rows split across ``workers`` workers. (With token ids the time loop looks each step's
-    rows up instead: look_up_step.)"""
+    T*B rows split across ``workers`` workers. Nothing with token ids (``by_token``): the time
+    loop looks each step's rows up instead (look_up_step)."""
     cdef int w
+    if by_token:
+        return
     for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
         _project_share(x, w_ih, bias, gates, w, workers)
 
@@ -227,6 +229,60 @@ cdef inline void look_up_step(const int64_t[:, ::1] tokens, const floating[:, ::
         g, row = &gates[t, b, 0], &table[tokens[t, b], 0]
         for j in range(GH):
             g[j] = row[j] + bias[j]
+
+
+cdef inline Py_ssize_t time_at(Py_ssize_t s, Py_ssize_t T, bint reverse,
+                               bint backward) noexcept nogil:
+    """The time position of loop step s: the forward order (T-1 .. 0 when ``reverse``) or,
+    for ``backward``, BPTT's opposite order (the twin's _steps)."""
+    return T - 1 - s if reverse != backward else s
+
+
+cdef inline Py_ssize_t prev_slot(Py_ssize_t t, bint reverse) noexcept nogil:
+    """The hbuf index of the state the step at time t reads (the twin's _slots)."""
+    return t + 1 if reverse else t
+
+
+cdef inline Py_ssize_t new_slot(Py_ssize_t t, bint reverse) noexcept nogil:
+    """The hbuf index of the state the step at time t writes (the twin's _slots)."""
+    return t if reverse else t + 1
+
+
+cdef inline void step_inputs(const int64_t[:, ::1] tokens, bint by_token,
+                             const floating[:, ::1] table, const floating[::1] bias,
+                             floating[:, :, ::1] gates, Py_ssize_t t, const floating* h_prev,
+                             const floating[:, ::1] w_hh, const float* w_packed,
+                             floating beta, floating* c, Py_ssize_t b0,
+                             Py_ssize_t b1) noexcept nogil:
+    """Steps (1)-(2) of every forward loop at time t, batch rows [b0, b1): with token ids,
+    (1) the step's input projection, looked up (look_up_step; otherwise project did it before
+    the loop); (2) the recurrent product, the only GEMM inside the loop: c = h_{t-1} W_hh^T +
+    beta c for the rows' block c, h_prev pointing at row b0 of h_{t-1} (step_product). The RNN
+    and the LSTM add it onto their gates (c their rows of gates[t], beta 1); the GRU keeps it
+    apart (beta 0)."""
+    if by_token:
+        look_up_step(tokens, table, bias, gates, t, b0, b1)
+    step_product(True, <int>(b1 - b0), <int>w_hh.shape[0], <int>w_hh.shape[1],
+                 h_prev, &w_hh[0, 0], w_packed, beta, c)
+
+
+cdef inline void hidden_gradient_step(const floating* dg, const floating[:, ::1] w_hh,
+                                      const float* w_packed, floating** dh_p,
+                                      floating** dn_p, Py_ssize_t rows) noexcept nogil:
+    """Step (7) of every backward loop: dh_{t-1} (``*dn_p``, holding what reaches it besides
+    W_hh) += dG_t W_hh for the rows' block (step_product; dg: their gate gradients), then the
+    two buffers swap: *dh_p is now dh_{t-1}, and *dn_p free for the next step."""
+    step_product(False, <int>rows, <int>w_hh.shape[1], <int>w_hh.shape[0], dg, &w_hh[0, 0],
+                 w_packed, 1, dn_p[0])
+    dh_p[0], dn_p[0] = dn_p[0], dh_p[0]
+
+
+cdef inline void keep_last(floating[:, ::1] dh, const floating* dh_p, Py_ssize_t b0,
+                           Py_ssize_t b1) noexcept nogil:
+    """After a backward loop: its rows [b0, b1) of dh_{-1} ended in dh_p, one of the two
+    buffers hidden_gradient_step swaps; make them dh's."""
+    if dh_p != &dh[b0, 0]:
+        memcpy(&dh[b0, 0], dh_p, (b1 - b0) * dh.shape[1] * sizeof(floating))
 
 
 cdef inline void scatter_token_rows(const floating[:, :, ::1] dgx,
@@ -346,12 +402,10 @@ cdef inline tuple forward_setup(object x, object w_hh, object bias, Py_ssize_t G
 cdef inline tuple backward_setup(object x, object w_ih, object w_hh, object needs,
                                  Py_ssize_t G):
     """What every backward wrapper needs after its argument checks: (x as floats, token ids,
-    whether x holds token ids (token_input), needs as three bools (dx, dW_ih, dW_hh), then the
-    arrays the wrapper fills and returns: dx, dW_ih, dW_hh, dh_seq (all new: they leave the
-    call; None when not needed; zeros when there are no steps, rows or units, as the loops
-    then do not run), ones (T*B, for the bias gradients), parts (the table's gradient, one
-    part per worker, with token ids; see input_weight_gradient), workers, packed W_hh
-    (packed_weights))."""
+    whether x holds token ids (token_input), dh_seq (new: it leaves the call), workers, packed
+    W_hh (packed_weights), and ``grads``, what backward_finish takes: the gradients it fills
+    (new; None when not needed; zeros when there are no steps, rows or units, as the loops
+    then do not run) and what it reads."""
     import numpy as np
     from minigrad.fast.threads import kernel_workers
     x, tokens, by_token = token_input(x, w_hh.dtype)
@@ -362,19 +416,52 @@ cdef inline tuple backward_setup(object x, object w_ih, object w_hh, object need
     dw_ih = _gradient((G * H, I), dt, -1, ran) if needs[1] and not by_token else None
     dw_hh = _gradient((G * H, H), dt, -1, ran) if needs[2] else None
     workers = kernel_workers(B)
-    parts = np.zeros((workers, w_ih.shape[0], G * H) if by_token and needs[1] else (1, 1, 1),
-                     dt)
-    return (x, tokens, by_token, needs, dx, dw_ih, dw_hh, _gradient((T, B, H), dt, 1, ran),
-            np.ones(T * B, dt), parts, workers, packed_weights(w_hh, False, T))
+    w_packed = packed_weights(w_hh, False, T)
+    grads = (x, w_ih, tokens, by_token, needs, dx, dw_ih, dw_hh, workers, w_packed)
+    return x, tokens, by_token, _gradient((T, B, H), dt, 1, ran), workers, w_packed, grads
 
 
-cdef inline object input_weight_gradient(object dw_ih, object parts, bint by_token,
-                                         tuple needs):
-    """The end of every backward wrapper: W_ih's gradient, which with token ids is the
-    projected table's, summed from the workers' parts (workers, V, G*H)."""
+cdef inline tuple backward_finish(tuple grads, object dgx, object dgh, object hbuf,
+                                  bint reverse, object db_x, object db_h):
+    """The end of every backward wrapper, once its time loop has filled the gate gradients:
+    (8) (after_loop) with ``grads`` from backward_setup, the states hbuf the steps read, the
+    bias gradients db_x and, for the GRU, db_h (else None) to fill. Returns (dX, dW_ih,
+    dW_hh); with token ids dW_ih is the projected table's, summed from the workers' parts."""
+    import numpy as np
+    x, w_ih, tokens, by_token, needs, dx, dw_ih, dw_hh, workers, w_packed = grads
+    T, B, H = x.shape[0], x.shape[1], hbuf.shape[2]
+    parts = np.zeros((workers, w_ih.shape[0], dgx.shape[2]) if by_token and needs[1]
+                     else (1, 1, 1), dgx.dtype)
+    if T and B and H:
+        args = (dgx, dgh, x, w_ih, hbuf[1:] if reverse else hbuf[:T], dx, dw_ih, dw_hh, needs[0],
+                needs[1], needs[2], np.ones(T * B, dgx.dtype), db_x,
+                db_x if db_h is None else db_h, db_h is not None, tokens, by_token, parts,
+                w_packed.shape[0] != 0, workers)
+        if dgx.dtype == np.float32:
+            _after_loop_nogil[float](*args)
+        else:
+            _after_loop_nogil[double](*args)
     if by_token and needs[1]:
-        return parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
-    return dw_ih
+        dw_ih = parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
+    return dx, dw_ih, dw_hh
+
+
+cdef inline int _after_loop_nogil(const floating[:, :, ::1] dgx, const floating[:, :, ::1] dgh,
+                                  const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+                                  const floating[:, :, ::1] h_prev, floating[:, :, ::1] dx,
+                                  floating[:, ::1] dw_ih, floating[:, ::1] dw_hh,
+                                  bint need_dx, bint need_dw_ih, bint need_dw_hh,
+                                  const floating[::1] ones, floating[::1] db_x,
+                                  floating[::1] db_h, bint has_db_h,
+                                  const int64_t[:, ::1] tokens, bint by_token,
+                                  floating[:, :, ::1] parts, bint tile,
+                                  int workers) except -1:
+    # backward_finish's call of after_loop, with typed arrays and without the GIL
+    with nogil:
+        after_loop(dgx, dgh, x, w_ih, &h_prev[0, 0, 0], <int>h_prev.shape[2], dx, dw_ih, dw_hh,
+                   need_dx, need_dw_ih, need_dw_hh, ones, db_x, &db_h[0] if has_db_h else NULL,
+                   tokens, by_token, parts, tile, workers)
+    return 0
 
 
 cdef inline object _gradient(tuple shape, object dtype, Py_ssize_t color, bint ran):

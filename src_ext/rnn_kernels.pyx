@@ -10,9 +10,10 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, backward_setup, forward_setup, fresh, input_weight_gradient,
-                         look_up_step, packed_gemm_enabled, packed_or_null, project, scratch,
-                         step_product, tanh_)
+from rnn_common cimport (backward_finish, backward_setup, forward_setup, fresh,
+                         hidden_gradient_step, keep_last, new_slot, packed_gemm_enabled,
+                         packed_or_null, prev_slot, project, scratch, step_inputs, tanh_,
+                         time_at)
 from work_split cimport share
 
 from minigrad.fast._reference_rnn import _fold, check_backward, check_forward
@@ -40,13 +41,11 @@ cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
     cdef floating *hc
     cdef floating *y
     for s in range(T):
-        t = T - 1 - s if reverse else s
-        prev, cur = (t + 1, t) if reverse else (t, t + 1)
-        if by_token:  # (1) this step's input projection, looked up in the table
-            look_up_step(tokens, w_ih, bias, pre, t, b0, b1)
-        # (2) recurrent product, the only GEMM inside the loop: pre_t += h_{t-1} @ W_hh^T
-        step_product(True, <int>(b1 - b0), <int>H, <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0],
-                     w_packed, 1, &pre[t, b0, 0])
+        t = time_at(s, T, reverse, False)
+        prev, cur = prev_slot(t, reverse), new_slot(t, reverse)
+        # (1) with token ids, the step's projection; (2) pre_t += h_{t-1} @ W_hh^T
+        step_inputs(tokens, by_token, w_ih, bias, pre, t, &hbuf[prev, b0, 0], w_hh, w_packed, 1,
+                    &pre[t, b0, 0], b0, b1)
         for b in range(b0, b1):
             a, hp, hc, y = &pre[t, b, 0], &hbuf[prev, b, 0], &hbuf[cur, b, 0], &out[t, b, 0]
             if t >= lengths[b]:  # inactive row: carry the state, output zero
@@ -81,8 +80,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     cdef floating *dnb
     cdef floating *ds
     for s in range(T):
-        t = s if reverse else T - 1 - s
-        cur = t if reverse else t + 1
+        t = time_at(s, T, reverse, True)
+        cur = new_slot(t, reverse)
         for b in range(b0, b1):
             dhb, dnb = dh_p + (b - b0) * H, dn_p + (b - b0) * H
             dg, ds = &dgates[t, b, 0], &dh_seq[t, b, 0]
@@ -104,11 +103,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                     dg[j] = ds[j] * (one - h[j] * h[j])
             memset(dnb, 0, H * sizeof(floating))
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
-        step_product(False, <int>(b1 - b0), <int>H, <int>H, &dgates[t, b0, 0], &w_hh[0, 0],
-                     w_packed, 1, dn_p)
-        dh_p, dn_p = dn_p, dh_p
-    if dh_p != &dh[b0, 0]:
-        memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
+        hidden_gradient_step(&dgates[t, b0, 0], w_hh, w_packed, &dh_p, &dn_p, b1 - b0)
+    keep_last(dh, dh_p, b0, b1)
 
 
 def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint by_token,
@@ -117,11 +113,10 @@ def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint
                  const int64_t[::1] lengths, bint reverse, bint relu,
                  floating[:, :, ::1] hbuf, floating[:, :, ::1] out,
                  const float[::1] w_packed, int workers):
-    """(1) unless x holds token ids, then (2)-(3) on the batch rows split across workers."""
+    """(1) (project), then (2)-(3) for every step, the batch rows split across workers."""
     cdef int w
     with nogil:
-        if not by_token:  # token ids: the time loop looks its rows up (look_up_step)
-            project(x, w_ih, bias, pre, workers)
+        project(x, w_ih, bias, pre, by_token, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(pre, w_hh, lengths, reverse, relu, hbuf, out,
                           share(x.shape[1], w, workers), share(x.shape[1], w + 1, workers),
@@ -129,25 +124,17 @@ def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint
 
 
 def _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] hbuf,
-                  const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                   const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
                   bint relu, floating[:, ::1] dh, floating[:, ::1] dh_next,
                   floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq,
-                  floating[:, :, ::1] dx, floating[:, ::1] dw_ih, floating[:, ::1] dw_hh,
-                  tuple needs, const float[::1] w_packed, const floating[::1] ones,
-                  floating[::1] db, const int64_t[:, ::1] tokens, bint by_token,
-                  floating[:, :, ::1] parts, int workers):
-    """(4)-(7) on the batch rows split across workers, then (8) (after_loop)."""
-    cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
+                  const float[::1] w_packed, int workers):
+    """(4)-(7) for every step in BPTT order, the batch rows split across workers."""
     cdef int w
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward_loop(grad_out, hbuf, w_hh, lengths, reverse, relu, dh, dh_next, dgates,
-                           dh_seq, share(x.shape[1], w, workers),
-                           share(x.shape[1], w + 1, workers), packed_or_null(w_packed))
-        after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
-                   dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db, NULL, tokens, by_token, parts,
-                   packed_or_null(w_packed) != NULL, workers)
+                           dh_seq, share(dh.shape[0], w, workers),
+                           share(dh.shape[0], w + 1, workers), packed_or_null(w_packed))
 
 
 def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
@@ -171,13 +158,13 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     hbuf, = cache
     L = check_backward("rnn_backward", 1, grad_out, grad_hn, None, x, w_ih, w_hh, None,
                        lengths, [(hbuf, 1, 1)])
-    x, tokens, by_token, needs, dx, dw_ih, dw_hh, dh_seq, ones, parts, workers, w_packed = \
-        backward_setup(x, w_ih, w_hh, needs, 1)
+    x, tokens, by_token, dh_seq, workers, w_packed, grads = backward_setup(x, w_ih, w_hh, needs,
+                                                                           1)
     (T, B, _), H, dt = x.shape, w_hh.shape[1], x.dtype
     dgates = scratch(_POOL, (T, B, H), dt)
     dh, dh_next, db = grad_hn.copy(), np.empty((B, H), dt), np.zeros(H, dt)
     if T and B and H:
-        _run_backward(grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu), dh, dh_next,
-                      dgates, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, ones, db, tokens,
-                      by_token, parts, workers)
-    return dx, dh, input_weight_gradient(dw_ih, parts, by_token, needs), dw_hh, db, dh_seq
+        _run_backward(grad_out, hbuf, w_hh, L, bool(reverse), bool(relu), dh, dh_next, dgates,
+                      dh_seq, w_packed, workers)
+    dx, dw_ih, dw_hh = backward_finish(grads, dgates, dgates, hbuf, reverse, db, None)
+    return dx, dh, dw_ih, dw_hh, db, dh_seq
