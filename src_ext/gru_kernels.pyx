@@ -10,9 +10,10 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
+from products cimport packed_or_null
 from rnn_common cimport (backward_finish, backward_setup, forward_setup, fresh,
-                         hidden_gradient_step, keep_last, new_slot, packed_or_null, prev_slot,
-                         project, scratch, sigmoid, step_inputs, tanh_, time_at)
+                         hidden_gradient_step, keep_last, new_slot, prev_slot, project, scratch,
+                         sigmoid, step_inputs, tanh_, time_at)
 from work_split cimport share
 
 from minigrad.fast._reference_rnn import _fold, check_backward, check_forward

@@ -2,7 +2,7 @@
 """The Linear layer's products, y = x W^T + b and its gradients, split across minigrad's kernel
 workers (minigrad/fast/threads.py): worker w takes a contiguous share of the rows of x for y and dX,
 and a share of the output features (in blocks of 8) for dW and db, inside one OpenMP region per
-pass, as the recurrent kernels do (rnn_common.pxd), so the head of a language model uses every
+pass, as the recurrent kernels do (products.pxd), so the head of a language model uses every
 core and never wakes a second thread pool. Each worker calls single-threaded BLAS on its share,
 except in the backward pass of a float32 layer on an AVX-512 CPU: there dX and dW run on the
 tile of mg_gemm.h, which reads W and the inputs in place (BLAS copies them into its panels
@@ -17,7 +17,8 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memcpy
 
-from rnn_common cimport input_gradient, matmul_nt, matmul_tn, packed_gemm_enabled, weight_gradient
+from products cimport (input_gradient, matmul_nt, matmul_tn, packed_gemm_enabled,
+                       weight_gradient)
 from work_split cimport share
 
 from minigrad.fast import _reference
