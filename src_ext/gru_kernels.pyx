@@ -12,8 +12,8 @@ from libc.string cimport memcpy, memset
 
 from products cimport packed_or_null
 from rnn_common cimport (backward_finish, backward_setup, forward_setup, fresh,
-                         hidden_gradient_step, keep_last, new_slot, prev_slot, project, scratch,
-                         sigmoid, step_inputs, tanh_, time_at)
+                         gradients_after_loop, hidden_gradient_step, keep_last, new_slot, prev_slot,
+                         project, scratch, sigmoid, step_inputs, tanh_, time_at)
 from work_split cimport share
 
 from minigrad.fast._reference_rnn import _fold, check_backward, check_forward
@@ -147,15 +147,18 @@ def _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] 
                   const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
                   floating[:, ::1] dh, floating[:, ::1] dh_next, floating[:, :, ::1] dgx,
                   floating[:, :, ::1] dgh, floating[:, :, ::1] dh_seq,
-                  const float[::1] w_packed, int workers):
-    """(1)-(7) for every step in BPTT order, the batch rows split across workers; the
-    hidden-side gate gradients go to dgh, apart from the input-side dgx."""
+                  const float[::1] w_packed, int workers, floating[::1] db_ih,
+                  floating[::1] db_hh, tuple grads):
+    """(1)-(7) for every step in BPTT order, the batch rows split across workers (the
+    hidden-side gate gradients go to dgh, apart from the input-side dgx), then (8)
+    (gradients_after_loop)."""
     cdef int w
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward_loop(grad_out, gates, hn_buf, hbuf, w_hh, lengths, reverse, dh, dh_next,
                            dgx, dgh, dh_seq, share(dh.shape[0], w, workers),
                            share(dh.shape[0], w + 1, workers), packed_or_null(w_packed))
+    gradients_after_loop(grads, dgx, dgh, hbuf, reverse, db_ih, &db_hh[0])
 
 
 def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
@@ -196,6 +199,6 @@ def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, need
     db_ih, db_hh = np.zeros(3 * H, dt), np.zeros(3 * H, dt)
     if T and B and H:
         _run_backward(grad_out, gates, hn_buf, hbuf, w_hh, L, bool(reverse), dh, dh_next, dgx,
-                      dgh, dh_seq, w_packed, workers)
-    dx, dw_ih, dw_hh = backward_finish(grads, dgx, dgh, hbuf, reverse, db_ih, db_hh)
+                      dgh, dh_seq, w_packed, workers, db_ih, db_hh, grads)
+    dx, dw_ih, dw_hh = backward_finish(grads)
     return dx, dh, dw_ih, dw_hh, db_ih, db_hh, dh_seq

@@ -12,8 +12,8 @@ from libc.string cimport memcpy, memset
 
 from products cimport packed_or_null
 from rnn_common cimport (backward_finish, backward_setup, forward_setup, fresh,
-                         hidden_gradient_step, keep_last, new_slot, prev_slot, project, scratch,
-                         step_inputs, time_at)
+                         gradients_after_loop, hidden_gradient_step, keep_last, new_slot, prev_slot,
+                         project, scratch, step_inputs, time_at)
 from work_split cimport share
 
 from minigrad.fast._reference_rnn import _fold, check_backward, check_forward
@@ -171,14 +171,15 @@ def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint
 
 
 def _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
-                  const floating[:, :, ::1] cbuf, const floating[:, :, ::1] tanh_c,
-                  const floating[:, ::1] w_hh, const floating[:, ::1] peep, bint has_peep,
-                  const int64_t[::1] lengths, bint reverse, floating[:, ::1] dh,
-                  floating[:, ::1] dh_next, floating[:, ::1] dc, floating[:, :, ::1] dgates,
-                  floating[:, :, ::1] dpeep, floating[:, :, ::1] dh_seq,
-                  const float[::1] w_packed, int workers):
+                  const floating[:, :, ::1] hbuf, const floating[:, :, ::1] cbuf,
+                  const floating[:, :, ::1] tanh_c, const floating[:, ::1] w_hh,
+                  const floating[:, ::1] peep, bint has_peep, const int64_t[::1] lengths,
+                  bint reverse, floating[:, ::1] dh, floating[:, ::1] dh_next,
+                  floating[:, ::1] dc, floating[:, :, ::1] dgates, floating[:, :, ::1] dpeep,
+                  floating[:, :, ::1] dh_seq, const float[::1] w_packed, int workers,
+                  floating[::1] db, tuple grads):
     """The reverse time loop, the batch rows split across workers (worker w sums its
-    peephole gradients into dpeep[w])."""
+    peephole gradients into dpeep[w]), then (8) (gradients_after_loop)."""
     cdef int w
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
@@ -186,6 +187,7 @@ def _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] 
                            reverse, dh, dh_next, dc, dgates, dpeep[w], dh_seq,
                            share(dh.shape[0], w, workers), share(dh.shape[0], w + 1, workers),
                            packed_or_null(w_packed))
+    gradients_after_loop(grads, dgates, dgates, hbuf, reverse, db, NULL)
 
 
 def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
@@ -223,8 +225,9 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     db, dpeep = np.zeros(4 * H, dt), np.zeros((workers, 3, H), dt)  # a sum per worker
     dh, dc, dh_next = grad_hn.copy(), grad_cn.copy(), np.empty((B, H), dt)
     if T and B and H:
-        _run_backward(grad_out, gates, cbuf, tanh_c, w_hh, peep, w_peep is not None, L,
-                      bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq, w_packed, workers)
-    dx, dw_ih, dw_hh = backward_finish(grads, dgates, dgates, hbuf, reverse, db, None)
+        _run_backward(grad_out, gates, hbuf, cbuf, tanh_c, w_hh, peep, w_peep is not None, L,
+                      bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq, w_packed, workers,
+                      db, grads)
+    dx, dw_ih, dw_hh = backward_finish(grads)
     return (dx, dh, dc, dw_ih, dw_hh, db, dpeep.sum(axis=0) if w_peep is not None else None,
             dh_seq)

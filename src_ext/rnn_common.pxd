@@ -253,9 +253,9 @@ cdef inline tuple backward_setup(object x, object w_ih, object w_hh, object need
                                  Py_ssize_t G):
     """What every backward wrapper needs after its argument checks: (x as floats, token ids,
     whether x holds token ids (token_input), dh_seq (new: it leaves the call), workers, packed
-    W_hh (packed_weights), and ``grads``, what backward_finish takes: the gradients it fills
-    (new; None when not needed; zeros when there are no steps, rows or units, as the loops
-    then do not run) and what it reads."""
+    W_hh (packed_weights), and ``grads``: the gradients of (8) (new; None when not needed;
+    zeros when there are no steps, rows or units, as the loops then do not run) with what
+    computing them reads, for gradients_after_loop and backward_finish)."""
     import numpy as np
     from minigrad.fast.threads import kernel_workers
     x, tokens, by_token = token_input(x, w_hh.dtype)
@@ -267,51 +267,47 @@ cdef inline tuple backward_setup(object x, object w_ih, object w_hh, object need
     dw_hh = _gradient((G * H, H), dt, -1, ran) if needs[2] else None
     workers = kernel_workers(B)
     w_packed = packed_weights(w_hh, False, T)
-    grads = (x, w_ih, tokens, by_token, needs, dx, dw_ih, dw_hh, workers, w_packed)
+    # the table's gradient with token ids: one part per worker (scatter_token_rows)
+    parts = np.zeros((workers, w_ih.shape[0], G * H) if by_token and needs[1] else (1, 1, 1),
+                     dt)
+    grads = (x, w_ih, tokens, by_token, needs, dx, dw_ih, dw_hh, np.ones(T * B, dt), parts,
+             workers, w_packed.shape[0] != 0)
     return x, tokens, by_token, _gradient((T, B, H), dt, 1, ran), workers, w_packed, grads
 
 
-cdef inline tuple backward_finish(tuple grads, object dgx, object dgh, object hbuf,
-                                  bint reverse, object db_x, object db_h):
-    """The end of every backward wrapper, once its time loop has filled the gate gradients:
-    (8) (after_loop) with ``grads`` from backward_setup, the states hbuf the steps read, the
-    bias gradients db_x and, for the GRU, db_h (else None) to fill. Returns (dX, dW_ih,
-    dW_hh); with token ids dW_ih is the projected table's, summed from the workers' parts."""
-    import numpy as np
-    x, w_ih, tokens, by_token, needs, dx, dw_ih, dw_hh, workers, w_packed = grads
-    T, B, H = x.shape[0], x.shape[1], hbuf.shape[2]
-    parts = np.zeros((workers, w_ih.shape[0], dgx.shape[2]) if by_token and needs[1]
-                     else (1, 1, 1), dgx.dtype)
-    if T and B and H:
-        args = (dgx, dgh, x, w_ih, hbuf[1:] if reverse else hbuf[:T], dx, dw_ih, dw_hh, needs[0],
-                needs[1], needs[2], np.ones(T * B, dgx.dtype), db_x,
-                db_x if db_h is None else db_h, db_h is not None, tokens, by_token, parts,
-                w_packed.shape[0] != 0, workers)
-        if dgx.dtype == np.float32:
-            _after_loop_nogil[float](*args)
-        else:
-            _after_loop_nogil[double](*args)
-    if by_token and needs[1]:
+cdef inline int gradients_after_loop(tuple grads, const floating[:, :, ::1] dgx,
+                                     const floating[:, :, ::1] dgh,
+                                     const floating[:, :, ::1] hbuf, bint reverse,
+                                     floating[::1] db_x, floating* db_h) except -1:
+    """(8) for every backward driver, once its time loop has filled the gate gradients dgx,
+    dgh (the same array but for the GRU, which alone has db_h, else NULL): after_loop on the
+    arrays of ``grads`` (backward_setup), H_prev being the states in hbuf each step read.
+    Called with the GIL (it reads ``grads``); after_loop runs without."""
+    cdef const floating[:, :, ::1] x = grads[0]
+    cdef const floating[:, ::1] w_ih = grads[1]
+    cdef const int64_t[:, ::1] tokens = grads[2]
+    cdef bint by_token = grads[3], need_dx = grads[4][0], need_ih = grads[4][1]
+    cdef bint need_hh = grads[4][2], tile = grads[11]
+    cdef floating[:, :, ::1] dx = grads[5]
+    cdef floating[:, ::1] dw_ih = grads[6]
+    cdef floating[:, ::1] dw_hh = grads[7]
+    cdef const floating[::1] ones = grads[8]
+    cdef floating[:, :, ::1] parts = grads[9]
+    cdef int workers = grads[10]
+    with nogil:
+        after_loop(dgx, dgh, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>hbuf.shape[2], dx,
+                   dw_ih, dw_hh, need_dx, need_ih, need_hh, ones, db_x, db_h, tokens, by_token,
+                   parts, tile, workers)
+    return 0
+
+
+cdef inline tuple backward_finish(tuple grads):
+    """The end of every backward wrapper: (dX, dW_ih, dW_hh) of ``grads`` (backward_setup);
+    with token ids dW_ih is the projected table's, summed from the workers' parts."""
+    dx, dw_ih, dw_hh, parts = grads[5], grads[6], grads[7], grads[9]
+    if grads[3] and grads[4][1]:
         dw_ih = parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
     return dx, dw_ih, dw_hh
-
-
-cdef inline int _after_loop_nogil(const floating[:, :, ::1] dgx, const floating[:, :, ::1] dgh,
-                                  const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
-                                  const floating[:, :, ::1] h_prev, floating[:, :, ::1] dx,
-                                  floating[:, ::1] dw_ih, floating[:, ::1] dw_hh,
-                                  bint need_dx, bint need_dw_ih, bint need_dw_hh,
-                                  const floating[::1] ones, floating[::1] db_x,
-                                  floating[::1] db_h, bint has_db_h,
-                                  const int64_t[:, ::1] tokens, bint by_token,
-                                  floating[:, :, ::1] parts, bint tile,
-                                  int workers) except -1:
-    # backward_finish's call of after_loop, with typed arrays and without the GIL
-    with nogil:
-        after_loop(dgx, dgh, x, w_ih, &h_prev[0, 0, 0], <int>h_prev.shape[2], dx, dw_ih, dw_hh,
-                   need_dx, need_dw_ih, need_dw_hh, ones, db_x, &db_h[0] if has_db_h else NULL,
-                   tokens, by_token, parts, tile, workers)
-    return 0
 
 
 cdef inline object _gradient(tuple shape, object dtype, Py_ssize_t color, bint ran):

@@ -12,8 +12,8 @@ from libc.string cimport memcpy, memset
 
 from products cimport packed_gemm_enabled, packed_or_null
 from rnn_common cimport (backward_finish, backward_setup, forward_setup, fresh,
-                         hidden_gradient_step, keep_last, new_slot, prev_slot, project, scratch,
-                         step_inputs, tanh_, time_at)
+                         gradients_after_loop, hidden_gradient_step, keep_last, new_slot, prev_slot,
+                         project, scratch, step_inputs, tanh_, time_at)
 from work_split cimport share
 
 from minigrad.fast._reference_rnn import _fold, check_backward, check_forward
@@ -127,14 +127,16 @@ def _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] 
                   const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
                   bint relu, floating[:, ::1] dh, floating[:, ::1] dh_next,
                   floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq,
-                  const float[::1] w_packed, int workers):
-    """(4)-(7) for every step in BPTT order, the batch rows split across workers."""
+                  const float[::1] w_packed, int workers, floating[::1] db, tuple grads):
+    """(4)-(7) for every step in BPTT order, the batch rows split across workers, then (8)
+    (gradients_after_loop)."""
     cdef int w
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward_loop(grad_out, hbuf, w_hh, lengths, reverse, relu, dh, dh_next, dgates,
                            dh_seq, share(dh.shape[0], w, workers),
                            share(dh.shape[0], w + 1, workers), packed_or_null(w_packed))
+    gradients_after_loop(grads, dgates, dgates, hbuf, reverse, db, NULL)
 
 
 def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
@@ -165,6 +167,6 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     dh, dh_next, db = grad_hn.copy(), np.empty((B, H), dt), np.zeros(H, dt)
     if T and B and H:
         _run_backward(grad_out, hbuf, w_hh, L, bool(reverse), bool(relu), dh, dh_next, dgates,
-                      dh_seq, w_packed, workers)
-    dx, dw_ih, dw_hh = backward_finish(grads, dgates, dgates, hbuf, reverse, db, None)
+                      dh_seq, w_packed, workers, db, grads)
+    dx, dw_ih, dw_hh = backward_finish(grads)
     return dx, dh, dw_ih, dw_hh, db, dh_seq
