@@ -1,4 +1,4 @@
-"""The backward pass: iterative topological sort, gradient accumulation, unbroadcasting,
+"""The backward pass: nodes in reverse creation order, gradient accumulation, unbroadcasting,
 releasing each node after its backward (saved arrays and links to its inputs, unless
 ``retain_graph``), thread-safe accumulation into leaves' ``.grad``; and the grad-mode switch
 (``no_grad``)."""
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import heapq
 import threading
 
 import numpy as np
@@ -62,33 +63,15 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     # 1. leading axes that broadcasting added
     extra = grad.ndim - len(shape)
     if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
+        grad = np.add.reduce(grad, axis=tuple(range(extra)))
     # 2. axes that were size 1 in the input and stretched in the output
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
+        grad = np.add.reduce(grad, axis=axes, keepdims=True)
     if grad.shape != shape:
         raise RuntimeError(f"backward: gradient of shape {grad.shape} cannot be reduced to "
                            f"the input's shape {shape}")
     return grad
-
-
-def _topological_order(root_ctx) -> list:
-    """Graph nodes (Contexts) reachable from root_ctx, each after all of its parents."""
-    order, visited = [], {root_ctx}
-    stack = [(root_ctx, iter(root_ctx.parents))]
-    while stack:
-        node, parents = stack[-1]
-        for parent in parents:
-            ctx = parent._ctx if parent is not None else None
-            if ctx is not None and ctx not in visited:
-                visited.add(ctx)
-                stack.append((ctx, iter(ctx.parents)))
-                break
-        else:
-            stack.pop()
-            order.append(node)
-    return order
 
 
 def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
@@ -111,20 +94,23 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
 
 
 def _backward(root, grad: np.ndarray, retain_graph: bool) -> None:
-    """The walk: each node's backward in reverse topological order, gradients summed per
-    node output and per leaf, each leaf's ``.grad`` updated once at the end."""
-    order = _topological_order(root._ctx)
-    # gradients waiting for each node: one slot per output of the node
-    pending = {root._ctx: [None] * root._ctx.num_outputs}
-    pending[root._ctx][root._out_index] = grad
+    """The walk: each node's backward once all gradients for its outputs are in, gradients
+    summed per node output and per leaf, each leaf's ``.grad`` updated once at the end.
+
+    Order: every node that used a node's output was created after it (``Context.sequence``), so
+    taking the waiting nodes latest-created first (a heap) reaches each node only after all of
+    its users: a reverse topological order, found without a separate sort of the graph."""
+    root_ctx = root._ctx
+    # gradients waiting for each node, by its sequence number: (node, one slot per output)
+    pending = {root_ctx.sequence: (root_ctx, [None] * root_ctx.num_outputs)}
+    pending[root_ctx.sequence][1][root._out_index] = grad
+    waiting = [-root_ctx.sequence]  # a min-heap of negated sequence numbers: latest first
     leaf_grads: dict = {}  # id(leaf) -> [leaf, its gradient so far]
     # ids of the sums this walk allocated and still holds in a slot: only these are added into
     # in place (an array a backward rule returned may also have gone to other inputs)
     owned: set[int] = set()
-    for ctx in reversed(order):
-        grads_out = pending.pop(ctx, None)
-        if grads_out is None:
-            continue
+    while waiting:
+        ctx, grads_out = pending.pop(-heapq.heappop(waiting))
         if owned:
             for g in grads_out:
                 owned.discard(id(g))
@@ -153,7 +139,9 @@ def _backward(root, grad: np.ndarray, retain_graph: bool) -> None:
         for parent, need, g in zip(parents, ctx.needs_input_grad, grads_in):
             if not need or g is None:
                 continue
-            g = _input_grad(ctx, parent, g)
+            data = parent.data
+            if type(g) is not np.ndarray or g.shape != data.shape or g.dtype != data.dtype:
+                g = _input_grad(ctx, parent, g)  # a number, a broadcast shape, another dtype
             parent_ctx = parent._ctx
             if parent_ctx is None:  # keyed by id: a Tensor's == is elementwise
                 entry = leaf_grads.get(id(parent))
@@ -162,10 +150,14 @@ def _backward(root, grad: np.ndarray, retain_graph: bool) -> None:
                 else:
                     _add_to_slot(entry, 1, g, owned)
             else:
-                slots = pending.get(parent_ctx)
-                if slots is None:
-                    slots = pending[parent_ctx] = [None] * parent_ctx.num_outputs
-                _add_to_slot(slots, parent._out_index, g, owned)
+                entry = pending.get(parent_ctx.sequence)
+                if entry is None:  # the first gradient for this node: it starts waiting
+                    slots = [None] * parent_ctx.num_outputs
+                    slots[parent._out_index] = g
+                    pending[parent_ctx.sequence] = (parent_ctx, slots)
+                    heapq.heappush(waiting, -parent_ctx.sequence)
+                else:
+                    _add_to_slot(entry[1], parent._out_index, g, owned)
     for leaf, g in leaf_grads.values():
         _accumulate_leaf(leaf, g)
 

@@ -20,6 +20,7 @@ on and some input requires grad, links the output Tensor(s) to a ``Context`` nod
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from minigrad import engine
 
 
 _NEEDS: dict[tuple, tuple] = {}
+_next_sequence = itertools.count().__next__  # atomic under the GIL: unique across threads
 
 
 class Context:
@@ -36,16 +38,19 @@ class Context:
     ``output_meta`` holds (shape, dtype) per output of a multi-output node (backward gives an
     output nobody used a zero gradient); a one-output node needs none."""
 
-    __slots__ = ("fn", "parents", "needs_input_grad", "num_outputs", "output_meta",
+    __slots__ = ("fn", "parents", "needs_input_grad", "sequence", "num_outputs", "output_meta",
                  "output_hooks", "_saved", "_freed", "__dict__")
 
     def __init__(self, fn: type, parents: tuple, needs_input_grad: tuple[bool, ...]):
         self.fn = fn
         self.parents = parents                  # Tensor or None per forward argument
         self.needs_input_grad = needs_input_grad
+        # creation order: the nodes that made this node's inputs were created before it, so
+        # backward can take nodes latest first (engine._backward)
+        self.sequence = _next_sequence()
         self.num_outputs = 1
         self.output_meta: tuple = ()
-        self.output_hooks: dict[int, list] = {}
+        self.output_hooks: dict[int, list] | None = None  # {output index: hooks}, when any
         self._saved: tuple = ()
         self._freed = False
 
@@ -70,7 +75,7 @@ class Context:
         self._saved = ()
         self.__dict__.clear()
         self.parents = ()
-        self.output_hooks = {}
+        self.output_hooks = None
         self._freed = True
 
     @property

@@ -285,8 +285,12 @@ class Tensor(TensorMethods):
             raise RuntimeError("register_hook(): the tensor does not require grad")
         if self._ctx is None and type(self._hooks) is tuple:  # an op's output made a leaf
             self._hooks = []
-        hooks = self._hooks if self._ctx is None else \
-            self._ctx.output_hooks.setdefault(self._out_index, [])
+        if self._ctx is None:
+            hooks = self._hooks
+        else:
+            if self._ctx.output_hooks is None:
+                self._ctx.output_hooks = {}
+            hooks = self._ctx.output_hooks.setdefault(self._out_index, [])
         hooks.append(hook)
         return lambda: hooks.remove(hook) if hook in hooks else None
 
@@ -303,13 +307,19 @@ class Tensor(TensorMethods):
         self.register_hook(store)
 
     # Operators: thin calls into minigrad.ops
-    def _lift(self, other: Any) -> "Tensor":
+    def _lift(self, other: Any) -> "Tensor | np.ndarray":
+        """The other operand of an operator: a Tensor as it is; a number or an array as a
+        constant array (an op argument that is no Tensor gets no gradient), cast to this
+        tensor's dtype when this one is float (``x * 0.5`` stays float32)."""
         if isinstance(other, Tensor):
             return other
+        dtype = self.data.dtype
+        if dtype.kind == "f" and (type(other) is float or type(other) is int):
+            return np.array(other, dtype=dtype)  # the common case, without the checks below
         arr = np.asarray(other)
-        if arr.dtype.kind in "fiub" and self.data.dtype.kind == "f":
-            arr = arr.astype(self.data.dtype)
-        return Tensor(arr)
+        if arr.dtype.kind in "fiub" and dtype.kind == "f":
+            arr = arr.astype(dtype)
+        return Tensor(arr).data  # Tensor's dtype rules and its error for other data
 
     def __add__(self, other):
         return _ew.Add.apply(self, self._lift(other))

@@ -1,6 +1,6 @@
 # cython: language_level=3
-"""Fused elementwise kernels (twins in minigrad/fast/_reference.py): the backward of tanh and
-sigmoid, Adam's update in one pass over each parameter's four arrays, and the sum of squares
+"""Fused elementwise kernels (twins in minigrad/fast/_reference.py): sigmoid in one pass, the
+backward of tanh and sigmoid, Adam's update in one pass over each parameter's four arrays, and the sum of squares
 of many arrays (clip_grad_norm_); the last two take many parameters in one call, split across
 the kernel workers."""
 import numpy as np
@@ -13,10 +13,50 @@ from libc.math cimport sqrt, sqrtf
 from work_split cimport share
 
 # one set of argument checks
-from minigrad.fast._reference import _check_adam, _check_adam_many, _check_pair, _check_squares
+from minigrad.fast._reference import (_check_adam, _check_adam_many, _check_float, _check_pair,
+                                       _check_squares)
 from minigrad.fast.threads import elementwise_workers
 
 cnp.import_array()
+
+cdef extern from "mg_math.h" nogil:
+    # branch-free exp that vectorises (see the header; its input is clamped to [-87, 88] for
+    # float, [-708, 709] for double)
+    float mg_expf(float x)
+    double mg_exp(double x)
+
+
+cdef void _sigmoid_f(const float* x, float* out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef float one = 1, lo = -88  # float, not double, arithmetic: the loop vectorises
+    for i in range(n):
+        # below -88, exp(-x) would pass float's range (mg_expf clamps): sigmoid is 0 there, as
+        # the exact value rounds to (and as torch gives); a nan stays nan (0 * nan)
+        out[i] = (x[i] >= lo) * (one / (one + mg_expf(-x[i])))
+
+
+cdef void _sigmoid_d(const double* x, double* out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = (x[i] >= -708.0) * (1.0 / (1.0 + mg_exp(-x[i])))  # 0 below -708, as above
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)) for a float32 or float64 array, in a new C-contiguous array. (Raw
+    pointers rather than typed memoryviews: on the small arrays of a step-at-a-time graph,
+    acquiring memoryviews costs more than the loop.)"""
+    if not isinstance(x, np.ndarray) or x.dtype.num not in (cnp.NPY_FLOAT32, cnp.NPY_FLOAT64):
+        _check_float("sigmoid", "x", x, np.ndim(x))  # raises, naming the op and the dtype
+    cdef cnp.ndarray xa = cnp.PyArray_GETCONTIGUOUS(x)
+    cdef int num = cnp.PyArray_TYPE(xa)
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), num, 0)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(xa)
+    with nogil:
+        if num == cnp.NPY_FLOAT32:
+            _sigmoid_f(<const float*>cnp.PyArray_DATA(xa), <float*>cnp.PyArray_DATA(out), n)
+        else:
+            _sigmoid_d(<const double*>cnp.PyArray_DATA(xa), <double*>cnp.PyArray_DATA(out), n)
+    return out
 
 
 cdef void _tanh_backward(const floating[::1] y, const floating[::1] g,

@@ -45,6 +45,28 @@ def test_elementwise_backward_matches_twin(dtype, name, seed, shape):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@given(seed=st.integers(0, 2**32 - 1), shape=st.sampled_from([(), (7,), (3, 5), (2, 3, 40)]),
+       scale=st.sampled_from([1.0, 30.0]))
+def test_sigmoid_matches_twin(dtype, seed, shape, scale):
+    x = np.asarray(np.random.default_rng(seed).standard_normal(shape) * scale, dtype)
+    got = ext_elementwise.sigmoid(x)
+    want = ref.sigmoid(x)
+    assert got.dtype == want.dtype == dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=TOL[dtype]["rtol"], atol=1e-37)
+    assert np.all((got >= 0) & (got <= 1))
+
+
+def test_sigmoid_kernel_reads_views_and_extremes():
+    x = np.array([[-1e4, -100, -1, 0], [1, 100, 1e4, np.inf]], np.float32)
+    for arr in (x, x[:, ::2], x.T):
+        np.testing.assert_allclose(ext_elementwise.sigmoid(arr), ref.sigmoid(arr), rtol=2e-6,
+                                   atol=1e-37)
+    assert ext_elementwise.sigmoid(x[:, ::2]).flags.c_contiguous
+    assert ext_elementwise.sigmoid(x)[1, 3] == 1 and ext_elementwise.sigmoid(x)[0, 0] == 0
+    assert np.isnan(ext_elementwise.sigmoid(np.array([np.nan], np.float32))[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 40), dim=st.integers(1, 6),
        num=st.integers(1, 5))
 def test_embedding_backward_matches_twin(dtype, seed, n, dim, num):
@@ -263,6 +285,7 @@ def _bad_inputs(dtype):
         ("tanh_backward", (y, y.astype(wrong))),                          # mixed dtypes
         ("sigmoid_backward", (y.astype(np.int64), y.astype(np.int64))),   # integer
         ("sigmoid_backward", (y, y[:3])),                                 # shapes differ
+        ("sigmoid", (y.astype(np.int64),)),                               # integer
         ("embedding_backward", (idx, y[:, ::2], 3)),                      # non-contiguous
         ("embedding_backward", (idx.astype(np.int32), y, 3)),             # int32 indices
         ("embedding_backward", (idx, y.astype(np.int64), 3)),             # integer grad
@@ -301,6 +324,7 @@ def _bad_inputs(dtype):
 @pytest.mark.parametrize("impl", ["compiled", "reference"])
 def test_bad_inputs_are_rejected_with_the_kernel_name(dtype, impl):
     modules = {"tanh_backward": ext_elementwise, "sigmoid_backward": ext_elementwise,
+               "sigmoid": ext_elementwise,
                "adam_update": ext_elementwise,
                "embedding_backward": ext_embedding, "softmax_xent_forward": ext_loss,
                "softmax_xent_backward": ext_loss, "linear_forward": ext_linear,

@@ -8,6 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from minigrad.ops.stable import stable_sigmoid
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)), overflow-free (minigrad.ops.stable.stable_sigmoid)."""
+    if isinstance(x, np.ndarray) and not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)  # (as the compiled kernel: it reads any layout)
+    _check_float("sigmoid", "x", x, np.ndim(x))
+    return stable_sigmoid(x)
+
 
 def tanh_backward(y: np.ndarray, grad: np.ndarray) -> np.ndarray:
     """d/dx tanh(x) given y = tanh(x):  (1) dy/dx = 1 - y^2   (2) dx = grad * (1 - y^2)."""

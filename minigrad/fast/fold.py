@@ -92,7 +92,7 @@ def _input_layout(dx: np.ndarray, layout: str) -> np.ndarray:
 
 def _watched(t: Tensor) -> bool:
     """Whether a hook (``retain_grad`` is one) waits for the gradient of t."""
-    hooks = t._hooks if t._ctx is None else t._ctx.output_hooks.get(t._out_index)
+    hooks = t._hooks if t._ctx is None else (t._ctx.output_hooks or {}).get(t._out_index)
     return bool(hooks)
 
 

@@ -155,6 +155,11 @@ def use(name: str) -> None:
 
 
 # ---- the kernels: one named hand-off each (signatures and meaning: the numpy twins) --------
+def sigmoid(x):
+    """1 / (1 + exp(-x)) in one pass (twin: minigrad.fast._reference.sigmoid)."""
+    return _run().elementwise.sigmoid(x)
+
+
 def tanh_backward(y, grad):
     """grad * (1 - y^2) for y = tanh(x) (twin: minigrad.fast._reference.tanh_backward)."""
     return _run().elementwise.tanh_backward(y, grad)

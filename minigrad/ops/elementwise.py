@@ -122,7 +122,9 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx, a):
-        y = stable_sigmoid(a)  # 1 / (1 + exp(-a)), computed without overflow
+        # y = 1 / (1 + exp(-a)): one pass in the compiled kernel kernels.sigmoid; its numpy
+        # twin is minigrad.ops.stable.stable_sigmoid
+        y = kernels.sigmoid(a) if a.ndim else stable_sigmoid(a)
         ctx.save_for_backward(y)
         return y
 

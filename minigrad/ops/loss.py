@@ -111,10 +111,12 @@ class MSELoss(Function):
     @staticmethod
     def forward(ctx, a, target, reduction="mean"):
         _check_reduction("mse_loss", reduction)
-        try:
-            shape = np.broadcast_shapes(a.shape, np.shape(target))
-        except ValueError:
-            shape = None
+        shape = np.shape(target)
+        if shape != a.shape:  # a target that broadcasts to the input is fine too
+            try:
+                shape = np.broadcast_shapes(a.shape, shape)
+            except ValueError:
+                shape = None
         if shape != a.shape:
             raise ValueError(f"mse_loss: target shape {np.shape(target)} must equal (or "
                              f"broadcast to) the input shape {a.shape}")

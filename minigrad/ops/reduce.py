@@ -27,8 +27,10 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        g = _expand(grad, ctx.in_shape, ctx.axis, ctx.keepdims)
-        return np.broadcast_to(g, ctx.in_shape).copy()
+        # d sum / d a_i = 1: the gradient copied back over the reduced axes
+        out = np.empty(ctx.in_shape, grad.dtype)
+        out[...] = _expand(grad, ctx.in_shape, ctx.axis, ctx.keepdims)
+        return out
 
 
 # float16 is left to np.mean, which accumulates it in float32; integers become float64 there
@@ -44,7 +46,7 @@ class Mean(Function):
         if a.size and a.dtype in _SUM_THEN_DIVIDE:
             # what np.mean does for these dtypes (a sum, then one division by the count),
             # without its Python-level bookkeeping: the same bits, a few microseconds less
-            total = np.asarray(a.sum(axis=axis, keepdims=keepdims))
+            total = np.asarray(np.add.reduce(a, axis=axis, keepdims=keepdims))
             ctx.count = a.size // max(total.size, 1)
             return np.asarray(total / ctx.count)
         out = np.asarray(a.mean(axis=axis, keepdims=keepdims))
@@ -53,8 +55,9 @@ class Mean(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        g = _expand(grad, ctx.in_shape, ctx.axis, ctx.keepdims) / ctx.count
-        return np.broadcast_to(g, ctx.in_shape).astype(grad.dtype)
+        # d mean / d a_i = 1 / count for every a_i that went into the mean
+        g = _expand(grad, ctx.in_shape, ctx.axis, ctx.keepdims)
+        return np.divide(g, ctx.count, out=np.empty(ctx.in_shape, grad.dtype))
 
 
 class Max(Function):

@@ -116,7 +116,14 @@ class Split(Function):
             raise ValueError(f"split: sizes {list(sizes)} do not add up to {a.shape[axis]}, "
                              f"the size of axis {axis} of shape {a.shape}")
         ctx.axis = axis
-        return tuple(np.split(a, np.cumsum(sizes)[:-1], axis=axis))
+        # pieces are slices along the axis (views: each output Tensor makes its own copy)
+        index = [slice(None)] * a.ndim
+        pieces, start = [], 0
+        for n in sizes:
+            index[axis] = slice(start, start + n)
+            pieces.append(a[tuple(index)])
+            start += n
+        return tuple(pieces)
 
     @staticmethod
     def backward(ctx, *grads):
