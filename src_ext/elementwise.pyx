@@ -75,21 +75,28 @@ cdef void _sigmoid_backward(const floating[::1] y, const floating[::1] g,
         out[i] = g[i] * y[i] * (1 - y[i])
 
 
-def _run_rule(const floating[::1] y, const floating[::1] g, floating[::1] out, bint tanh):
-    """One of the two rules above, on flat arrays, without the GIL (a fused def function:
-    Cython picks the float or double build from the arrays)."""
-    with nogil:
-        if tanh:
-            _tanh_backward(y, g, out)
-        else:
-            _sigmoid_backward(y, g, out)
-
-
 cdef object _backward_rule(str name, object y, object grad, bint tanh):
-    # the wrappers of the two rules above: checks, a new output, then _run_rule
+    # the wrappers of the two rules above: checks, a new output, the loop without the GIL
     _check_pair(name, y, grad)
     out = np.empty_like(y)
-    _run_rule(y.reshape(-1), grad.reshape(-1), out.reshape(-1), tanh)
+    cdef const float[::1] yf, gf
+    cdef const double[::1] yd, gd
+    cdef float[::1] of
+    cdef double[::1] od
+    if y.dtype == np.float32:
+        yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+        with nogil:
+            if tanh:
+                _tanh_backward(yf, gf, of)
+            else:
+                _sigmoid_backward(yf, gf, of)
+    else:
+        yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
+        with nogil:
+            if tanh:
+                _tanh_backward(yd, gd, od)
+            else:
+                _sigmoid_backward(yd, gd, od)
     return out
 
 
