@@ -191,8 +191,7 @@ def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, need
     gates, hn_buf, hbuf = cache
     L = check_backward("gru_backward", 3, grad_out, grad_hn, None, x, w_ih, w_hh, None,
                        lengths, [(gates, 0, 3), (hn_buf, 0, 1), (hbuf, 1, 1)])
-    x, tokens, by_token, dh_seq, workers, w_packed, grads = backward_setup(x, w_ih, w_hh, needs,
-                                                                           3)
+    x, dh_seq, workers, w_packed, grads = backward_setup(x, w_ih, w_hh, needs, 3)
     (T, B, _), H, dt = x.shape, w_hh.shape[1], x.dtype
     dgx, dgh = scratch(_POOL, (T, B, 3 * H), dt), scratch(_POOL, (T, B, 3 * H), dt)
     dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)

@@ -217,8 +217,7 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     gates, hbuf, cbuf, tanh_c = cache
     L = check_backward("lstm_backward", 4, grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep,
                        lengths, [(gates, 0, 4), (hbuf, 1, 1), (cbuf, 1, 1), (tanh_c, 0, 1)])
-    x, tokens, by_token, dh_seq, workers, w_packed, grads = backward_setup(x, w_ih, w_hh, needs,
-                                                                           4)
+    x, dh_seq, workers, w_packed, grads = backward_setup(x, w_ih, w_hh, needs, 4)
     (T, B, _), H, dt = x.shape, w_hh.shape[1], x.dtype
     dgates = scratch(_POOL, (T, B, 4 * H), dt)
     peep = w_peep if w_peep is not None else np.zeros((3, H), dt)

@@ -12,8 +12,10 @@ once per sequence and the AVX-512 tile of mg_gemm.h for float32, BLAS otherwise.
 Each kernel module keeps only its cell: the time loops over one worker's rows, and a
 ``_run_forward`` / ``_run_backward`` that runs them on every worker (fused def functions:
 Cython picks the float or double build from the arrays). Everything else is here:
-- the wrappers' beginning and end: forward_setup, backward_setup, backward_finish (which runs
-  (8) and sums the table's gradient), fresh and scratch arrays;
+- the wrappers' beginning and end: forward_setup, backward_setup, backward_finish (which
+  picks the gradients and sums the table's), fresh and scratch arrays;
+- (1) and (8) outside the time loops: project, look_up_step, gradients_after_loop (the
+  backward drivers' call of after_loop);
 - the loops' shared steps: time_at / prev_slot / new_slot (the order of the steps and the
   states each reads and writes, as the twin's _steps and _slots), step_inputs ((1)-(2) of a
   forward step), hidden_gradient_step and keep_last ((7) of a backward step);
@@ -251,11 +253,11 @@ cdef inline tuple forward_setup(object x, object w_hh, object bias, Py_ssize_t G
 
 cdef inline tuple backward_setup(object x, object w_ih, object w_hh, object needs,
                                  Py_ssize_t G):
-    """What every backward wrapper needs after its argument checks: (x as floats, token ids,
-    whether x holds token ids (token_input), dh_seq (new: it leaves the call), workers, packed
-    W_hh (packed_weights), and ``grads``: the gradients of (8) (new; None when not needed;
-    zeros when there are no steps, rows or units, as the loops then do not run) with what
-    computing them reads, for gradients_after_loop and backward_finish)."""
+    """What every backward wrapper needs after its argument checks: (x as floats
+    (token_input), dh_seq (new: it leaves the call), workers, packed W_hh (packed_weights),
+    and ``grads``: the gradients of (8) (new; None when not needed; zeros when there are no
+    steps, rows or units, as the loops then do not run) with what computing them reads (token
+    ids among them), for gradients_after_loop and backward_finish)."""
     import numpy as np
     from minigrad.fast.threads import kernel_workers
     x, tokens, by_token = token_input(x, w_hh.dtype)
@@ -272,7 +274,7 @@ cdef inline tuple backward_setup(object x, object w_ih, object w_hh, object need
                      dt)
     grads = (x, w_ih, tokens, by_token, needs, dx, dw_ih, dw_hh, np.ones(T * B, dt), parts,
              workers, w_packed.shape[0] != 0)
-    return x, tokens, by_token, _gradient((T, B, H), dt, 1, ran), workers, w_packed, grads
+    return x, _gradient((T, B, H), dt, 1, ran), workers, w_packed, grads
 
 
 cdef inline int gradients_after_loop(tuple grads, const floating[:, :, ::1] dgx,

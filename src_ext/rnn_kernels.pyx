@@ -160,8 +160,7 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     hbuf, = cache
     L = check_backward("rnn_backward", 1, grad_out, grad_hn, None, x, w_ih, w_hh, None,
                        lengths, [(hbuf, 1, 1)])
-    x, tokens, by_token, dh_seq, workers, w_packed, grads = backward_setup(x, w_ih, w_hh, needs,
-                                                                           1)
+    x, dh_seq, workers, w_packed, grads = backward_setup(x, w_ih, w_hh, needs, 1)
     (T, B, _), H, dt = x.shape, w_hh.shape[1], x.dtype
     dgates = scratch(_POOL, (T, B, H), dt)
     dh, dh_next, db = grad_hn.copy(), np.empty((B, H), dt), np.zeros(H, dt)
