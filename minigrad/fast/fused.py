@@ -19,7 +19,9 @@ x is (T, B, I) time-major, h0/c0 (B, H), weights in PyTorch's layout. ``hidden_g
 if given, is called once during backward with the total gradient dL/dh_t, an ndarray (T, B, H).
 
 ``sequence`` is the one hand-off the sequence layers (``minigrad.nn.rnn``) make: one layer
-direction of a given mode through the matching Function.
+direction of a given mode through the matching Function. The three Functions, and the
+embedding fold's ``FoldedSequence`` (``minigrad.fast.fold``), reach the kernels through one
+per-mode hand-off: ``kernel_forward`` and ``kernel_backward``.
 """
 from __future__ import annotations
 
