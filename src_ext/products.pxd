@@ -8,7 +8,11 @@ kernels' per-step product with W_hh packed once per sequence (packed_weights, st
 and the gradient products read in place (input_gradient, weight_gradient). The nogil helpers
 are marked so; packed_weights, packed_gemm_enabled and _aligned_floats run with the GIL."""
 from cython cimport floating
+from libc.stdlib cimport getenv
+from libc.string cimport strcmp
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
+
+cimport numpy as cnp
 
 cdef extern from "mg_gemm.h" nogil:
     # float32 products with W_hh packed once per sequence (see the header for why and how)
@@ -126,14 +130,18 @@ cdef inline object _aligned_floats(Py_ssize_t n):
     """A float32 array of n elements starting on a 64-byte boundary (one cache line)."""
     import numpy as np
     buf = np.empty(n + 16, np.float32)
-    start = (-buf.ctypes.data // 4) % 16
+    # the address read in C (arr.ctypes builds a Python object: microseconds per call);
+    # unsigned arithmetic, so % is never negative
+    cdef size_t floats_in = (<size_t>cnp.PyArray_DATA(buf)) // 4
+    start = (16 - floats_in % 16) % 16
     return buf[start:start + n]
 
 
 cdef inline bint packed_gemm_enabled():
     """The CPU has AVX-512 (the packed tile can run) and MINIGRAD_AVX512 is not 0."""
-    import os
-    return mg_packed_gemm_available() and os.environ.get("MINIGRAD_AVX512", "1") != "0"
+    # getenv sees what os.environ sets (Python passes it on to the C environment)
+    cdef const char* flag = getenv("MINIGRAD_AVX512")
+    return mg_packed_gemm_available() and (flag == NULL or strcmp(flag, "0") != 0)
 
 
 cdef inline object packed_weights(object w_hh, bint transposed, Py_ssize_t steps):

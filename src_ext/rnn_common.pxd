@@ -24,6 +24,8 @@ The matrix products (BLAS and the packed tile) are in products.pxd. The nogil he
 marked so; the setup helpers, fresh and scratch run with the GIL, before the loops."""
 from cython cimport floating
 from cython.parallel cimport prange
+
+cimport numpy as cnp
 from cpython.list cimport PyList_GET_ITEM
 from cpython.ref cimport PyObject, _Py_REFCNT
 from libc.stdint cimport int64_t
@@ -224,7 +226,8 @@ cdef inline object _staggered(tuple shape, object dtype, Py_ssize_t color):
     for n in shape:
         nbytes *= n
     buf = np.empty(nbytes + 8192, np.uint8)
-    cdef Py_ssize_t start = (-buf.ctypes.data) % 4096 + (color * 1344) % 4096
+    cdef size_t address = <size_t>cnp.PyArray_DATA(buf)  # (arr.ctypes costs microseconds)
+    cdef Py_ssize_t start = (4096 - address % 4096) % 4096 + (color * 1344) % 4096
     return buf[start:start + nbytes].view(dtype).reshape(shape)
 
 
