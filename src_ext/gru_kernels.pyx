@@ -1,10 +1,8 @@
 # cython: language_level=3
 """Fused GRU over a whole sequence (gate order r, z, n; PyTorch's formulation with b_hn
-inside r * (W_hn h + b_hn)).
-
-Twins with the same signatures and the same numbered steps: minigrad/fast/_reference_rnn.py
-(read that first; the layout of hbuf, lengths and reverse is explained there). How the work is
-laid out (GEMMs outside the loop, workers, the per-step product): rnn_common.pxd."""
+inside r * (W_hn h + b_hn)): gru_forward and gru_backward. Read their numpy twins first
+(minigrad/fast/_reference_rnn.py: same signatures, same numbered steps); rnn_common.pxd holds
+what the three recurrent kernels share and says how the work is laid out."""
 import numpy as np
 
 from cython cimport floating
@@ -12,9 +10,10 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, backward_finish, backward_setup, forward_setup, fresh,
-                         look_up_step, project, scratch, sigmoid, step_product, tanh_,
-                         token_input)
+from products cimport packed_or_null
+from rnn_common cimport (backward_finish, backward_setup, forward_setup, fresh,
+                         gradients_after_loop, hidden_gradient_step, keep_last, new_slot, prev_slot,
+                         project, scratch, sigmoid, step_inputs, tanh_, time_at)
 from work_split cimport share
 
 from minigrad.fast._reference_rnn import _fold, check_backward, check_forward
@@ -40,13 +39,11 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
     cdef floating *hn
     cdef floating *y
     for s in range(T):
-        t = T - 1 - s if reverse else s
-        prev, cur = (t + 1, t) if reverse else (t, t + 1)
-        if by_token:  # (1) this step's input projection, looked up in the table
-            look_up_step(tokens, w_ih, bias, gates, t, b0, b1)
-        # (2) recurrent product, the only GEMM inside the loop
-        step_product(True, <int>(b1 - b0), <int>(3 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0],
-                     w_packed, 0, &gh[b0, 0])
+        t = time_at(s, T, reverse, False)
+        prev, cur = prev_slot(t, reverse), new_slot(t, reverse)
+        # (1) with token ids, the step's projection; (2) gh = h_{t-1} @ W_hh^T, kept apart
+        step_inputs(tokens, by_token, w_ih, bias, gates, t, &hbuf[prev, b0, 0], w_hh, w_packed,
+                    0, &gh[b0, 0], b0, b1)
         for b in range(b0, b1):
             a, q, hp, hc = &gates[t, b, 0], &gh[b, 0], &hbuf[prev, b, 0], &hbuf[cur, b, 0]
             hn, y = &hn_buf[t, b, 0], &out[t, b, 0]
@@ -94,8 +91,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     cdef floating *dnb
     cdef floating *ds
     for s in range(T):
-        t = s if reverse else T - 1 - s
-        prev = t + 1 if reverse else t
+        t = time_at(s, T, reverse, True)
+        prev = prev_slot(t, reverse)
         for b in range(b0, b1):
             dhb, dnb = dh_p + (b - b0) * H, dn_p + (b - b0) * H
             gx, gq, ds = &dgx[t, b, 0], &dgh[t, b, 0], &dh_seq[t, b, 0]
@@ -125,57 +122,43 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
             for j in range(H):
                 dnb[j] = ds[j] * a[H + j]
         # (7) dh_{t-1} = dh_t z + dGh_t @ W_hh (GEMM in the loop); inactive rows carry dh
-        step_product(False, <int>(b1 - b0), <int>H, <int>(3 * H), &dgh[t, b0, 0], &w_hh[0, 0],
-                     w_packed, 1, dn_p)
-        dh_p, dn_p = dn_p, dh_p
-    if dh_p != &dh[b0, 0]:
-        memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
+        hidden_gradient_step(&dgh[t, b0, 0], w_hh, w_packed, &dh_p, &dn_p, b1 - b0)
+    keep_last(dh, dh_p, b0, b1)
 
 
-cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
-                      bint by_token, const floating[:, ::1] w_ih,
-                      const floating[::1] bias, floating[:, :, ::1] gates,
-                      const floating[:, ::1] w_hh, const floating[::1] b_hn,
-                      const int64_t[::1] lengths, bint reverse, floating[:, ::1] gh,
-                      floating[:, :, ::1] hn_buf, floating[:, :, ::1] hbuf,
-                      floating[:, :, ::1] out, float[::1] w_packed,
-                      bint packed, int workers) except -1:
+def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint by_token,
+                 const floating[:, ::1] w_ih, const floating[::1] bias,
+                 floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
+                 const floating[::1] b_hn, const int64_t[::1] lengths, bint reverse,
+                 floating[:, ::1] gh, floating[:, :, ::1] hn_buf, floating[:, :, ::1] hbuf,
+                 floating[:, :, ::1] out, const float[::1] w_packed, int workers):
+    """(1) (project), then (2)-(4) for every step, the batch rows split across workers."""
     cdef int w
-    cdef Py_ssize_t B = x.shape[1]
     with nogil:
-        if not by_token:  # token ids: the time loop looks its rows up (look_up_step)
-            project(x, w_ih, bias, gates, workers)
+        project(x, w_ih, bias, gates, by_token, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(gates, w_hh, b_hn, lengths, reverse, gh, hn_buf, hbuf, out,
-                          share(B, w, workers), share(B, w + 1, workers),
-                          &w_packed[0] if packed else NULL, tokens, by_token, w_ih, bias)
-    return 0
+                          share(x.shape[1], w, workers), share(x.shape[1], w + 1, workers),
+                          packed_or_null(w_packed), tokens, by_token, w_ih, bias)
 
 
-cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
-                       const floating[:, :, ::1] hn_buf, const floating[:, :, ::1] hbuf,
-                       const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
-                       const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
-                       floating[:, ::1] dh, floating[:, ::1] dh_next,
-                       floating[:, :, ::1] dgx, floating[:, :, ::1] dgh,
-                       floating[:, :, ::1] dh_seq, floating[:, :, ::1] dx,
-                       floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, tuple needs,
-                       float[::1] w_packed, bint packed,
-                       const floating[::1] ones, floating[::1] db_ih,
-                       floating[::1] db_hh, const int64_t[:, ::1] tokens, bint by_token,
-                       floating[:, :, ::1] parts, int workers) except -1:
-    cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
+def _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
+                  const floating[:, :, ::1] hn_buf, const floating[:, :, ::1] hbuf,
+                  const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
+                  floating[:, ::1] dh, floating[:, ::1] dh_next, floating[:, :, ::1] dgx,
+                  floating[:, :, ::1] dgh, floating[:, :, ::1] dh_seq,
+                  const float[::1] w_packed, int workers, floating[::1] db_ih,
+                  floating[::1] db_hh, tuple grads):
+    """(1)-(7) for every step in BPTT order, the batch rows split across workers (the
+    hidden-side gate gradients go to dgh, apart from the input-side dgx), then (8)
+    (gradients_after_loop)."""
     cdef int w
-    cdef Py_ssize_t B = x.shape[1]
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward_loop(grad_out, gates, hn_buf, hbuf, w_hh, lengths, reverse, dh, dh_next,
-                           dgx, dgh, dh_seq, share(B, w, workers), share(B, w + 1, workers),
-                           &w_packed[0] if packed else NULL)
-        after_loop(dgx, dgh, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1], dx,
-                   dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db_ih, &db_hh[0], tokens, by_token,
-                   parts, packed, workers)
-    return 0
+                           dgx, dgh, dh_seq, share(dh.shape[0], w, workers),
+                           share(dh.shape[0], w + 1, workers), packed_or_null(w_packed))
+    gradients_after_loop(grads, dgx, dgh, hbuf, reverse, db_ih, &db_hh[0])
 
 
 def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
@@ -188,7 +171,7 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
     # b_hr, b_hz fold into the projection; b_hn stays inside r * (W_hn h + b_hn)
     bias = _fold(b_ih, None if b_hh is None else
                  np.concatenate([b_hh[:2 * H], np.zeros(H, w_hh.dtype)]))
-    x, tokens, by_token, bias, workers, w_packed, packed = forward_setup(x, w_hh, bias, 3)
+    x, tokens, by_token, bias, workers, w_packed = forward_setup(x, w_hh, bias, 3)
     T, B = x.shape[0], x.shape[1]
     dt = x.dtype
     b_hn = np.zeros(H, dt) if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
@@ -198,12 +181,8 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
     hbuf[T if reverse else 0] = h0
     gh = np.empty((B, 3 * H), dt)
     if T and B and H:
-        args = (x, tokens, by_token, w_ih, bias, gates, w_hh, b_hn, L, bool(reverse), gh,
-                hn_buf, hbuf, out, w_packed, packed, workers)
-        if dt == np.float32:
-            _run_forward[float](*args)
-        else:
-            _run_forward[double](*args)
+        _run_forward(x, tokens, by_token, w_ih, bias, gates, w_hh, b_hn, L, bool(reverse), gh,
+                     hn_buf, hbuf, out, w_packed, workers)
     return out, hbuf[0 if reverse else T].copy(), (gates, hn_buf, hbuf)
 
 
@@ -212,23 +191,13 @@ def gru_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, cache, need
     gates, hn_buf, hbuf = cache
     L = check_backward("gru_backward", 3, grad_out, grad_hn, None, x, w_ih, w_hh, None,
                        lengths, [(gates, 0, 3), (hn_buf, 0, 1), (hbuf, 1, 1)])
-    x, tokens, by_token = token_input(x, w_hh.dtype)
-    (T, B, I), H = x.shape, w_hh.shape[1]
-    dt = x.dtype
-    needs = tuple(bool(n) for n in needs)
-    dx, dw_ih, dw_hh, dh_seq, ones, parts, workers, w_packed, packed = backward_setup(
-        x, w_ih, w_hh, needs, by_token, 3)
+    x, dh_seq, workers, w_packed, grads = backward_setup(x, w_ih, w_hh, needs, 3)
+    (T, B, _), H, dt = x.shape, w_hh.shape[1], x.dtype
     dgx, dgh = scratch(_POOL, (T, B, 3 * H), dt), scratch(_POOL, (T, B, 3 * H), dt)
     dh, dh_next = grad_hn.copy(), np.empty((B, H), dt)
     db_ih, db_hh = np.zeros(3 * H, dt), np.zeros(3 * H, dt)
     if T and B and H:
-        args = (grad_out, gates, hn_buf, hbuf, x, w_ih, w_hh, L, bool(reverse), dh, dh_next,
-                dgx, dgh, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, packed, ones,
-                db_ih, db_hh, tokens, by_token, parts, workers)
-        if dt == np.float32:
-            _run_backward[float](*args)
-        else:
-            _run_backward[double](*args)
-    dw_ih = backward_finish(T and B and H, (dh_seq, dx, dw_ih, dw_hh), dw_ih, parts, by_token,
-                            needs)
+        _run_backward(grad_out, gates, hn_buf, hbuf, w_hh, L, bool(reverse), dh, dh_next, dgx,
+                      dgh, dh_seq, w_packed, workers, db_ih, db_hh, grads)
+    dx, dw_ih, dw_hh = backward_finish(grads)
     return dx, dh, dw_ih, dw_hh, db_ih, db_hh, dh_seq

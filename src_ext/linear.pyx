@@ -2,7 +2,7 @@
 """The Linear layer's products, y = x W^T + b and its gradients, split across minigrad's kernel
 workers (minigrad/fast/threads.py): worker w takes a contiguous share of the rows of x for y and dX,
 and a share of the output features (in blocks of 8) for dW and db, inside one OpenMP region per
-pass, as the recurrent kernels do (rnn_common.pxd), so the head of a language model uses every
+pass, as the recurrent kernels do (products.pxd), so the head of a language model uses every
 core and never wakes a second thread pool. Each worker calls single-threaded BLAS on its share,
 except in the backward pass of a float32 layer on an AVX-512 CPU: there dX and dW run on the
 tile of mg_gemm.h, which reads W and the inputs in place (BLAS copies them into its panels
@@ -17,7 +17,8 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memcpy
 
-from rnn_common cimport input_gradient, matmul_nt, matmul_tn, packed_gemm_enabled, weight_gradient
+from products cimport (input_gradient, matmul_nt, matmul_tn, packed_gemm_enabled,
+                       weight_gradient)
 from work_split cimport share
 
 from minigrad.fast import _reference
@@ -67,11 +68,7 @@ def linear_forward(x, w, b):
     if R == 0 or O == 0 or x.shape[1] == 0:  # empty products: numpy's rules
         return _reference.linear_forward(x, w, b)
     y = np.empty((R, O), x.dtype)
-    args = (x, w, b, b is not None, y, kernel_workers(R))  # arrays not needed may be None
-    if x.dtype == np.float32:
-        _run_forward[float](*args)
-    else:
-        _run_forward[double](*args)
+    _run_forward(x, w, b, b is not None, y, kernel_workers(R))  # b may be None
     return y
 
 
@@ -87,32 +84,27 @@ def linear_backward(g, x, w, needs):
     dw = np.empty((O, I), x.dtype) if need_dw else None
     db = np.empty(O, x.dtype) if need_db else None
     tile = x.dtype == np.float32 and packed_gemm_enabled()
-    args = (g, x, w, np.ones(R, x.dtype), dx, dw, db, need_dx, need_dw, need_db, tile,
-            kernel_workers(R))  # arrays not needed are None
-    if x.dtype == np.float32:
-        _run_backward[float](*args)
-    else:
-        _run_backward[double](*args)
+    _run_backward(g, x, w, np.ones(R, x.dtype), dx, dw, db, need_dx, need_dw, need_db, tile,
+                  kernel_workers(R))  # arrays not needed are None
     return dx, dw, db
 
 
-cdef int _run_forward(const floating[:, ::1] x, const floating[:, ::1] w,
-                      const floating[::1] b, bint has_bias, floating[:, ::1] y,
-                      int workers) except -1:
+def _run_forward(const floating[:, ::1] x, const floating[:, ::1] w, const floating[::1] b,
+                 bint has_bias, floating[:, ::1] y, int workers):
+    """(1) on every worker's rows (a fused def function: Cython picks the float or double
+    build from the arrays)."""
     cdef int k
     with nogil:
         for k in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward(x, w, b, has_bias, y, k, workers)
-    return 0
 
 
-cdef int _run_backward(const floating[:, ::1] g, const floating[:, ::1] x,
-                       const floating[:, ::1] w, const floating[::1] ones,
-                       floating[:, ::1] dx, floating[:, ::1] dw, floating[::1] db,
-                       bint need_dx, bint need_dw, bint need_db, bint tile,
-                       int workers) except -1:
+def _run_backward(const floating[:, ::1] g, const floating[:, ::1] x,
+                  const floating[:, ::1] w, const floating[::1] ones, floating[:, ::1] dx,
+                  floating[:, ::1] dw, floating[::1] db, bint need_dx, bint need_dw,
+                  bint need_db, bint tile, int workers):
+    """(2)-(4) on every worker's rows and output features."""
     cdef int k
     with nogil:
         for k in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward(g, x, w, ones, dx, dw, db, need_dx, need_dw, need_db, tile, k, workers)
-    return 0

@@ -102,11 +102,7 @@ def softmax_xent_forward(logits, target, long long ignore_index):
         raise ValueError(f"softmax_xent_forward: logits {logits.shape} have no classes")
     loss = np.empty(logits.shape[0], dtype=logits.dtype)
     probs = np.empty_like(logits)
-    args = (logits, target, ignore_index, loss, probs, kernel_workers(logits.shape[0]))
-    if logits.dtype == np.float32:
-        _run_forward[float](*args)
-    else:
-        _run_forward[double](*args)
+    _run_forward(logits, target, ignore_index, loss, probs, kernel_workers(logits.shape[0]))
     return loss, probs
 
 
@@ -118,29 +114,26 @@ def softmax_xent_backward(probs, target, long long ignore_index, grad_rows, out=
     _check_xent_backward(probs, target, ignore_index, grad_rows, out)
     if out is None:
         out = np.empty_like(probs)
-    args = (probs, target, ignore_index, grad_rows, out, kernel_workers(probs.shape[0]))
-    if probs.dtype == np.float32:
-        _run_backward[float](*args)
-    else:
-        _run_backward[double](*args)
+    _run_backward(probs, target, ignore_index, grad_rows, out, kernel_workers(probs.shape[0]))
     return out
 
 
-cdef int _run_forward(const floating[:, ::1] x, const long long[::1] target,
-                      long long ignore_index, floating[::1] loss, floating[:, ::1] probs,
-                      int workers) except -1:
+def _run_forward(const floating[:, ::1] x, const long long[::1] target,
+                 long long ignore_index, floating[::1] loss, floating[:, ::1] probs,
+                 int workers):
+    """The forward on every worker's rows (a fused def function: Cython picks the float or
+    double build from the arrays)."""
     cdef int k
     with nogil:
         for k in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_rows(x, target, ignore_index, loss, probs, k, workers)
-    return 0
 
 
-cdef int _run_backward(const floating[:, ::1] probs, const long long[::1] target,
-                       long long ignore_index, const floating[::1] grad_rows,
-                       floating[:, ::1] dx, int workers) except -1:
+def _run_backward(const floating[:, ::1] probs, const long long[::1] target,
+                  long long ignore_index, const floating[::1] grad_rows, floating[:, ::1] dx,
+                  int workers):
+    """The backward on every worker's rows."""
     cdef int k
     with nogil:
         for k in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _xent_backward(probs, target, ignore_index, grad_rows, dx, k, workers)
-    return 0

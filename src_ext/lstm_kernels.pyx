@@ -1,9 +1,8 @@
 # cython: language_level=3
-"""Fused LSTM over a whole sequence (gate order i, f, g, o; optional peepholes).
-
-Twins with the same signatures and the same numbered steps: minigrad/fast/_reference_rnn.py
-(read that first; the layout of hbuf, lengths and reverse is explained there). How the work is
-laid out (GEMMs outside the loop, workers, the per-step product): rnn_common.pxd."""
+"""Fused LSTM over a whole sequence (gate order i, f, g, o; optional peepholes): lstm_forward
+and lstm_backward, twins of minigrad/fast/_reference_rnn.py's functions of those names (same
+signatures, same numbered steps; read them first). Their gate pass per batch row is in
+mg_lstm_rows.h; what the recurrent kernels share is in rnn_common.pxd."""
 import numpy as np
 
 from cython cimport floating
@@ -11,8 +10,10 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, backward_finish, backward_setup, forward_setup, fresh,
-                         look_up_step, project, scratch, step_product, token_input)
+from products cimport packed_or_null
+from rnn_common cimport (backward_finish, backward_setup, forward_setup, fresh,
+                         gradients_after_loop, hidden_gradient_step, keep_last, new_slot, prev_slot,
+                         project, scratch, step_inputs, time_at)
 from work_split cimport share
 
 from minigrad.fast._reference_rnn import _fold, check_backward, check_forward
@@ -57,13 +58,11 @@ cdef void _forward_loop(floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
     cdef const floating *p1 = &peep[1, 0]
     cdef const floating *p2 = &peep[2, 0]
     for s in range(T):
-        t = T - 1 - s if reverse else s
-        prev, cur = (t + 1, t) if reverse else (t, t + 1)
-        if by_token:  # (1) this step's input projection, looked up in the table
-            look_up_step(tokens, w_ih, bias, gates, t, b0, b1)
-        # (2) recurrent product, the only GEMM inside the loop: a_t += h_{t-1} @ W_hh^T
-        step_product(True, <int>(b1 - b0), <int>(4 * H), <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0],
-                     w_packed, 1, &gates[t, b0, 0])
+        t = time_at(s, T, reverse, False)
+        prev, cur = prev_slot(t, reverse), new_slot(t, reverse)
+        # (1) with token ids, the step's projection; (2) a_t += h_{t-1} @ W_hh^T
+        step_inputs(tokens, by_token, w_ih, bias, gates, t, &hbuf[prev, b0, 0], w_hh, w_packed,
+                    1, &gates[t, b0, 0], b0, b1)
         for b in range(b0, b1):
             a, hp, cp = &gates[t, b, 0], &hbuf[prev, b, 0], &cbuf[prev, b, 0]
             hc, cc, tc, y = &hbuf[cur, b, 0], &cbuf[cur, b, 0], &tanh_c[t, b, 0], &out[t, b, 0]
@@ -116,8 +115,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     cdef floating *q1 = &dpeep[1, 0]
     cdef floating *q2 = &dpeep[2, 0]
     for s in range(T):
-        t = s if reverse else T - 1 - s
-        prev, cur = (t + 1, t) if reverse else (t, t + 1)
+        t = time_at(s, T, reverse, True)
+        prev, cur = prev_slot(t, reverse), new_slot(t, reverse)
         for b in range(b0, b1):
             dhb, dnb, dcb = dh_p + (b - b0) * H, dn_p + (b - b0) * H, &dc[b, 0]
             dg, ds = &dgates[t, b, 0], &dh_seq[t, b, 0]
@@ -149,60 +148,46 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                     q2[j] += dg[3 * H + j] * cc[j]
             memset(dnb, 0, H * sizeof(floating))
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
-        step_product(False, <int>(b1 - b0), <int>H, <int>(4 * H), &dgates[t, b0, 0], &w_hh[0, 0],
-                     w_packed, 1, dn_p)
-        dh_p, dn_p = dn_p, dh_p
-    if dh_p != &dh[b0, 0]:
-        memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
+        hidden_gradient_step(&dgates[t, b0, 0], w_hh, w_packed, &dh_p, &dn_p, b1 - b0)
+    keep_last(dh, dh_p, b0, b1)
 
 
-cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
-                      bint by_token, const floating[:, ::1] w_ih,
-                      const floating[::1] bias, floating[:, :, ::1] gates,
-                      const floating[:, ::1] w_hh, const floating[:, ::1] peep,
-                      const int64_t[::1] lengths, bint reverse, floating[:, :, ::1] hbuf,
-                      floating[:, :, ::1] cbuf, floating[:, :, ::1] tanh_c,
-                      floating[:, :, ::1] out, float[::1] w_packed,
-                      bint packed, int workers) except -1:
+def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint by_token,
+                 const floating[:, ::1] w_ih, const floating[::1] bias,
+                 floating[:, :, ::1] gates, const floating[:, ::1] w_hh,
+                 const floating[:, ::1] peep, const int64_t[::1] lengths, bint reverse,
+                 floating[:, :, ::1] hbuf, floating[:, :, ::1] cbuf,
+                 floating[:, :, ::1] tanh_c, floating[:, :, ::1] out,
+                 const float[::1] w_packed, int workers):
+    """The input projection (project), then the time loop, the batch rows split across
+    workers."""
     cdef int w
-    cdef Py_ssize_t B = x.shape[1]
     with nogil:
-        if not by_token:  # token ids: the time loop looks its rows up (look_up_step)
-            project(x, w_ih, bias, gates, workers)
+        project(x, w_ih, bias, gates, by_token, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(gates, w_hh, peep, lengths, reverse, hbuf, cbuf, tanh_c, out,
-                          share(B, w, workers), share(B, w + 1, workers),
-                          &w_packed[0] if packed else NULL, tokens, by_token, w_ih, bias)
-    return 0
+                          share(x.shape[1], w, workers), share(x.shape[1], w + 1, workers),
+                          packed_or_null(w_packed), tokens, by_token, w_ih, bias)
 
 
-cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
-                       const floating[:, :, ::1] hbuf, const floating[:, :, ::1] cbuf,
-                       const floating[:, :, ::1] tanh_c, const floating[:, :, ::1] x,
-                       const floating[:, ::1] w_ih, const floating[:, ::1] w_hh,
-                       const floating[:, ::1] peep, bint has_peep, const int64_t[::1] lengths,
-                       bint reverse, floating[:, ::1] dh, floating[:, ::1] dh_next,
-                       floating[:, ::1] dc,
-                       floating[:, :, ::1] dgates, floating[:, :, ::1] dpeep,
-                       floating[:, :, ::1] dh_seq, floating[:, :, ::1] dx,
-                       floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, tuple needs,
-                       float[::1] w_packed, bint packed,
-                       const floating[::1] ones, floating[::1] db,
-                       const int64_t[:, ::1] tokens, bint by_token,
-                       floating[:, :, ::1] parts, int workers) except -1:
-    cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
+def _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
+                  const floating[:, :, ::1] hbuf, const floating[:, :, ::1] cbuf,
+                  const floating[:, :, ::1] tanh_c, const floating[:, ::1] w_hh,
+                  const floating[:, ::1] peep, bint has_peep, const int64_t[::1] lengths,
+                  bint reverse, floating[:, ::1] dh, floating[:, ::1] dh_next,
+                  floating[:, ::1] dc, floating[:, :, ::1] dgates, floating[:, :, ::1] dpeep,
+                  floating[:, :, ::1] dh_seq, const float[::1] w_packed, int workers,
+                  floating[::1] db, tuple grads):
+    """The reverse time loop, the batch rows split across workers (worker w sums its
+    peephole gradients into dpeep[w]), then (8) (gradients_after_loop)."""
     cdef int w
-    cdef Py_ssize_t B = x.shape[1]
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward_loop(grad_out, gates, cbuf, tanh_c, w_hh, peep, has_peep, lengths,
                            reverse, dh, dh_next, dc, dgates, dpeep[w], dh_seq,
-                           share(B, w, workers), share(B, w + 1, workers),
-                           &w_packed[0] if packed else NULL)
-        after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
-                   dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db, NULL, tokens, by_token, parts,
-                   packed, workers)
-    return 0
+                           share(dh.shape[0], w, workers), share(dh.shape[0], w + 1, workers),
+                           packed_or_null(w_packed))
+    gradients_after_loop(grads, dgates, dgates, hbuf, reverse, db, NULL)
 
 
 def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
@@ -211,8 +196,7 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
     Returns (out, h_n, c_n, cache); cache = (gates (T, B, 4H) activated i f g o, hbuf, cbuf,
     tanh_c (T, B, H))."""
     L = check_forward("lstm_forward", 4, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths)
-    x, tokens, by_token, bias, workers, w_packed, packed = forward_setup(x, w_hh,
-                                                                         _fold(b_ih, b_hh), 4)
+    x, tokens, by_token, bias, workers, w_packed = forward_setup(x, w_hh, _fold(b_ih, b_hh), 4)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
     dt = x.dtype
     gates = fresh((T, B, 4 * H), dt, 0)
@@ -221,12 +205,8 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):
     hbuf[T if reverse else 0], cbuf[T if reverse else 0] = h0, c0
     peep = w_peep if w_peep is not None else np.zeros((3, H), dt)
     if T and B and H:
-        args = (x, tokens, by_token, w_ih, bias, gates, w_hh, peep, L, bool(reverse), hbuf,
-                cbuf, tanh_c, out, w_packed, packed, workers)
-        if dt == np.float32:
-            _run_forward[float](*args)
-        else:
-            _run_forward[double](*args)
+        _run_forward(x, tokens, by_token, w_ih, bias, gates, w_hh, peep, L, bool(reverse), hbuf,
+                     cbuf, tanh_c, out, w_packed, workers)
     last = 0 if reverse else T
     return out, hbuf[last].copy(), cbuf[last].copy(), (gates, hbuf, cbuf, tanh_c)
 
@@ -237,25 +217,16 @@ def lstm_backward(grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep, lengths, re
     gates, hbuf, cbuf, tanh_c = cache
     L = check_backward("lstm_backward", 4, grad_out, grad_hn, grad_cn, x, w_ih, w_hh, w_peep,
                        lengths, [(gates, 0, 4), (hbuf, 1, 1), (cbuf, 1, 1), (tanh_c, 0, 1)])
-    x, tokens, by_token = token_input(x, w_hh.dtype)
-    (T, B, I), H = x.shape, w_hh.shape[1]
-    dt = x.dtype
-    needs = tuple(bool(n) for n in needs)
-    dx, dw_ih, dw_hh, dh_seq, ones, parts, workers, w_packed, packed = backward_setup(
-        x, w_ih, w_hh, needs, by_token, 4)
+    x, dh_seq, workers, w_packed, grads = backward_setup(x, w_ih, w_hh, needs, 4)
+    (T, B, _), H, dt = x.shape, w_hh.shape[1], x.dtype
     dgates = scratch(_POOL, (T, B, 4 * H), dt)
     peep = w_peep if w_peep is not None else np.zeros((3, H), dt)
     db, dpeep = np.zeros(4 * H, dt), np.zeros((workers, 3, H), dt)  # a sum per worker
     dh, dc, dh_next = grad_hn.copy(), grad_cn.copy(), np.empty((B, H), dt)
     if T and B and H:
-        args = (grad_out, gates, hbuf, cbuf, tanh_c, x, w_ih, w_hh, peep, w_peep is not None,
-                L, bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq, dx, dw_ih, dw_hh,
-                needs, w_packed, packed, ones, db, tokens, by_token, parts, workers)
-        if dt == np.float32:
-            _run_backward[float](*args)
-        else:
-            _run_backward[double](*args)
-    dw_ih = backward_finish(T and B and H, (dh_seq, dx, dw_ih, dw_hh), dw_ih, parts, by_token,
-                            needs)
-    return (dx, dh, dc, dw_ih, dw_hh, db,
-            dpeep.sum(axis=0) if w_peep is not None else None, dh_seq)
+        _run_backward(grad_out, gates, hbuf, cbuf, tanh_c, w_hh, peep, w_peep is not None, L,
+                      bool(reverse), dh, dh_next, dc, dgates, dpeep, dh_seq, w_packed, workers,
+                      db, grads)
+    dx, dw_ih, dw_hh = backward_finish(grads)
+    return (dx, dh, dc, dw_ih, dw_hh, db, dpeep.sum(axis=0) if w_peep is not None else None,
+            dh_seq)

@@ -1,184 +1,44 @@
 # cython: language_level=3
-"""Inline helpers shared by rnn_kernels.pyx, lstm_kernels.pyx and gru_kernels.pyx.
+"""What rnn_kernels.pyx, lstm_kernels.pyx and gru_kernels.pyx share (inline helpers).
 
 How those kernels lay out the work: (1) the input projection and (8) the weight and input
 gradients are single GEMMs outside the time loop (project / after_loop; with token ids, (1) is
 a row of the projected table looked up at each step, look_up_step); everything from (1) to
-(8) runs without the GIL. Workers (OpenMP, minigrad/fast/threads.py) each take a contiguous share of
-the batch rows through the whole time loop, and a share of the rows of each GEMM outside it.
-The one recurrent product per step is step_product: W_hh packed once per sequence and the
-AVX-512 tile of mg_gemm.h for float32, BLAS otherwise.
+(8) runs without the GIL. Workers (OpenMP, minigrad/fast/threads.py) each take a contiguous
+share of the batch rows through the whole time loop (work_split.share), and a share of the
+rows of each GEMM outside it. The one recurrent product per step is step_product: W_hh packed
+once per sequence and the AVX-512 tile of mg_gemm.h for float32, BLAS otherwise.
 
-Row-major matrix products through scipy's BLAS (scipy.linalg.cython_blas is column-major: a
-row-major (m, n) matrix is the column-major (n, m) matrix, so C = A @ B^T is computed as the
-column-major C^T = B A^T); the per-step product with W_hh packed once (mg_gemm.h); the input
-projection; fresh arrays and the scratch pool; numerically stable activations (how workers
-share the rows is work_split.share). The nogil helpers are marked so; packed_weights, fresh, scratch and
-_aligned_floats run with the GIL, before the loops."""
+Each kernel module keeps only its cell: the time loops over one worker's rows, and a
+``_run_forward`` / ``_run_backward`` that runs them on every worker (fused def functions:
+Cython picks the float or double build from the arrays). Everything else is here:
+- the wrappers' beginning and end: forward_setup, backward_setup, backward_finish (which
+  picks the gradients and sums the table's), fresh and scratch arrays;
+- (1) and (8) outside the time loops: project, look_up_step, gradients_after_loop (the
+  backward drivers' call of after_loop);
+- the loops' shared steps: time_at / prev_slot / new_slot (the order of the steps and the
+  states each reads and writes, as the twin's _steps and _slots), step_inputs ((1)-(2) of a
+  forward step), hidden_gradient_step and keep_last ((7) of a backward step);
+- numerically stable activations.
+The matrix products (BLAS and the packed tile) are in products.pxd. The nogil helpers are
+marked so; the setup helpers, fresh and scratch run with the GIL, before the loops."""
 from cython cimport floating
 from cython.parallel cimport prange
+
+cimport numpy as cnp
 from cpython.list cimport PyList_GET_ITEM
 from cpython.ref cimport PyObject, _Py_REFCNT
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
-from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
+from products cimport (input_gradient, matmul_nt, matmul_tn, packed_weights, step_product,
+                       weight_gradient)
 from work_split cimport share
 
 cdef extern from "mg_math.h" nogil:
     # branch-free exp that vectorises (see the header)
     float mg_expf(float x)
     double mg_exp(double x)
-
-
-cdef extern from "mg_gemm.h" nogil:
-    # float32 products with W_hh packed once per sequence (see the header for why and how)
-    long mg_packed_b_size(int K, int N)
-    void mg_pack_bt(int N, int K, const float* w, float* bp)
-    void mg_pack_bn(int K, int N, const float* w, float* bp)
-    void mg_gemm_packed(int M, int N, int K, const float* a, int lda, const float* bp,
-                        float* c, int ldc, int accumulate)
-    void mg_gemm_nn(int M, int N, int K, const float* a, int lda, const float* b, int ldb,
-                    float* c, int ldc, int accumulate)
-    void mg_gemm_tn(int M, int N, int K, const float* a, int lda, const float* b, int ldb,
-                    float* c, int ldc)
-    int mg_gemm_tn_suits(int M, int N)
-    int mg_gemm_nn_suits(int K, int N)
-    int mg_packed_gemm_available()
-
-
-cdef inline void _gemm(char* ta, char* tb, int m, int n, int k, floating alpha,
-                       const floating* a, int lda, const floating* b, int ldb, floating beta,
-                       floating* c, int ldc) noexcept nogil:
-    # column-major BLAS; the pointers come from checked, C-contiguous typed memoryviews
-    if floating is float:
-        sgemm(ta, tb, &m, &n, &k, &alpha, <float*>a, &lda, <float*>b, &ldb, &beta, c, &ldc)
-    else:
-        dgemm(ta, tb, &m, &n, &k, &alpha, <double*>a, &lda, <double*>b, &ldb, &beta, c, &ldc)
-
-
-cdef inline void _gemv(char* trans, int m, int n, const floating* a, int lda,
-                       const floating* x, floating beta, floating* y) noexcept nogil:
-    # column-major y = op(A) x + beta y, A (m, n) with leading dimension lda
-    cdef int one = 1
-    cdef floating alpha = 1
-    if floating is float:
-        sgemv(trans, &m, &n, &alpha, <float*>a, &lda, <float*>x, &one, &beta, y, &one)
-    else:
-        dgemv(trans, &m, &n, &alpha, <double*>a, &lda, <double*>x, &one, &beta, y, &one)
-
-
-cdef inline void matmul_nt(int m, int n, int k, const floating* a, const floating* b,
-                           floating beta, floating* c) noexcept nogil:
-    """C (m, n) = A (m, k) @ B (n, k)^T + beta * C, all row-major and contiguous. One row of A
-    (a generated token, batch 1) is a matrix-vector product: gemv, which reads B once with no
-    packing."""
-    if m == 1:
-        _gemv(b"T", k, n, b, k, a, beta, c)
-    else:
-        _gemm(b"T", b"N", n, m, k, <floating>1, b, k, a, k, beta, c, n)
-
-
-cdef inline void matmul_nn(int m, int n, int k, const floating* a, const floating* b,
-                           floating beta, floating* c) noexcept nogil:
-    """C (m, n) = A (m, k) @ B (k, n) + beta * C, all row-major and contiguous (one row of A:
-    gemv, as matmul_nt)."""
-    if m == 1:
-        _gemv(b"N", n, k, b, n, a, beta, c)
-    else:
-        _gemm(b"N", b"N", n, m, k, <floating>1, b, n, a, k, beta, c, n)
-
-
-cdef inline void matmul_tn(int m, int n, int k, const floating* a, int lda,
-                           const floating* b, floating beta, floating* c) noexcept nogil:
-    """C (m, n) = A (k, m)^T @ B (k, n) + beta * C, all row-major; A's rows are ``lda`` apart
-    (lda = m for a contiguous A; more when A is a column block of a wider matrix)."""
-    _gemm(b"N", b"T", n, m, k, <floating>1, b, n, a, lda, beta, c, n)
-
-
-cdef inline void input_gradient(int m, int n, int k, const floating* a, const floating* b,
-                                floating* c, bint tile) noexcept nogil:
-    """C (m, n) = A (m, k) @ B (k, n), all contiguous: an input gradient dX = dG W. float32 with
-    ``tile`` and shapes that suit it (mg_gemm_nn_suits: whole panels, a small B): the AVX-512
-    tile, reading A and B in place (mg_gemm_nn); otherwise BLAS."""
-    if floating is float:
-        if tile and mg_gemm_nn_suits(k, n):
-            mg_gemm_nn(m, n, k, <const float*>a, k, <const float*>b, n, c, n, 0)
-            return
-    matmul_nn(m, n, k, a, b, 0, c)
-
-
-cdef inline void weight_gradient(int m, int n, int k, const floating* a, int lda,
-                                 const floating* b, floating* c, bint tile) noexcept nogil:
-    """C (m, n) = A (k, m)^T @ B (k, n), A's rows lda apart, B and C contiguous: a weight
-    gradient dW = dG^T X. float32 with ``tile`` (the AVX-512 tile can run) and shapes that suit
-    it (mg_gemm_tn_suits: whole tiles, blocks within L2): the tile, reading A and B in place
-    (mg_gemm_tn), and BLAS for the last m % 8 rows; otherwise BLAS, which first copies both into
-    its own panels."""
-    cdef int whole = m - m % 8
-    if floating is float:
-        if tile and whole and mg_gemm_tn_suits(whole, n):
-            mg_gemm_tn(whole, n, k, <const float*>a, lda, <const float*>b, n, c, n)
-            if whole < m:
-                matmul_tn(m - whole, n, k, a + whole, lda, b, 0, c + whole * n)
-            return
-    matmul_tn(m, n, k, a, lda, b, 0, c)
-
-
-cdef inline void step_product(bint w_transposed, int m, int n, int k, const floating* a,
-                              const floating* w, const float* w_packed, floating beta,
-                              floating* c) noexcept nogil:
-    """The per-step product C (m, n) = A (m, k) @ op(W) + beta * C, beta 0 or 1, where op(W) is
-    W^T for a W of (n, k) (the forward h W_hh^T) or W for a W of (k, n) (the backward dG W_hh).
-
-    float32 with w_packed (W packed by packed_weights(w, w_transposed)): the AVX-512 tile,
-    which reads A's rows in place; otherwise BLAS."""
-    if floating is float:
-        if w_packed != NULL:
-            mg_gemm_packed(m, n, k, <const float*>a, k, w_packed, c, n, beta != 0)
-            return
-    if w_transposed:
-        matmul_nt(m, n, k, a, w, beta, c)
-    else:
-        matmul_nn(m, n, k, a, w, beta, c)
-
-
-cdef inline object _aligned_floats(Py_ssize_t n):
-    """A float32 array of n elements starting on a 64-byte boundary (one cache line)."""
-    import numpy as np
-    buf = np.empty(n + 16, np.float32)
-    start = (-buf.ctypes.data // 4) % 16
-    return buf[start:start + n]
-
-
-cdef inline bint packed_gemm_enabled():
-    """The CPU has AVX-512 (the packed tile can run) and MINIGRAD_AVX512 is not 0."""
-    import os
-    return mg_packed_gemm_available() and os.environ.get("MINIGRAD_AVX512", "1") != "0"
-
-
-cdef inline tuple packed_weights(object w_hh, bint transposed, Py_ssize_t steps):
-    """(packed W_hh, True) for the ``steps`` step products of a float32 layer when the packed
-    tile can run here (AVX-512; MINIGRAD_AVX512=0 turns it off) and pays: more than one step
-    (packing reads all of W_hh and writes it again, which one step's product would do once:
-    a one-step call, as when generating a token at a time, goes straight to BLAS); else (a
-    placeholder, False), and the loops call BLAS.
-
-    transposed: pack B = W_hh^T for the forward h W_hh^T (K = H), else B = W_hh for the
-    backward dG W_hh (K = G*H)."""
-    import numpy as np
-    cdef int GH = w_hh.shape[0], H = w_hh.shape[1]
-    cdef int K = H if transposed else GH, N = GH if transposed else H
-    if w_hh.dtype != np.float32 or K == 0 or N == 0 or steps < 2 or not packed_gemm_enabled():
-        return np.zeros(1, np.float32), False
-    packed = _aligned_floats(mg_packed_b_size(K, N))
-    cdef const float[:, ::1] w = w_hh
-    cdef float[::1] b = packed
-    if transposed:
-        mg_pack_bt(N, K, &w[0, 0], &b[0])
-    else:
-        mg_pack_bn(K, N, &w[0, 0], &b[0])
-    return packed, True
 
 
 cdef inline void _project_share(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
@@ -196,12 +56,14 @@ cdef inline void _project_share(const floating[:, :, ::1] x, const floating[:, :
 
 
 cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
-                         const floating[::1] bias, floating[:, :, ::1] gates,
+                         const floating[::1] bias, floating[:, :, ::1] gates, bint by_token,
                          int workers) noexcept nogil:
     """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step, its
-    T*B rows split across ``workers`` workers. (With token ids the time loop looks each step's
-    rows up instead: look_up_step.)"""
+    T*B rows split across ``workers`` workers. Nothing with token ids (``by_token``): the time
+    loop looks each step's rows up instead (look_up_step)."""
     cdef int w
+    if by_token:
+        return
     for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
         _project_share(x, w_ih, bias, gates, w, workers)
 
@@ -221,6 +83,60 @@ cdef inline void look_up_step(const int64_t[:, ::1] tokens, const floating[:, ::
         g, row = &gates[t, b, 0], &table[tokens[t, b], 0]
         for j in range(GH):
             g[j] = row[j] + bias[j]
+
+
+cdef inline Py_ssize_t time_at(Py_ssize_t s, Py_ssize_t T, bint reverse,
+                               bint backward) noexcept nogil:
+    """The time position of loop step s: the forward order (T-1 .. 0 when ``reverse``) or,
+    for ``backward``, BPTT's opposite order (the twin's _steps)."""
+    return T - 1 - s if reverse != backward else s
+
+
+cdef inline Py_ssize_t prev_slot(Py_ssize_t t, bint reverse) noexcept nogil:
+    """The hbuf index of the state the step at time t reads (the twin's _slots)."""
+    return t + 1 if reverse else t
+
+
+cdef inline Py_ssize_t new_slot(Py_ssize_t t, bint reverse) noexcept nogil:
+    """The hbuf index of the state the step at time t writes (the twin's _slots)."""
+    return t if reverse else t + 1
+
+
+cdef inline void step_inputs(const int64_t[:, ::1] tokens, bint by_token,
+                             const floating[:, ::1] table, const floating[::1] bias,
+                             floating[:, :, ::1] gates, Py_ssize_t t, const floating* h_prev,
+                             const floating[:, ::1] w_hh, const float* w_packed,
+                             floating beta, floating* c, Py_ssize_t b0,
+                             Py_ssize_t b1) noexcept nogil:
+    """Steps (1)-(2) of every forward loop at time t, batch rows [b0, b1): with token ids,
+    (1) the step's input projection, looked up (look_up_step; otherwise project did it before
+    the loop); (2) the recurrent product, the only GEMM inside the loop: c = h_{t-1} W_hh^T +
+    beta c for the rows' block c, h_prev pointing at row b0 of h_{t-1} (step_product). The RNN
+    and the LSTM add it onto their gates (c their rows of gates[t], beta 1); the GRU keeps it
+    apart (beta 0)."""
+    if by_token:
+        look_up_step(tokens, table, bias, gates, t, b0, b1)
+    step_product(True, <int>(b1 - b0), <int>w_hh.shape[0], <int>w_hh.shape[1],
+                 h_prev, &w_hh[0, 0], w_packed, beta, c)
+
+
+cdef inline void hidden_gradient_step(const floating* dg, const floating[:, ::1] w_hh,
+                                      const float* w_packed, floating** dh_p,
+                                      floating** dn_p, Py_ssize_t rows) noexcept nogil:
+    """Step (7) of every backward loop: dh_{t-1} (``*dn_p``, holding what reaches it besides
+    W_hh) += dG_t W_hh for the rows' block (step_product; dg: their gate gradients), then the
+    two buffers swap: *dh_p is now dh_{t-1}, and *dn_p free for the next step."""
+    step_product(False, <int>rows, <int>w_hh.shape[1], <int>w_hh.shape[0], dg, &w_hh[0, 0],
+                 w_packed, 1, dn_p[0])
+    dh_p[0], dn_p[0] = dn_p[0], dh_p[0]
+
+
+cdef inline void keep_last(floating[:, ::1] dh, const floating* dh_p, Py_ssize_t b0,
+                           Py_ssize_t b1) noexcept nogil:
+    """After a backward loop: its rows [b0, b1) of dh_{-1} ended in dh_p, one of the two
+    buffers hidden_gradient_step swaps; make them dh's."""
+    if dh_p != &dh[b0, 0]:
+        memcpy(&dh[b0, 0], dh_p, (b1 - b0) * dh.shape[1] * sizeof(floating))
 
 
 cdef inline void scatter_token_rows(const floating[:, :, ::1] dgx,
@@ -310,7 +226,8 @@ cdef inline object _staggered(tuple shape, object dtype, Py_ssize_t color):
     for n in shape:
         nbytes *= n
     buf = np.empty(nbytes + 8192, np.uint8)
-    cdef Py_ssize_t start = (-buf.ctypes.data) % 4096 + (color * 1344) % 4096
+    cdef size_t address = <size_t>cnp.PyArray_DATA(buf)  # (arr.ctypes costs microseconds)
+    cdef Py_ssize_t start = (4096 - address % 4096) % 4096 + (color * 1344) % 4096
     return buf[start:start + nbytes].view(dtype).reshape(shape)
 
 
@@ -324,56 +241,87 @@ cdef inline tuple token_input(object x, object dtype):
     return x, np.zeros((1, 1), np.int64), False
 
 
-cdef inline object table_gradient(object parts):
-    """The projected table's gradient from the workers' parts (workers, V, G*H)."""
-    return parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
-
-
 cdef inline tuple forward_setup(object x, object w_hh, object bias, Py_ssize_t G):
     """What every forward wrapper needs after its argument checks: (x as floats, token ids,
     whether x holds token ids (token_input), the folded bias (zeros when there is none),
-    workers, packed W_hh^T, whether it is packed (packed_weights))."""
+    workers, packed W_hh^T (packed_weights))."""
     import numpy as np
     from minigrad.fast.threads import kernel_workers
     x, tokens, by_token = token_input(x, w_hh.dtype)
     if bias is None:
         bias = np.zeros(G * w_hh.shape[1], w_hh.dtype)
-    w_packed, packed = packed_weights(w_hh, True, x.shape[0])
-    return x, tokens, by_token, bias, kernel_workers(x.shape[1]), w_packed, packed
+    return (x, tokens, by_token, bias, kernel_workers(x.shape[1]),
+            packed_weights(w_hh, True, x.shape[0]))
 
 
-cdef inline tuple backward_setup(object x, object w_ih, object w_hh, tuple needs,
-                                 bint by_token, Py_ssize_t G):
-    """The arrays every backward wrapper fills and returns, after its argument checks (x as
-    floats, see token_input): (dx, dW_ih, dW_hh, dh_seq (all new: they leave the call; None
-    when not needed), ones (T*B), parts (the table's gradient, one part per worker, with token
-    ids), workers, packed W_hh, whether it is packed)."""
+cdef inline tuple backward_setup(object x, object w_ih, object w_hh, object needs,
+                                 Py_ssize_t G):
+    """What every backward wrapper needs after its argument checks: (x as floats
+    (token_input), dh_seq (new: it leaves the call), workers, packed W_hh (packed_weights),
+    and ``grads``: the gradients of (8) (new; None when not needed; zeros when there are no
+    steps, rows or units, as the loops then do not run) with what computing them reads (token
+    ids among them), for gradients_after_loop and backward_finish)."""
     import numpy as np
     from minigrad.fast.threads import kernel_workers
+    x, tokens, by_token = token_input(x, w_hh.dtype)
     (T, B, I), H, dt = x.shape, w_hh.shape[1], w_hh.dtype
-    dx = fresh((T, B, I), dt, 2) if needs[0] and not by_token else None
-    dw_ih = np.empty((G * H, I), dt) if needs[1] and not by_token else None
-    dw_hh = np.empty((G * H, H), dt) if needs[2] else None
+    needs = (bool(needs[0]), bool(needs[1]), bool(needs[2]))
+    cdef bint ran = T and B and H
+    dx = _gradient((T, B, I), dt, 2, ran) if needs[0] and not by_token else None
+    dw_ih = _gradient((G * H, I), dt, -1, ran) if needs[1] and not by_token else None
+    dw_hh = _gradient((G * H, H), dt, -1, ran) if needs[2] else None
     workers = kernel_workers(B)
+    w_packed = packed_weights(w_hh, False, T)
+    # the table's gradient with token ids: one part per worker (scatter_token_rows)
     parts = np.zeros((workers, w_ih.shape[0], G * H) if by_token and needs[1] else (1, 1, 1),
                      dt)
-    w_packed, packed = packed_weights(w_hh, False, T)
-    return (dx, dw_ih, dw_hh, fresh((T, B, H), dt, 1), np.ones(T * B, dt), parts, workers,
-            w_packed, packed)
+    grads = (x, w_ih, tokens, by_token, needs, dx, dw_ih, dw_hh, np.ones(T * B, dt), parts,
+             workers, w_packed.shape[0] != 0)
+    return x, _gradient((T, B, H), dt, 1, ran), workers, w_packed, grads
 
 
-cdef inline object backward_finish(bint ran, tuple filled, object dw_ih, object parts,
-                                   bint by_token, tuple needs):
-    """The end of every backward wrapper: when the loops did not run (no steps, rows or
-    units), the arrays in ``filled`` become zeros; returns W_ih's gradient (with token ids,
-    the table's, summed from the workers' parts)."""
+cdef inline int gradients_after_loop(tuple grads, const floating[:, :, ::1] dgx,
+                                     const floating[:, :, ::1] dgh,
+                                     const floating[:, :, ::1] hbuf, bint reverse,
+                                     floating[::1] db_x, floating* db_h) except -1:
+    """(8) for every backward driver, once its time loop has filled the gate gradients dgx,
+    dgh (the same array but for the GRU, which alone has db_h, else NULL): after_loop on the
+    arrays of ``grads`` (backward_setup), H_prev being the states in hbuf each step read.
+    Called with the GIL (it reads ``grads``); after_loop runs without."""
+    cdef const floating[:, :, ::1] x = grads[0]
+    cdef const floating[:, ::1] w_ih = grads[1]
+    cdef const int64_t[:, ::1] tokens = grads[2]
+    cdef bint by_token = grads[3], need_dx = grads[4][0], need_ih = grads[4][1]
+    cdef bint need_hh = grads[4][2], tile = grads[11]
+    cdef floating[:, :, ::1] dx = grads[5]
+    cdef floating[:, ::1] dw_ih = grads[6]
+    cdef floating[:, ::1] dw_hh = grads[7]
+    cdef const floating[::1] ones = grads[8]
+    cdef floating[:, :, ::1] parts = grads[9]
+    cdef int workers = grads[10]
+    with nogil:
+        after_loop(dgx, dgh, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>hbuf.shape[2], dx,
+                   dw_ih, dw_hh, need_dx, need_ih, need_hh, ones, db_x, db_h, tokens, by_token,
+                   parts, tile, workers)
+    return 0
+
+
+cdef inline tuple backward_finish(tuple grads):
+    """The end of every backward wrapper: (dX, dW_ih, dW_hh) of ``grads`` (backward_setup);
+    with token ids dW_ih is the projected table's, summed from the workers' parts."""
+    dx, dw_ih, dw_hh, parts = grads[5], grads[6], grads[7], grads[9]
+    if grads[3] and grads[4][1]:
+        dw_ih = parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
+    return dx, dw_ih, dw_hh
+
+
+cdef inline object _gradient(tuple shape, object dtype, Py_ssize_t color, bint ran):
+    # backward_setup's arrays: fresh (color >= 0) or np.empty (color < 0); zeros when the
+    # loops do not run (no steps, rows or units), as they then write nothing
+    import numpy as np
     if not ran:
-        for arr in filled:
-            if arr is not None:
-                arr.fill(0)
-    if by_token and needs[1]:
-        return table_gradient(parts)
-    return dw_ih
+        return np.zeros(shape, dtype)
+    return fresh(shape, dtype, color) if color >= 0 else np.empty(shape, dtype)
 
 
 cdef inline object fresh(tuple shape, object dtype, Py_ssize_t color):

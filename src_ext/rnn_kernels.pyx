@@ -1,9 +1,8 @@
 # cython: language_level=3
-"""Fused Elman RNN (tanh or relu) over a whole sequence.
-
-Twins with the same signatures and the same numbered steps: minigrad/fast/_reference_rnn.py
-(read that first; the layout of hbuf, lengths and reverse is explained there). How the work is
-laid out (GEMMs outside the loop, workers, the per-step product): rnn_common.pxd."""
+"""Fused Elman RNN (tanh or relu) over a whole sequence: rnn_forward and rnn_backward, whose
+twins in minigrad/fast/_reference_rnn.py have the same signatures and numbered steps (read
+those first). The work's layout and the code the three recurrent kernels share (setup,
+projection, worker split, gradients after the loop): rnn_common.pxd."""
 import numpy as np
 
 from cython cimport floating
@@ -11,9 +10,10 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from rnn_common cimport (after_loop, backward_finish, backward_setup, forward_setup, fresh,
-                         look_up_step, packed_gemm_enabled, project, scratch, step_product,
-                         tanh_, token_input)
+from products cimport packed_gemm_enabled, packed_or_null
+from rnn_common cimport (backward_finish, backward_setup, forward_setup, fresh,
+                         gradients_after_loop, hidden_gradient_step, keep_last, new_slot, prev_slot,
+                         project, scratch, step_inputs, tanh_, time_at)
 from work_split cimport share
 
 from minigrad.fast._reference_rnn import _fold, check_backward, check_forward
@@ -41,13 +41,11 @@ cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
     cdef floating *hc
     cdef floating *y
     for s in range(T):
-        t = T - 1 - s if reverse else s
-        prev, cur = (t + 1, t) if reverse else (t, t + 1)
-        if by_token:  # (1) this step's input projection, looked up in the table
-            look_up_step(tokens, w_ih, bias, pre, t, b0, b1)
-        # (2) recurrent product, the only GEMM inside the loop: pre_t += h_{t-1} @ W_hh^T
-        step_product(True, <int>(b1 - b0), <int>H, <int>H, &hbuf[prev, b0, 0], &w_hh[0, 0],
-                     w_packed, 1, &pre[t, b0, 0])
+        t = time_at(s, T, reverse, False)
+        prev, cur = prev_slot(t, reverse), new_slot(t, reverse)
+        # (1) with token ids, the step's projection; (2) pre_t += h_{t-1} @ W_hh^T
+        step_inputs(tokens, by_token, w_ih, bias, pre, t, &hbuf[prev, b0, 0], w_hh, w_packed, 1,
+                    &pre[t, b0, 0], b0, b1)
         for b in range(b0, b1):
             a, hp, hc, y = &pre[t, b, 0], &hbuf[prev, b, 0], &hbuf[cur, b, 0], &out[t, b, 0]
             if t >= lengths[b]:  # inactive row: carry the state, output zero
@@ -82,8 +80,8 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
     cdef floating *dnb
     cdef floating *ds
     for s in range(T):
-        t = s if reverse else T - 1 - s
-        cur = t if reverse else t + 1
+        t = time_at(s, T, reverse, True)
+        cur = new_slot(t, reverse)
         for b in range(b0, b1):
             dhb, dnb = dh_p + (b - b0) * H, dn_p + (b - b0) * H
             dg, ds = &dgates[t, b, 0], &dh_seq[t, b, 0]
@@ -105,53 +103,40 @@ cdef void _backward_loop(const floating[:, :, ::1] grad_out, const floating[:, :
                     dg[j] = ds[j] * (one - h[j] * h[j])
             memset(dnb, 0, H * sizeof(floating))
         # (7) dh_{t-1} = dG_t @ W_hh (GEMM in the loop); inactive rows carry dh unchanged
-        step_product(False, <int>(b1 - b0), <int>H, <int>H, &dgates[t, b0, 0], &w_hh[0, 0],
-                     w_packed, 1, dn_p)
-        dh_p, dn_p = dn_p, dh_p
-    if dh_p != &dh[b0, 0]:
-        memcpy(&dh[b0, 0], dh_p, (b1 - b0) * H * sizeof(floating))
+        hidden_gradient_step(&dgates[t, b0, 0], w_hh, w_packed, &dh_p, &dn_p, b1 - b0)
+    keep_last(dh, dh_p, b0, b1)
 
 
-cdef int _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens,
-                      bint by_token, const floating[:, ::1] w_ih,
-                      const floating[::1] bias, floating[:, :, ::1] pre,
-                      const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
-                      bint relu, floating[:, :, ::1] hbuf, floating[:, :, ::1] out,
-                      float[::1] w_packed, bint packed,
-                      int workers) except -1:
+def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint by_token,
+                 const floating[:, ::1] w_ih, const floating[::1] bias,
+                 floating[:, :, ::1] pre, const floating[:, ::1] w_hh,
+                 const int64_t[::1] lengths, bint reverse, bint relu,
+                 floating[:, :, ::1] hbuf, floating[:, :, ::1] out,
+                 const float[::1] w_packed, int workers):
+    """(1) (project), then (2)-(3) for every step, the batch rows split across workers."""
     cdef int w
-    cdef Py_ssize_t B = x.shape[1]
     with nogil:
-        if not by_token:  # token ids: the time loop looks its rows up (look_up_step)
-            project(x, w_ih, bias, pre, workers)
+        project(x, w_ih, bias, pre, by_token, workers)
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
-            _forward_loop(pre, w_hh, lengths, reverse, relu, hbuf, out, share(B, w, workers),
-                          share(B, w + 1, workers), &w_packed[0] if packed else NULL, tokens, by_token, w_ih, bias)
-    return 0
+            _forward_loop(pre, w_hh, lengths, reverse, relu, hbuf, out,
+                          share(x.shape[1], w, workers), share(x.shape[1], w + 1, workers),
+                          packed_or_null(w_packed), tokens, by_token, w_ih, bias)
 
 
-cdef int _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] hbuf,
-                       const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
-                       const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
-                       bint relu, floating[:, ::1] dh, floating[:, ::1] dh_next,
-                       floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq,
-                       floating[:, :, ::1] dx, floating[:, ::1] dw_ih, floating[:, ::1] dw_hh,
-                       tuple needs, float[::1] w_packed, bint packed,
-                       const floating[::1] ones, floating[::1] db,
-                       const int64_t[:, ::1] tokens, bint by_token,
-                       floating[:, :, ::1] parts, int workers) except -1:
-    cdef bint n_dx = needs[0], n_ih = needs[1], n_hh = needs[2]
+def _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] hbuf,
+                  const floating[:, ::1] w_hh, const int64_t[::1] lengths, bint reverse,
+                  bint relu, floating[:, ::1] dh, floating[:, ::1] dh_next,
+                  floating[:, :, ::1] dgates, floating[:, :, ::1] dh_seq,
+                  const float[::1] w_packed, int workers, floating[::1] db, tuple grads):
+    """(4)-(7) for every step in BPTT order, the batch rows split across workers, then (8)
+    (gradients_after_loop)."""
     cdef int w
-    cdef Py_ssize_t B = x.shape[1]
     with nogil:
         for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward_loop(grad_out, hbuf, w_hh, lengths, reverse, relu, dh, dh_next, dgates,
-                           dh_seq, share(B, w, workers), share(B, w + 1, workers),
-                           &w_packed[0] if packed else NULL)
-        after_loop(dgates, dgates, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>dh.shape[1],
-                   dx, dw_ih, dw_hh, n_dx, n_ih, n_hh, ones, db, NULL, tokens, by_token, parts,
-                   packed, workers)
-    return 0
+                           dh_seq, share(dh.shape[0], w, workers),
+                           share(dh.shape[0], w + 1, workers), packed_or_null(w_packed))
+    gradients_after_loop(grads, dgates, dgates, hbuf, reverse, db, NULL)
 
 
 def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
@@ -159,20 +144,14 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, relu):
 
     Returns (out (T, B, H), h_n (B, H), cache)."""
     L = check_forward("rnn_forward", 1, x, h0, None, w_ih, w_hh, b_ih, b_hh, None, lengths)
-    x, tokens, by_token, bias, workers, w_packed, packed = forward_setup(x, w_hh,
-                                                                         _fold(b_ih, b_hh), 1)
+    x, tokens, by_token, bias, workers, w_packed = forward_setup(x, w_hh, _fold(b_ih, b_hh), 1)
     T, B, H = x.shape[0], x.shape[1], w_hh.shape[1]
-    dt = x.dtype
-    pre = scratch(_POOL, (T, B, H), dt)
-    hbuf, out = fresh((T + 1, B, H), dt, 1), fresh((T, B, H), dt, 2)
+    pre = scratch(_POOL, (T, B, H), x.dtype)
+    hbuf, out = fresh((T + 1, B, H), x.dtype, 1), fresh((T, B, H), x.dtype, 2)
     hbuf[T if reverse else 0] = h0
     if T and B and H:
-        args = (x, tokens, by_token, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu), hbuf,
-                out, w_packed, packed, workers)
-        if dt == np.float32:
-            _run_forward[float](*args)
-        else:
-            _run_forward[double](*args)
+        _run_forward(x, tokens, by_token, w_ih, bias, pre, w_hh, L, bool(reverse), bool(relu),
+                     hbuf, out, w_packed, workers)
     return out, hbuf[0 if reverse else T].copy(), (hbuf,)
 
 
@@ -181,22 +160,12 @@ def rnn_backward(grad_out, grad_hn, x, w_ih, w_hh, lengths, reverse, relu, cache
     hbuf, = cache
     L = check_backward("rnn_backward", 1, grad_out, grad_hn, None, x, w_ih, w_hh, None,
                        lengths, [(hbuf, 1, 1)])
-    x, tokens, by_token = token_input(x, w_hh.dtype)
-    (T, B, I), H = x.shape, w_hh.shape[1]
-    dt = x.dtype
-    needs = tuple(bool(n) for n in needs)
-    dx, dw_ih, dw_hh, dh_seq, ones, parts, workers, w_packed, packed = backward_setup(
-        x, w_ih, w_hh, needs, by_token, 1)
+    x, dh_seq, workers, w_packed, grads = backward_setup(x, w_ih, w_hh, needs, 1)
+    (T, B, _), H, dt = x.shape, w_hh.shape[1], x.dtype
     dgates = scratch(_POOL, (T, B, H), dt)
     dh, dh_next, db = grad_hn.copy(), np.empty((B, H), dt), np.zeros(H, dt)
     if T and B and H:
-        args = (grad_out, hbuf, x, w_ih, w_hh, L, bool(reverse), bool(relu), dh, dh_next,
-                dgates, dh_seq, dx, dw_ih, dw_hh, needs, w_packed, packed, ones, db,
-                tokens, by_token, parts, workers)
-        if dt == np.float32:
-            _run_backward[float](*args)
-        else:
-            _run_backward[double](*args)
-    dw_ih = backward_finish(T and B and H, (dh_seq, dx, dw_ih, dw_hh), dw_ih, parts, by_token,
-                            needs)
+        _run_backward(grad_out, hbuf, w_hh, L, bool(reverse), bool(relu), dh, dh_next, dgates,
+                      dh_seq, w_packed, workers, db, grads)
+    dx, dw_ih, dw_hh = backward_finish(grads)
     return dx, dh, dw_ih, dw_hh, db, dh_seq

@@ -1,8 +1,8 @@
 """The one-step / one-row strategy of the compiled kernels equals the numpy twins.
 
-A call with one time step does not pack W_hh (rnn_common.packed_weights: packing reads and
+A call with one time step does not pack W_hh (products.packed_weights: packing reads and
 writes all of W_hh, which the one product would read once), and a product with one row (batch
-1, or a generated token through Linear) is a matrix-vector product (rnn_common.matmul_nt /
+1, or a generated token through Linear) is a matrix-vector product (products.matmul_nt /
 matmul_nn: gemv). These are the shapes of generating text a character at a time: T = 1, B = 1,
 the state carried from call to call. Every cell, float32 and float64, forward (outputs and
 final states) and backward, against the twins; and a carried-state loop of one-step calls

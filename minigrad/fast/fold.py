@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from minigrad.fast import kernels
-from minigrad.fast.fused import _grad, _remember, _sink, _zeros_state
+from minigrad.fast.fused import kernel_backward, kernel_forward, remember
 from minigrad.function import Function
 from minigrad.tensor import Tensor
 
@@ -133,26 +133,12 @@ class FoldedSequence(Function):
     @staticmethod
     def forward(ctx, x, table, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, *, mode, ids, layout,
                 lengths, reverse, sink):
-        steps, batch = ids.shape
-        shape = (steps, batch, w_hh.shape[1])
-        h0 = _zeros_state(h0, np.empty(shape[:2]), w_hh)
-        if mode == "LSTM":
-            out, h_n, c_n, cache = kernels.lstm_forward(
-                ids, h0, _zeros_state(c0, np.empty(shape[:2]), w_hh), table, w_hh, b_ih, b_hh,
-                w_peep, lengths, bool(reverse))
-            result = (out, h_n, c_n)
-        elif mode == "GRU":
-            out, h_n, cache = kernels.gru_forward(ids, h0, table, w_hh, b_ih, b_hh, lengths,
-                                                  bool(reverse))
-            result = (out, h_n)
-        else:
-            out, h_n, cache = kernels.rnn_forward(ids, h0, table, w_hh, b_ih, b_hh, lengths,
-                                                  bool(reverse), mode == "RNN_RELU")
-            result = (out, h_n)
+        outputs, cache = kernel_forward(mode, ids, h0, c0, table, w_hh, b_ih, b_hh, w_peep,
+                                        lengths, reverse)
         ctx.save_for_backward(x, ids, table, w_ih, w_hh, w_peep, cache)
-        ctx.mode, ctx.layout = mode, layout
-        _remember(ctx, lengths, reverse, sink, b_ih, b_hh)
-        return result
+        ctx.layout = layout
+        remember(ctx, mode, lengths, reverse, sink, b_ih, b_hh)
+        return outputs
 
     @staticmethod
     def backward(ctx, grad_out, grad_hn, grad_cn=None):
@@ -165,25 +151,9 @@ class FoldedSequence(Function):
         else:
             x_in, w_in, wants = ids, table, (False, need[1], need[5])
         # 2. the same BPTT kernels as the unfolded layer
-        dt = w_hh.dtype
-        g_out, g_hn = _grad(grad_out, dt), _grad(grad_hn, dt)
-        dc0 = dpeep = None
-        if ctx.mode == "LSTM":
-            dx, dh0, dc0, dw_in, dw_hh, db, dpeep, dh_seq = kernels.lstm_backward(
-                g_out, g_hn, _grad(grad_cn, dt), x_in, w_in, w_hh, w_peep, ctx.lengths,
-                ctx.reverse, cache, wants)
-            db_ih, db_hh = db, db.copy()
-        elif ctx.mode == "GRU":
-            dx, dh0, dw_in, dw_hh, db_ih, db_hh, dh_seq = kernels.gru_backward(
-                g_out, g_hn, x_in, w_in, w_hh, ctx.lengths, ctx.reverse, cache, wants)
-        else:
-            dx, dh0, dw_in, dw_hh, db, dh_seq = kernels.rnn_backward(
-                g_out, g_hn, x_in, w_in, w_hh, ctx.lengths, ctx.reverse, ctx.mode == "RNN_RELU",
-                cache, wants)
-            db_ih, db_hh = db, db.copy()
-        _sink(ctx, dh_seq)
-        db_ih = db_ih if ctx.has_bias[0] else None
-        db_hh = db_hh if ctx.has_bias[1] else None
+        grads = (grad_out, grad_hn) if grad_cn is None else (grad_out, grad_hn, grad_cn)
+        dx, dh0, dc0, dw_in, dw_hh, db_ih, db_hh, dpeep = kernel_backward(
+            ctx, grads, x_in, w_in, w_hh, w_peep, cache, wants)
         if watched:
             return (_input_layout(dx, ctx.layout), None, dh0, dc0, dw_in, dw_hh, db_ih, db_hh,
                     dpeep)

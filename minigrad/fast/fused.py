@@ -19,7 +19,9 @@ x is (T, B, I) time-major, h0/c0 (B, H), weights in PyTorch's layout. ``hidden_g
 if given, is called once during backward with the total gradient dL/dh_t, an ndarray (T, B, H).
 
 ``sequence`` is the one hand-off the sequence layers (``minigrad.nn.rnn``) make: one layer
-direction of a given mode through the matching Function.
+direction of a given mode through the matching Function. The three Functions, and the
+embedding fold's ``FoldedSequence`` (``minigrad.fast.fold``), reach the kernels through one
+per-mode hand-off: ``kernel_forward`` and ``kernel_backward``.
 """
 from __future__ import annotations
 
@@ -36,8 +38,8 @@ from minigrad.tensor import Tensor
 Sink = Callable[[np.ndarray], object] | None
 
 
-def _grad(g: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    return np.ascontiguousarray(g, dtype=dtype)
+_OP = {"LSTM": "lstm_sequence", "GRU": "gru_sequence", "RNN_TANH": "rnn_sequence",
+       "RNN_RELU": "rnn_sequence"}
 
 
 def _zeros_state(h0, x, w_hh) -> np.ndarray:
@@ -46,15 +48,74 @@ def _zeros_state(h0, x, w_hh) -> np.ndarray:
     return np.zeros((x.shape[1], w_hh.shape[1]), w_hh.dtype)
 
 
-def _remember(ctx, lengths, reverse, sink, b_ih, b_hh) -> None:
-    # what every backward below reads besides the saved arrays
-    ctx.lengths, ctx.reverse, ctx.sink = lengths, bool(reverse), sink
+def kernel_forward(mode: str, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths,
+                   reverse: bool) -> tuple[tuple, tuple]:
+    """One layer direction through the mode's forward kernel (``kernels.lstm_forward``,
+    ``gru_forward`` or ``rnn_forward``); mode is 'LSTM', 'GRU', 'RNN_TANH' or 'RNN_RELU'.
+    Returns ((out, h_n) or, for the LSTM, (out, h_n, c_n), the kernel's cache). x may be token
+    ids (T, B) with w_ih a projected table (``minigrad.fast.fold``)."""
+    h0, reverse = _zeros_state(h0, x, w_hh), bool(reverse)
+    if mode == "LSTM":
+        out, h_n, c_n, cache = kernels.lstm_forward(x, h0, _zeros_state(c0, x, w_hh), w_ih, w_hh,
+                                                    b_ih, b_hh, w_peep, lengths, reverse)
+        return (out, h_n, c_n), cache
+    if mode == "GRU":
+        out, h_n, cache = kernels.gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse)
+    else:
+        out, h_n, cache = kernels.rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse,
+                                              mode == "RNN_RELU")
+    return (out, h_n), cache
+
+
+def remember(ctx, mode: str, lengths, reverse: bool, sink: Sink, b_ih, b_hh) -> None:
+    """Keep on ctx what kernel_backward reads besides the saved arrays."""
+    ctx.mode, ctx.lengths, ctx.reverse, ctx.sink = mode, lengths, bool(reverse), sink
     ctx.has_bias = (b_ih is not None, b_hh is not None)
 
 
-def _sink(ctx, dh_seq: np.ndarray) -> None:
+def kernel_backward(ctx, grads: tuple, x, w_ih, w_hh, w_peep, cache, needs: tuple) -> tuple:
+    """BPTT of kernel_forward for the output gradients ``grads`` ((grad_out, grad_hn) or, for
+    the LSTM, (grad_out, grad_hn, grad_cn)); ``needs`` says which of dx, dW_ih, dW_hh to
+    compute. Hands dL/dh_t (T, B, H) to the sink (see ``remember``). Returns (dx, dh0, dc0,
+    dW_ih, dW_hh, db_ih, db_hh, dw_peep), None where there is none (no c0, peepholes or
+    bias)."""
+    g = [np.ascontiguousarray(a, dtype=w_hh.dtype) for a in grads]
+    dc0 = dpeep = None
+    if ctx.mode == "LSTM":
+        dx, dh0, dc0, dw_ih, dw_hh, db_ih, dpeep, dh_seq = kernels.lstm_backward(
+            g[0], g[1], g[2], x, w_ih, w_hh, w_peep, ctx.lengths, ctx.reverse, cache, needs)
+        db_hh = db_ih.copy() if ctx.has_bias[1] else None  # d b_ih = d b_hh
+    elif ctx.mode == "GRU":
+        dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dh_seq = kernels.gru_backward(
+            g[0], g[1], x, w_ih, w_hh, ctx.lengths, ctx.reverse, cache, needs)
+    else:
+        dx, dh0, dw_ih, dw_hh, db_ih, dh_seq = kernels.rnn_backward(
+            g[0], g[1], x, w_ih, w_hh, ctx.lengths, ctx.reverse, ctx.mode == "RNN_RELU", cache,
+            needs)
+        db_hh = db_ih.copy() if ctx.has_bias[1] else None  # d b_ih = d b_hh
     if ctx.sink is not None:
         ctx.sink(dh_seq)
+    return (dx, dh0, dc0, dw_ih, dw_hh, db_ih if ctx.has_bias[0] else None,
+            db_hh if ctx.has_bias[1] else None, dpeep)
+
+
+def _forward(ctx, mode: str, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse,
+             sink: Sink) -> tuple:
+    # the three Functions' forward: kernel_forward, and what their backward needs
+    L = check_lengths(_OP[mode], lengths, x.shape[0], x.shape[1])
+    outputs, cache = kernel_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, L, reverse)
+    ctx.save_for_backward(x, w_ih, w_hh, w_peep, cache)
+    remember(ctx, mode, L, reverse, sink, b_ih, b_hh)
+    return outputs
+
+
+def _backward(ctx, *grads: np.ndarray) -> tuple:
+    # the three Functions' backward: kernel_backward; the positions of x, W_ih and W_hh among
+    # the inputs are (0, 3, 4) for the LSTM (h0, c0 come first), else (0, 2, 3)
+    x, w_ih, w_hh, w_peep, cache = ctx.saved_tensors
+    need, k = ctx.needs_input_grad, 3 if ctx.mode == "LSTM" else 2
+    return kernel_backward(ctx, grads, x, w_ih, w_hh, w_peep, cache,
+                           (need[0], need[k], need[k + 1]))
 
 
 class RNNSequence(Function):
@@ -67,25 +128,14 @@ class RNNSequence(Function):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"rnn_sequence: nonlinearity must be 'tanh' or 'relu', "
                              f"got {nonlinearity!r}")
-        L = check_lengths("rnn_sequence", lengths, x.shape[0], x.shape[1])
-        relu = nonlinearity == "relu"
-        out, h_n, cache = kernels.rnn_forward(x, _zeros_state(h0, x, w_hh), w_ih, w_hh, b_ih,
-                                              b_hh, L, bool(reverse), relu)
-        ctx.save_for_backward(x, w_ih, w_hh, cache)
-        ctx.relu = relu
-        _remember(ctx, L, reverse, hidden_grad_sink, b_ih, b_hh)
-        return out, h_n
+        mode = "RNN_RELU" if nonlinearity == "relu" else "RNN_TANH"
+        return _forward(ctx, mode, x, h0, None, w_ih, w_hh, b_ih, b_hh, None, lengths, reverse,
+                        hidden_grad_sink)
 
     @staticmethod
     def backward(ctx, grad_out, grad_hn):
-        x, w_ih, w_hh, cache = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        dx, dh0, dw_ih, dw_hh, db, dh_seq = kernels.rnn_backward(
-            _grad(grad_out, w_hh.dtype), _grad(grad_hn, w_hh.dtype), x, w_ih, w_hh, ctx.lengths,
-            ctx.reverse, ctx.relu, cache, (need[0], need[2], need[3]))
-        _sink(ctx, dh_seq)
-        return (dx, dh0, dw_ih, dw_hh, db if ctx.has_bias[0] else None,
-                db.copy() if ctx.has_bias[1] else None)
+        dx, dh0, _, dw_ih, dw_hh, db_ih, db_hh, _ = _backward(ctx, grad_out, grad_hn)
+        return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
 
 
 class LSTMSequence(Function):
@@ -95,25 +145,12 @@ class LSTMSequence(Function):
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, *, lengths=None,
                 reverse=False, hidden_grad_sink=None):
-        L = check_lengths("lstm_sequence", lengths, x.shape[0], x.shape[1])
-        out, h_n, c_n, cache = kernels.lstm_forward(
-            x, _zeros_state(h0, x, w_hh), _zeros_state(c0, x, w_hh), w_ih, w_hh, b_ih, b_hh,
-            w_peep, L, bool(reverse))
-        ctx.save_for_backward(x, w_ih, w_hh, w_peep, cache)
-        _remember(ctx, L, reverse, hidden_grad_sink, b_ih, b_hh)
-        return out, h_n, c_n
+        return _forward(ctx, "LSTM", x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths,
+                        reverse, hidden_grad_sink)
 
     @staticmethod
     def backward(ctx, grad_out, grad_hn, grad_cn):
-        x, w_ih, w_hh, w_peep, cache = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        dt = w_hh.dtype
-        dx, dh0, dc0, dw_ih, dw_hh, db, dpeep, dh_seq = kernels.lstm_backward(
-            _grad(grad_out, dt), _grad(grad_hn, dt), _grad(grad_cn, dt), x, w_ih, w_hh, w_peep,
-            ctx.lengths, ctx.reverse, cache, (need[0], need[3], need[4]))
-        _sink(ctx, dh_seq)
-        return (dx, dh0, dc0, dw_ih, dw_hh, db if ctx.has_bias[0] else None,
-                db.copy() if ctx.has_bias[1] else None, dpeep)
+        return _backward(ctx, grad_out, grad_hn, grad_cn)
 
 
 class GRUSequence(Function):
@@ -123,23 +160,13 @@ class GRUSequence(Function):
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, *, lengths=None, reverse=False,
                 hidden_grad_sink=None):
-        L = check_lengths("gru_sequence", lengths, x.shape[0], x.shape[1])
-        out, h_n, cache = kernels.gru_forward(x, _zeros_state(h0, x, w_hh), w_ih, w_hh, b_ih,
-                                              b_hh, L, bool(reverse))
-        ctx.save_for_backward(x, w_ih, w_hh, cache)
-        _remember(ctx, L, reverse, hidden_grad_sink, b_ih, b_hh)
-        return out, h_n
+        return _forward(ctx, "GRU", x, h0, None, w_ih, w_hh, b_ih, b_hh, None, lengths, reverse,
+                        hidden_grad_sink)
 
     @staticmethod
     def backward(ctx, grad_out, grad_hn):
-        x, w_ih, w_hh, cache = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dh_seq = kernels.gru_backward(
-            _grad(grad_out, w_hh.dtype), _grad(grad_hn, w_hh.dtype), x, w_ih, w_hh, ctx.lengths,
-            ctx.reverse, cache, (need[0], need[2], need[3]))
-        _sink(ctx, dh_seq)
-        return (dx, dh0, dw_ih, dw_hh, db_ih if ctx.has_bias[0] else None,
-                db_hh if ctx.has_bias[1] else None)
+        dx, dh0, _, dw_ih, dw_hh, db_ih, db_hh, _ = _backward(ctx, grad_out, grad_hn)
+        return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
 
 
 def rnn_sequence(x: Tensor | np.ndarray, h0: Tensor | None, w_ih: Tensor, w_hh: Tensor,
