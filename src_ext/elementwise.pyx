@@ -20,25 +20,9 @@ from minigrad.fast.threads import elementwise_workers
 cnp.import_array()
 
 cdef extern from "mg_math.h" nogil:
-    # branch-free exp that vectorises (see the header; its input is clamped to [-87, 88] for
-    # float, [-708, 709] for double)
-    float mg_expf(float x)
-    double mg_exp(double x)
-
-
-cdef void _sigmoid_f(const float* x, float* out, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef float one = 1, lo = -88  # float, not double, arithmetic: the loop vectorises
-    for i in range(n):
-        # below -88, exp(-x) would pass float's range (mg_expf clamps): sigmoid is 0 there, as
-        # the exact value rounds to (and as torch gives); a nan stays nan (0 * nan)
-        out[i] = (x[i] >= lo) * (one / (one + mg_expf(-x[i])))
-
-
-cdef void _sigmoid_d(const double* x, double* out, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        out[i] = (x[i] >= -708.0) * (1.0 / (1.0 + mg_exp(-x[i])))  # 0 below -708, as above
+    # sigmoid in one pass with the branch-free exp of the recurrent kernels (see the header)
+    void mg_sigmoid_f(const float* x, float* out, long n)
+    void mg_sigmoid_d(const double* x, double* out, long n)
 
 
 def sigmoid(x):
@@ -53,9 +37,9 @@ def sigmoid(x):
     cdef Py_ssize_t n = cnp.PyArray_SIZE(xa)
     with nogil:
         if num == cnp.NPY_FLOAT32:
-            _sigmoid_f(<const float*>cnp.PyArray_DATA(xa), <float*>cnp.PyArray_DATA(out), n)
+            mg_sigmoid_f(<const float*>cnp.PyArray_DATA(xa), <float*>cnp.PyArray_DATA(out), n)
         else:
-            _sigmoid_d(<const double*>cnp.PyArray_DATA(xa), <double*>cnp.PyArray_DATA(out), n)
+            mg_sigmoid_d(<const double*>cnp.PyArray_DATA(xa), <double*>cnp.PyArray_DATA(out), n)
     return out
 
 
