@@ -182,9 +182,11 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, a, axis=-1):
-        z = a - a.max(axis=axis, keepdims=True)
+        # (ufunc reductions directly: a.max / a.sum go through numpy's Python-level wrappers,
+        # microseconds on the small rows of an attention step)
+        z = a - np.maximum.reduce(a, axis=axis, keepdims=True)
         e = np.exp(z)
-        y = e / e.sum(axis=axis, keepdims=True)
+        y = e / np.add.reduce(e, axis=axis, keepdims=True)
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
@@ -193,7 +195,7 @@ class Softmax(Function):
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
         # dx_i = y_i (g_i - sum_j g_j y_j)
-        return y * (grad - (grad * y).sum(axis=ctx.axis, keepdims=True))
+        return y * (grad - np.add.reduce(grad * y, axis=ctx.axis, keepdims=True))
 
 
 class LogSoftmax(Function):
@@ -201,8 +203,8 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, a, axis=-1):
-        z = a - a.max(axis=axis, keepdims=True)
-        out = z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+        z = a - np.maximum.reduce(a, axis=axis, keepdims=True)
+        out = z - np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True))
         ctx.save_for_backward(out)
         ctx.axis = axis
         return out
@@ -211,4 +213,4 @@ class LogSoftmax(Function):
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
         # y = x - logsumexp(x)  =>  dx = g - softmax(x) * sum(g)
-        return grad - np.exp(out) * grad.sum(axis=ctx.axis, keepdims=True)
+        return grad - np.exp(out) * np.add.reduce(grad, axis=ctx.axis, keepdims=True)

@@ -75,6 +75,18 @@ def _is_basic(index) -> bool:
                and not isinstance(p, (bool, np.bool_)) for p in parts)
 
 
+def _pieces(a: np.ndarray, sizes, axis: int) -> tuple:
+    """Consecutive slices of ``a`` along ``axis`` with the given sizes, as views (np.split
+    without its Python-level bookkeeping)."""
+    index = [slice(None)] * a.ndim
+    pieces, start = [], 0
+    for n in sizes:
+        index[axis] = slice(start, start + n)
+        pieces.append(a[tuple(index)])
+        start += n
+    return tuple(pieces)
+
+
 class Concat(Function):
     op_name = "concat"
 
@@ -87,8 +99,8 @@ class Concat(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        cuts = np.cumsum(ctx.sizes)[:-1]
-        return (None, *np.split(grad, cuts, axis=ctx.axis))
+        # each input's gradient is its slice of grad along the axis
+        return (None, *_pieces(grad, ctx.sizes, ctx.axis))
 
 
 class Stack(Function):
@@ -116,14 +128,7 @@ class Split(Function):
             raise ValueError(f"split: sizes {list(sizes)} do not add up to {a.shape[axis]}, "
                              f"the size of axis {axis} of shape {a.shape}")
         ctx.axis = axis
-        # pieces are slices along the axis (views: each output Tensor makes its own copy)
-        index = [slice(None)] * a.ndim
-        pieces, start = [], 0
-        for n in sizes:
-            index[axis] = slice(start, start + n)
-            pieces.append(a[tuple(index)])
-            start += n
-        return tuple(pieces)
+        return _pieces(a, sizes, axis)  # views: each output Tensor makes its own copy
 
     @staticmethod
     def backward(ctx, *grads):
