@@ -177,8 +177,6 @@ class _RNNBase(Module):
         if s.dtype != self.dtype:
             raise TypeError(f"{name}: {what} dtype {s.dtype} differs from the parameters' "
                             f"dtype {self.dtype}")
-        if n == 1:  # one layer, one direction (one-step decoding calls): one node, not two
-            return [s.reshape(batch, hsz)]
         return [p.reshape(batch, hsz) for p in split(s, 1, axis=0)]
 
     # ---- forward -------------------------------------------------------------------------
@@ -223,12 +221,8 @@ class _RNNBase(Module):
             if self.dropout > 0 and self.training and k < self.num_layers - 1:
                 layer_in = self._drop(layer_in)
         output = layer_in
-        if n_states == 1:  # as stack() of one tensor, with one node fewer
-            h_n = h_n[0].reshape(1, *h_n[0].shape)
-            c_n = c_n[0].reshape(1, *c_n[0].shape) if lstm else None
-        else:
-            h_n = stack(h_n, axis=0)
-            c_n = stack(c_n, axis=0) if lstm else None
+        h_n = stack(h_n, axis=0)
+        c_n = stack(c_n, axis=0) if lstm else None
         if unbatched:
             output = output.reshape(steps, output.shape[-1])
             h_n = h_n.reshape(n_states, self.hidden_size)
