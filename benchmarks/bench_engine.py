@@ -48,6 +48,14 @@ B, IH, CELL_STEPS = 32, 64, 50
 SRC, TGT, AH, VOCAB = 20, 20, 128, 40
 
 
+def _update(opt, loss) -> float:
+    """zero_grad, backward, step: the same calls in both libraries; the loss as a float."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 # ---- (a) the scalar chain -------------------------------------------------------------------
 def mg_chain() -> Callable[[], float]:
     a = Tensor(np.float32(0.999), requires_grad=True)
@@ -123,10 +131,7 @@ def mg_cell() -> Callable[[], float]:
     def step() -> float:
         loss = _cell_forward(p, xs, ys, zeros, lambda g: minigrad.split(g, IH, axis=-1),
                              F.mse_loss)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return float(loss.data)
+        return _update(opt, loss)
     return step
 
 
@@ -143,10 +148,7 @@ def torch_cell(torch) -> Callable[[], float]:
     def step() -> float:
         loss = _cell_forward(p, xs, ys, zeros, lambda g: torch.split(g, IH, dim=-1),
                              torch.nn.functional.mse_loss)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return float(loss.detach())
+        return _update(opt, loss)
     return step
 
 
@@ -186,10 +188,7 @@ def mg_attention() -> Callable[[], float]:
                          lambda xs: minigrad.concat(xs, axis=-1),
                          lambda xs: minigrad.stack(xs, axis=0), lambda s: s.softmax(-1))
         loss = F.cross_entropy(logits, tgt_out)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return float(loss.data)
+        return _update(opt, loss)
     return step
 
 
@@ -210,10 +209,7 @@ def torch_attention(torch) -> Callable[[], float]:
                          lambda xs: torch.cat(xs, dim=-1), lambda xs: torch.stack(xs, dim=0),
                          lambda s: s.softmax(-1))
         loss = tnn.functional.cross_entropy(logits.reshape(-1, VOCAB), tgt_out.reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return float(loss.detach())
+        return _update(opt, loss)
     return step
 
 
