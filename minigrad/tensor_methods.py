@@ -17,7 +17,6 @@ from minigrad.ops import reduce as rd
 from minigrad.ops import select as sel
 from minigrad.ops import shape as sh
 from minigrad.ops.aliases import axis_aliases
-from minigrad.ops.linalg import MatMul
 from minigrad.ops.nn_ops import Where
 
 

@@ -1,8 +1,8 @@
 # cython: language_level=3
 """Fused elementwise kernels (twins in minigrad/fast/_reference.py): sigmoid in one pass, the
-backward of tanh and sigmoid, Adam's update in one pass over each parameter's four arrays, and the sum of squares
-of many arrays (clip_grad_norm_); the last two take many parameters in one call, split across
-the kernel workers."""
+backward of tanh and sigmoid, Adam's update in one pass over each parameter's four arrays, and
+the sum of squares of many arrays (clip_grad_norm_); the last two take many parameters in one
+call, split across the kernel workers."""
 import numpy as np
 
 cimport numpy as cnp

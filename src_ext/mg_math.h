@@ -3,7 +3,8 @@
  * (Cephes' coefficients for float, Taylor to r^13 for double), 2^n from the exponent bits.
  * Inputs are clamped to the range where 2^n is a normal number, with bit masks rather than a
  * ?: on floats (which gcc will not turn into vector code). Used through rnn_common.pxd
- * (exp_, sigmoid, tanh_) and by the row loops of mg_lstm_rows.h. */
+ * (exp_, sigmoid, tanh_), by the row loops of mg_lstm_rows.h and by the sigmoid op
+ * (mg_sigmoid_f/_d below, through elementwise.pyx). */
 #ifndef MG_MATH_H
 #define MG_MATH_H
 

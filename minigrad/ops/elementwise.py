@@ -122,7 +122,7 @@ class Sigmoid(Function):
     @staticmethod
     def forward(ctx, a):
         # y = 1 / (1 + exp(-a)): one pass in the compiled kernel kernels.sigmoid; its numpy
-        # twin is minigrad.ops.stable.stable_sigmoid
+        # twin is minigrad.fast._reference.sigmoid (the formula in ops/stable.py)
         y = kernels.sigmoid(a)
         ctx.save_for_backward(y)
         return y

@@ -22,8 +22,8 @@ def _rows(a: np.ndarray) -> np.ndarray:
 def _batched_product(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``x @ y`` for (..., P, K) and (..., K, Q) with the same batch dims. With K == 1 (the
     backward of a matrix-vector product) each entry is one product x[p] * y[q]: einsum gives
-    the same numbers as the broadcast ``x * y`` in about half its time (measured at (32, 20, 1)
-    by (32, 1, 128)), and both avoid numpy's slow stacked matmul for a contraction of one."""
+    the same numbers as the broadcast ``x * y``, faster (benchmarks/RESULTS.md, session 7), and
+    avoids numpy's slow stacked matmul for a contraction of one."""
     if x.shape[-1] == 1:
         return np.einsum("...pk,...kq->...pq", x, y)
     return x @ y
