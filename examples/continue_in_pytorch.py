@@ -185,6 +185,9 @@ def ddp_worker(rank: int, world: int, job: dict) -> None:
                 json.dump({"losses": losses, "max_weight_gap": float(gap),
                            "last_loss_mean": float(mean_loss) / world,
                            "seconds": time.perf_counter() - start}, f)
+        # both processes leave together: a process that tears gloo down while the other still
+        # uses the connection makes that one abort
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
