@@ -19,18 +19,32 @@ from minigrad.fast.threads import elementwise_workers
 
 cnp.import_array()
 
-cdef extern from "mg_math.h" nogil:
-    # sigmoid in one pass with the branch-free exp of the recurrent kernels (see the header)
+cdef extern from "mg_elementwise.h" nogil:
+    # the loops, one per dtype (the header says how each is compiled)
     void mg_sigmoid_f(const float* x, float* out, long n)
     void mg_sigmoid_d(const double* x, double* out, long n)
+    void mg_tanh_backward_f(const float* y, const float* g, float* out, long n)
+    void mg_tanh_backward_d(const double* y, const double* g, double* out, long n)
+    void mg_sigmoid_backward_f(const float* y, const float* g, float* out, long n)
+    void mg_sigmoid_backward_d(const double* y, const double* g, double* out, long n)
+
+
+# Raw pointers rather than typed memoryviews in the three wrappers below: on the small arrays
+# of a step-at-a-time graph, acquiring memoryviews costs more than the loop.
+
+cdef inline bint _native_float(object a):
+    # an ndarray of float32 or float64 in this machine's byte order
+    return (isinstance(a, np.ndarray)
+            and cnp.PyArray_TYPE(<cnp.ndarray>a) in (cnp.NPY_FLOAT32, cnp.NPY_FLOAT64)
+            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>a))
 
 
 def sigmoid(x):
-    """1 / (1 + exp(-x)) for a float32 or float64 array, in a new C-contiguous array. (Raw
-    pointers rather than typed memoryviews: on the small arrays of a step-at-a-time graph,
-    acquiring memoryviews costs more than the loop.)"""
-    if not isinstance(x, np.ndarray) or x.dtype.num not in (cnp.NPY_FLOAT32, cnp.NPY_FLOAT64):
+    """1 / (1 + exp(-x)) for a float32 or float64 array, in a new C-contiguous array."""
+    if not _native_float(x):
         _check_float("sigmoid", "x", x, np.ndim(x))  # raises, naming the op and the dtype
+        raise ValueError(f"sigmoid: x must be float32 or float64 in this machine's byte "
+                         f"order, got {x.dtype}")
     cdef cnp.ndarray xa = cnp.PyArray_GETCONTIGUOUS(x)
     cdef int num = cnp.PyArray_TYPE(xa)
     cdef cnp.ndarray out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), num, 0)
@@ -43,44 +57,33 @@ def sigmoid(x):
     return out
 
 
-cdef void _tanh_backward(const floating[::1] y, const floating[::1] g,
-                         floating[::1] out) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(y.shape[0]):
-        # (1) dy/dx = 1 - y^2   (2) dx = grad * (1 - y^2)
-        out[i] = g[i] * (1 - y[i] * y[i])
-
-
-cdef void _sigmoid_backward(const floating[::1] y, const floating[::1] g,
-                            floating[::1] out) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(y.shape[0]):
-        # (1) dy/dx = y (1 - y)   (2) dx = grad * y (1 - y)
-        out[i] = g[i] * y[i] * (1 - y[i])
-
-
 cdef object _backward_rule(str name, object y, object grad, bint tanh):
-    # the wrappers of the two rules above: checks, a new output, the loop without the GIL
-    _check_pair(name, y, grad)
-    out = np.empty_like(y)
-    cdef const float[::1] yf, gf
-    cdef const double[::1] yd, gd
-    cdef float[::1] of
-    cdef double[::1] od
-    if y.dtype == np.float32:
-        yf, gf, of = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
-        with nogil:
+    # the wrapper of the tanh and sigmoid rules: checks, a new output, the loop without the GIL
+    if not (_native_float(y) and _native_float(grad)
+            and cnp.PyArray_TYPE(<cnp.ndarray>y) == cnp.PyArray_TYPE(<cnp.ndarray>grad)
+            and cnp.PyArray_SAMESHAPE(<cnp.ndarray>y, <cnp.ndarray>grad)
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>y)
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>grad)):
+        _check_pair(name, y, grad)  # raises, naming the op, the dtypes or the shapes
+        raise ValueError(f"{name}: y and grad must be float32 or float64 in this machine's "
+                         f"byte order, got {y.dtype} and {grad.dtype}")
+    cdef cnp.ndarray ya = <cnp.ndarray>y, ga = <cnp.ndarray>grad
+    cdef int num = cnp.PyArray_TYPE(ya)
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(ya), cnp.PyArray_DIMS(ya), num, 0)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(ya)
+    cdef void* yp = cnp.PyArray_DATA(ya)
+    cdef void* gp = cnp.PyArray_DATA(ga)
+    cdef void* op = cnp.PyArray_DATA(out)
+    with nogil:
+        if num == cnp.NPY_FLOAT32:
             if tanh:
-                _tanh_backward(yf, gf, of)
+                mg_tanh_backward_f(<const float*>yp, <const float*>gp, <float*>op, n)
             else:
-                _sigmoid_backward(yf, gf, of)
-    else:
-        yd, gd, od = y.reshape(-1), grad.reshape(-1), out.reshape(-1)
-        with nogil:
-            if tanh:
-                _tanh_backward(yd, gd, od)
-            else:
-                _sigmoid_backward(yd, gd, od)
+                mg_sigmoid_backward_f(<const float*>yp, <const float*>gp, <float*>op, n)
+        elif tanh:
+            mg_tanh_backward_d(<const double*>yp, <const double*>gp, <double*>op, n)
+        else:
+            mg_sigmoid_backward_d(<const double*>yp, <const double*>gp, <double*>op, n)
     return out
 
 

@@ -4,7 +4,7 @@
  * Inputs are clamped to the range where 2^n is a normal number, with bit masks rather than a
  * ?: on floats (which gcc will not turn into vector code). Used through rnn_common.pxd
  * (exp_, sigmoid, tanh_), by the row loops of mg_lstm_rows.h and by the sigmoid op
- * (mg_sigmoid_f/_d below, through elementwise.pyx). */
+ * (mg_elementwise.h). */
 #ifndef MG_MATH_H
 #define MG_MATH_H
 
@@ -64,15 +64,4 @@ static inline double mg_exp(double x) {
     return y * p.f;
 }
 
-/* sigmoid over an array: 1 / (1 + exp(-x)), 0 below -88 (float) / -708 (double) where exp(-x)
- * would leave the range (the exact value rounds to 0 there, as torch gives); nan stays nan.
- * restrict: x and out never overlap, so the loop vectorises. */
-static inline void mg_sigmoid_f(const float* restrict x, float* restrict out, long n) {
-    for (long i = 0; i < n; i++)
-        out[i] = (float)(x[i] >= -88.0f) * (1.0f / (1.0f + mg_expf(-x[i])));
-}
-static inline void mg_sigmoid_d(const double* restrict x, double* restrict out, long n) {
-    for (long i = 0; i < n; i++)
-        out[i] = (double)(x[i] >= -708.0) * (1.0 / (1.0 + mg_exp(-x[i])));
-}
 #endif
