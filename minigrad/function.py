@@ -130,16 +130,20 @@ class Function:
                 return tensor_cls._from_op(result, ctx, 0)
             return tensor_cls._from_op(result, None, 0)
         if isinstance(result, (tuple, list)):
-            # numpy scalars and Python numbers become 0-d arrays: every Tensor holds an ndarray
-            outputs = [np.asarray(r) for r in result]
-            # integer / boolean outputs (argmax, masks, int casts) carry no gradient
-            tensors = tuple(tensor_cls._from_op(out, ctx if track and out.dtype.kind == "f"
-                                                else None, i)
-                            for i, out in enumerate(outputs))
+            tensors, meta = [], []
+            for i, out in enumerate(result):
+                if type(out) is not np.ndarray:
+                    # numpy scalars and Python numbers become 0-d arrays: every Tensor holds
+                    # an ndarray
+                    out = np.asarray(out)
+                # integer / boolean outputs (argmax, masks, int casts) carry no gradient
+                tensors.append(tensor_cls._from_op(
+                    out, ctx if track and out.dtype.kind == "f" else None, i))
+                meta.append((out.shape, out.dtype))
             if track:
                 ctx.num_outputs = len(tensors)
-                ctx.output_meta = tuple((t.data.shape, t.data.dtype) for t in tensors)
-            return tensors
+                ctx.output_meta = tuple(meta)
+            return tuple(tensors)
         out = np.asarray(result)
         return tensor_cls._from_op(out, ctx if track and out.dtype.kind == "f" else None, 0)
 
