@@ -22,6 +22,7 @@ then drives ``cuda:<rank>`` with the nccl backend. Several machines need a launc
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import socket
@@ -185,8 +186,12 @@ def ddp_worker(rank: int, world: int, job: dict) -> None:
                 json.dump({"losses": losses, "max_weight_gap": float(gap),
                            "last_loss_mean": float(mean_loss) / world,
                            "seconds": time.perf_counter() - start}, f)
-        # both processes leave together: a process that tears gloo down while the other still
-        # uses the connection makes that one abort
+        # The DDP wrapper holds the process group (its reducer's hooks sit on the parameters):
+        # freed here, in the middle of the run, not while Python shuts down, when the
+        # group's threads may already be gone. Then both processes leave together: a process
+        # that tears gloo down while the other still uses the connection makes that one abort.
+        del ddp, opt, model
+        gc.collect()
         dist.barrier()
     finally:
         dist.destroy_process_group()

@@ -65,9 +65,10 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if extra > 0:
         grad = np.add.reduce(grad, axis=tuple(range(extra)))
     # 2. axes that were size 1 in the input and stretched in the output
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if axes:
-        grad = np.add.reduce(grad, axis=axes, keepdims=True)
+    if 1 in shape:
+        axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+        if axes:
+            grad = np.add.reduce(grad, axis=axes, keepdims=True)
     if grad.shape != shape:
         raise RuntimeError(f"backward: gradient of shape {grad.shape} cannot be reduced to "
                            f"the input's shape {shape}")

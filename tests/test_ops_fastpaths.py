@@ -61,15 +61,19 @@ def test_batched_matmul_backward_agrees_with_torch():
 @pytest.mark.parametrize("shape, axis, keepdims", [
     ((32, 256), -1, True), ((32, 256), None, False), ((4, 5, 6), (0, 2), False),
     ((4, 5, 6), 1, True), ((7,), 0, False), ((), None, False), ((0, 3), 0, False),
+    ((3, 1), -1, True), ((3, 1), (), False),
 ])
 def test_mean_is_bitwise_np_mean(shape, axis, keepdims, dtype):
     x = (np.random.default_rng(2).standard_normal(shape) * 100).astype(dtype)
+    before = x.copy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")             # the mean of nothing is nan, with a warning
-        got = mg.Tensor(x, dtype=dtype).mean(axis=axis, keepdims=keepdims).data
+        t = mg.Tensor(x, dtype=dtype)
+        got = t.mean(axis=axis, keepdims=keepdims).data
         ref = np.asarray(x.mean(axis=axis, keepdims=keepdims))
     assert got.dtype == ref.dtype and got.shape == ref.shape
     assert np.array_equal(got, ref, equal_nan=True)
+    assert np.array_equal(t.data, before)  # the sum is divided in place, never the input
 
 
 def test_mean_of_float16_keeps_np_mean_accumulation():
