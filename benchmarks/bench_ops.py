@@ -2,8 +2,10 @@
 
 Each primitive of ``bench_engine.py``'s layer-normalised LSTM cell and attention step, forward
 only with grad on, on the shapes it has there (batch 32, float32), minigrad and PyTorch eager
-with the same thread count, repetitions interleaved in one process, median per call. Also the
-compiled sigmoid kernel against its numpy twin (the kernel alone, no graph).
+with the same thread count, repetitions interleaved in one process, median per call. Then
+compiled kernels against their numpy twins (the kernel alone, no graph): sigmoid, the tanh and
+sigmoid backward rules, and the Linear layer's products at the shapes of the attention step, of
+one-token generation and of a char-LM output layer.
 
     python benchmarks/bench_ops.py                 # 1 thread, 7 repetitions
     python benchmarks/bench_ops.py --threads 2 --reps 9
@@ -83,16 +85,41 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:26}{m:10.2f}{t:10.2f}{t / m:16.2f}")
     if kernels.COMPILED is None:
         return
-    s = arrays["s"]
-    times = {"compiled": [], "twin": []}
-    for _ in range(args.reps):
-        times["compiled"].append(_per_call(lambda: kernels.COMPILED.elementwise.sigmoid(s),
-                                           args.number))
-        times["twin"].append(_per_call(lambda: _reference.sigmoid(s), args.number))
-    c, r = (statistics.median(times[k]) * 1e6 for k in ("compiled", "twin"))
-    print(f"\nsigmoid kernel alone on (32,64): compiled {c:.2f} us, numpy twin {r:.2f} us "
-          f"(twin/compiled {r / c:.2f})")
+    print(f"\n{'kernel alone':34}{'compiled':>10}{'twin':>10}{'twin/compiled':>15}")
+    for name, (compiled, twin) in _kernel_pairs(np.random.default_rng(1)).items():
+        times = {"compiled": [], "twin": []}
+        for _ in range(args.reps):
+            times["compiled"].append(_per_call(compiled, args.number // 4))
+            times["twin"].append(_per_call(twin, args.number // 4))
+        c, r = (statistics.median(times[k]) * 1e6 for k in ("compiled", "twin"))
+        print(f"{name:34}{c:10.2f}{r:10.2f}{r / c:15.2f}")
 
+
+def _kernel_pairs(rng) -> dict:
+    """name -> (compiled kernel call, its numpy twin's call) on the same arrays."""
+    ext = kernels.COMPILED
+
+    def arr(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+    s, g, y = arr(32, 64), arr(32, 64), np.tanh(arr(32, 64))
+    pairs = {
+        "sigmoid (32,64)": (lambda: ext.elementwise.sigmoid(s), lambda: _reference.sigmoid(s)),
+        "tanh_backward (32,64)": (lambda: ext.elementwise.tanh_backward(y, g),
+                                  lambda: _reference.tanh_backward(y, g)),
+        "sigmoid_backward (32,64)": (lambda: ext.elementwise.sigmoid_backward(y, g),
+                                     lambda: _reference.sigmoid_backward(y, g)),
+    }
+    for rows, n_in, n_out in ((32, 128, 512), (32, 256, 128), (32, 128, 40), (1, 128, 512),
+                              (2048, 256, 65)):
+        x, w, b, go = arr(rows, n_in), arr(n_out, n_in), arr(n_out), arr(rows, n_out)
+        shape = f"({rows},{n_in})->{n_out}"
+        pairs[f"linear_forward {shape}"] = (
+            lambda x=x, w=w, b=b: ext.linear.linear_forward(x, w, b),
+            lambda x=x, w=w, b=b: _reference.linear_forward(x, w, b))
+        pairs[f"linear_backward {shape}"] = (
+            lambda x=x, w=w, go=go: ext.linear.linear_backward(go, x, w, (True, True, True)),
+            lambda x=x, w=w, go=go: _reference.linear_backward(go, x, w, (True, True, True)))
+    return pairs
 
 if __name__ == "__main__":
     main()
