@@ -287,6 +287,8 @@ def _bad_inputs(dtype):
         ("sigmoid_backward", (y.astype(np.int64), y.astype(np.int64))),   # integer
         ("sigmoid_backward", (y, y[:3])),                                 # shapes differ
         ("sigmoid", (y.astype(np.int64),)),                               # integer
+        ("sigmoid", (y.astype(y.dtype.newbyteorder()),)),                 # byte-swapped
+        ("tanh_backward", (y.astype(y.dtype.newbyteorder()),) * 2),       # byte-swapped
         ("embedding_backward", (idx, y[:, ::2], 3)),                      # non-contiguous
         ("embedding_backward", (idx.astype(np.int32), y, 3)),             # int32 indices
         ("embedding_backward", (idx, y.astype(np.int64), 3)),             # integer grad
