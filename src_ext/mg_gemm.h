@@ -7,18 +7,28 @@
  * step runs mg_gemm_packed, which reads the few rows of A where they are (they fit in L1, so
  * packing them too would only cost copies).
  *
- * Layout. C (M x N) = A (M x K) . B (K x N) is cut into tiles of MG_MR = 8 rows by MG_NR = 32
- * columns. Packed B: for each panel of 32 columns, K groups of 32 values; missing columns at
- * the right edge are packed as zeros. The tile keeps its 8 x 32 results in 16 AVX-512
- * registers: per k, two loads of B, eight broadcasts of A (one from each row), sixteen fused
- * multiply-adds. A block of fewer than 8 rows repeats its last row and stores only its own.
+ * Layout. Packed B (K x N): for each panel of 32 columns, K groups of 32 values; missing
+ * columns at the right edge are packed as zeros. Two tiles read it:
+ * - AVX-512: 8 rows by 32 columns, its 8 x 32 results in 16 registers: per k, two loads of B,
+ *   eight broadcasts of A (one from each row), sixteen fused multiply-adds.
+ * - AVX2 (with FMA): 6 rows by 16 columns (half a panel), 12 registers of results: per k, two
+ *   loads of B, six broadcasts, twelve fused multiply-adds.
+ * A block of fewer rows than the tile's repeats its last row and stores only its own.
  *
- * The tile is compiled for AVX-512 only (function attribute), and mg_packed_gemm_available()
- * asks the CPU at run time; without AVX-512 (or on another compiler/architecture) the kernels
- * keep using BLAS, so this file never runs on a CPU that cannot execute it. */
+ * Both tiles compute every element of C the same way: one fused multiply-add per k, k from 0
+ * up, from zero, then (accumulate) added to C once. So a row of C never depends on which tile
+ * computed it, on how many rows were in the call or on where the row sat in it: the same
+ * numbers on either CPU, and for any split of the batch rows across workers.
+ *
+ * Each tile is compiled for its instruction set only (function attributes), and the callers
+ * ask the CPU at run time (mg_packed_gemm_available, mg_packed_step_available); without
+ * either (or on another compiler/architecture) the kernels keep using BLAS, so this file never
+ * runs on a CPU that cannot execute it. The weight-gradient and input-gradient products read in
+ * place (mg_gemm_tn, mg_gemm_nn) have the AVX-512 tile only. */
 #ifndef MG_GEMM_H
 #define MG_GEMM_H
 
+#include <stdlib.h>
 #include <string.h>
 
 #define MG_MR 8
@@ -115,10 +125,94 @@ static void mg_gemm_rows(int M, int N, int K, const float* a, int lda, const flo
     }
 }
 
-/* B packed by mg_pack_bt / mg_pack_bn (a panel is K groups of 32 values) */
+typedef float mg_v8 __attribute__((vector_size(32)));
+typedef float mg_v8u __attribute__((vector_size(32), aligned(4)));  /* unaligned access */
+
+#define MG_MR2 6   /* the AVX2 tile: 6 rows by 16 columns, half a packed panel */
+#define MG_NR2 16
+
+static int mg_avx2_fma_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+/* one 6 x 16 tile of C (rows ldc apart): C (+)= A . B over k < K for the tile's mr rows of A
+ * (rows lda apart) and 16 columns of packed B (groups of 32 values, b at the half-panel's
+ * first), storing its first nr columns. Each element: one fused multiply-add per k, as the
+ * AVX-512 tile. */
+__attribute__((target("avx2,fma")))
+static void mg_tile_avx2(int K, const float* a, int lda, int mr, const float* b, float* c,
+                         int ldc, int nr, int accumulate) {
+    const float* row[MG_MR2];
+    mg_v8 acc[MG_MR2][2];
+    for (int i = 0; i < MG_MR2; i++) {
+        row[i] = a + (long)(i < mr ? i : mr - 1) * lda;
+        acc[i][0] = (mg_v8){0};
+        acc[i][1] = (mg_v8){0};
+    }
+    for (int k = 0; k < K; k++) {
+        mg_v8 b0 = *(const mg_v8u*)(b + MG_NR * k);
+        mg_v8 b1 = *(const mg_v8u*)(b + MG_NR * k + 8);
+        for (int i = 0; i < MG_MR2; i++) {  /* unrolled by gcc: 12 accumulators in registers */
+            acc[i][0] += row[i][k] * b0;
+            acc[i][1] += row[i][k] * b1;
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        float* out_row = c + (long)i * ldc;
+        if (nr == MG_NR2) {
+            mg_v8u* out = (mg_v8u*)out_row;
+            out[0] = accumulate ? out[0] + acc[i][0] : acc[i][0];
+            out[1] = accumulate ? out[1] + acc[i][1] : acc[i][1];
+        } else {
+            float tmp[MG_NR2];
+            memcpy(tmp, acc[i], sizeof(tmp));
+            for (int j = 0; j < nr; j++) out_row[j] = accumulate ? out_row[j] + tmp[j] : tmp[j];
+        }
+    }
+}
+
+/* mg_gemm_packed on the AVX2 tile: each half-panel of 16 columns, all row blocks (the
+ * half-panel, K x 16 floats, stays in L1 while they run) */
+static void mg_gemm_packed_avx2(int M, int N, int K, const float* a, int lda, const float* bp,
+                                float* c, int ldc, int accumulate) {
+    for (int p = 0; p < N; p += MG_NR2) {
+        int nr = N - p < MG_NR2 ? N - p : MG_NR2;
+        const float* b = bp + (long)(p / MG_NR) * MG_NR * K + p % MG_NR;
+        for (int r = 0; r < M; r += MG_MR2) {
+            int mr = M - r < MG_MR2 ? M - r : MG_MR2;
+            mg_tile_avx2(K, a + (long)r * lda, lda, mr, b, c + (long)r * ldc + p, ldc, nr,
+                         accumulate);
+        }
+    }
+}
+
+/* Which tile mg_gemm_packed runs: 2 the AVX-512 one, 1 the AVX2 one, 0 none (BLAS). Asked once
+ * per module: the CPU, and MINIGRAD_AVX512=0 (no AVX-512 code) or MINIGRAD_PACKED=0 (no
+ * packed step products at all). */
+static int mg_packed_kind(void) {
+    static int kind = -1;
+    if (kind < 0) {
+        const char* no512 = getenv("MINIGRAD_AVX512");
+        const char* packed = getenv("MINIGRAD_PACKED");
+        if (packed != NULL && strcmp(packed, "0") == 0) kind = 0;
+        else if (mg_packed_gemm_available() && !(no512 != NULL && strcmp(no512, "0") == 0))
+            kind = 2;
+        else kind = mg_avx2_fma_available() ? 1 : 0;
+    }
+    return kind;
+}
+
+static int mg_packed_step_available(void) { return mg_packed_kind() != 0; }
+
+/* B packed by mg_pack_bt / mg_pack_bn (a panel is K groups of 32 values); only called when
+ * mg_packed_step_available() */
 static void mg_gemm_packed(int M, int N, int K, const float* a, int lda, const float* bp,
                            float* c, int ldc, int accumulate) {
-    mg_gemm_rows(M, N, K, a, lda, bp, K, MG_NR, c, ldc, accumulate);
+    if (mg_packed_kind() == 2)
+        mg_gemm_rows(M, N, K, a, lda, bp, K, MG_NR, c, ldc, accumulate);
+    else
+        mg_gemm_packed_avx2(M, N, K, a, lda, bp, c, ldc, accumulate);
 }
 
 /* B (K x N) read in place, rows ldb apart; N a multiple of 32 (no partial panel to read past
@@ -167,6 +261,7 @@ static void mg_gemm_tn(int M, int N, int K, const float* a, int lda, const float
 #else  /* no AVX-512 tile on this compiler or architecture: the kernels use BLAS */
 
 static int mg_packed_gemm_available(void) { return 0; }
+static int mg_packed_step_available(void) { return 0; }
 static inline int mg_gemm_tn_suits(int M, int N) { (void)M; (void)N; return 0; }
 static inline int mg_gemm_nn_suits(int K, int N) { (void)K; (void)N; return 0; }
 

@@ -3,9 +3,10 @@
 
 Row-major products through scipy's BLAS: scipy.linalg.cython_blas is column-major, and a
 row-major (m, n) matrix is the column-major (n, m) matrix, so C = A @ B^T is computed as the
-column-major C^T = B A^T. For float32 on AVX-512 CPUs, the tile of mg_gemm.h: the recurrent
-kernels' per-step product with W_hh packed once per sequence (packed_weights, step_product),
-and the gradient products read in place (input_gradient, weight_gradient). The nogil helpers
+column-major C^T = B A^T. For float32, the tiles of mg_gemm.h: on AVX-512 or AVX2 CPUs the
+recurrent kernels' per-step product with W_hh packed once per sequence (packed_weights,
+step_product), and on AVX-512 CPUs the gradient products read in place (input_gradient,
+weight_gradient). The nogil helpers
 are marked so; packed_weights, packed_gemm_enabled and _aligned_floats run with the GIL."""
 from cython cimport floating
 from libc.stdlib cimport getenv
@@ -28,6 +29,7 @@ cdef extern from "mg_gemm.h" nogil:
     int mg_gemm_tn_suits(int M, int N)
     int mg_gemm_nn_suits(int K, int N)
     int mg_packed_gemm_available()
+    int mg_packed_step_available()
 
 
 cdef inline void _gemm(char* ta, char* tb, int m, int n, int k, floating alpha,
@@ -114,8 +116,9 @@ cdef inline void step_product(bint w_transposed, int m, int n, int k, const floa
     """The per-step product C (m, n) = A (m, k) @ op(W) + beta * C, beta 0 or 1, where op(W) is
     W^T for a W of (n, k) (the forward h W_hh^T) or W for a W of (k, n) (the backward dG W_hh).
 
-    float32 with w_packed (W packed by packed_weights(w, w_transposed)): the AVX-512 tile,
-    which reads A's rows in place; otherwise BLAS."""
+    float32 with w_packed (W packed by packed_weights(w, w_transposed)): the AVX-512 or AVX2
+    tile, which reads A's rows in place, each row of C the same whatever rows share the call
+    (mg_gemm.h); otherwise BLAS."""
     if floating is float:
         if w_packed != NULL:
             mg_gemm_packed(m, n, k, <const float*>a, k, w_packed, c, n, beta != 0)
@@ -145,8 +148,9 @@ cdef inline bint packed_gemm_enabled():
 
 
 cdef inline object packed_weights(object w_hh, bint transposed, Py_ssize_t steps):
-    """W_hh packed for the ``steps`` step products of a float32 layer when the packed tile can
-    run here (AVX-512; MINIGRAD_AVX512=0 turns it off) and pays: more than one step (packing
+    """W_hh packed for the ``steps`` step products of a float32 layer when a packed tile can
+    run here (AVX-512, or AVX2 with FMA; MINIGRAD_PACKED=0 turns both off, MINIGRAD_AVX512=0
+    the AVX-512 one: mg_gemm.h's mg_packed_kind) and pays: more than one step (packing
     reads all of W_hh and writes it again, which one step's product would do once: a one-step
     call, as when generating a token at a time, goes straight to BLAS); else an empty array,
     and the loops call BLAS (packed_or_null).
@@ -156,7 +160,8 @@ cdef inline object packed_weights(object w_hh, bint transposed, Py_ssize_t steps
     import numpy as np
     cdef int GH = w_hh.shape[0], H = w_hh.shape[1]
     cdef int K = H if transposed else GH, N = GH if transposed else H
-    if w_hh.dtype != np.float32 or K == 0 or N == 0 or steps < 2 or not packed_gemm_enabled():
+    if (w_hh.dtype != np.float32 or K == 0 or N == 0 or steps < 2
+            or not mg_packed_step_available()):
         return np.zeros(0, np.float32)
     packed = _aligned_floats(mg_packed_b_size(K, N))
     cdef const float[:, ::1] w = w_hh
@@ -169,6 +174,6 @@ cdef inline object packed_weights(object w_hh, bint transposed, Py_ssize_t steps
 
 
 cdef inline const float* packed_or_null(const float[::1] w_packed) noexcept nogil:
-    """The packed W_hh for step_product and after_loop's ``tile``, or NULL when packed_weights
-    left it empty (the products then call BLAS)."""
+    """The packed W_hh for step_product, or NULL when packed_weights left it empty (the
+    products then call BLAS)."""
     return &w_packed[0] if w_packed.shape[0] else NULL

@@ -31,8 +31,8 @@ from cpython.ref cimport PyObject, _Py_REFCNT
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 
-from products cimport (input_gradient, matmul_nt, matmul_tn, packed_weights, step_product,
-                       weight_gradient)
+from products cimport (input_gradient, matmul_nt, matmul_tn, packed_gemm_enabled,
+                       packed_weights, step_product, weight_gradient)
 from work_split cimport share
 
 cdef extern from "mg_math.h" nogil:
@@ -276,7 +276,7 @@ cdef inline tuple backward_setup(object x, object w_ih, object w_hh, object need
     parts = np.zeros((workers, w_ih.shape[0], G * H) if by_token and needs[1] else (1, 1, 1),
                      dt)
     grads = (x, w_ih, tokens, by_token, needs, dx, dw_ih, dw_hh, np.ones(T * B, dt), parts,
-             workers, w_packed.shape[0] != 0)
+             workers, w_packed.shape[0] != 0 and packed_gemm_enabled())
     return x, _gradient((T, B, H), dt, 1, ran), workers, w_packed, grads
 
 

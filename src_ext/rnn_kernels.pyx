@@ -10,7 +10,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from products cimport packed_gemm_enabled, packed_or_null
+from products cimport mg_packed_step_available, packed_or_null
 from rnn_common cimport (backward_finish, backward_setup, forward_setup, fresh,
                          gradients_after_loop, hidden_gradient_step, keep_last, new_slot, prev_slot,
                          project, scratch, step_inputs, tanh_, time_at)
@@ -22,9 +22,10 @@ _POOL: dict = {}  # work arrays that never leave a call (see rnn_common.scratch)
 
 
 def packed_gemm_in_use():
-    """True when float32 layers use the packed AVX-512 step products (src_ext/mg_gemm.h):
-    the CPU has AVX-512 and MINIGRAD_AVX512 is not 0. Otherwise the steps call BLAS."""
-    return packed_gemm_enabled()
+    """True when float32 layers use the packed step products (src_ext/mg_gemm.h): the CPU
+    has AVX-512 or AVX2 with FMA, and MINIGRAD_PACKED is not 0. Otherwise the steps call
+    BLAS."""
+    return bool(mg_packed_step_available())
 
 
 cdef void _forward_loop(floating[:, :, ::1] pre, const floating[:, ::1] w_hh,

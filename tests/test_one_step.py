@@ -40,7 +40,11 @@ def test_one_step_and_one_row_calls_equal_the_twin(cell, T, B, dtype):
                 if v is None:
                     assert u is None
                 else:
-                    np.testing.assert_allclose(u, v, rtol=TOL[dtype], atol=TOL[dtype],
+                    # absolute tolerance on the array's scale (the relu RNN's values reach
+                    # hundreds here: float32 rounding of those is 1e-5 on an element that
+                    # cancels to near zero)
+                    scale = max(1.0, float(np.abs(v).max(initial=0.0)))
+                    np.testing.assert_allclose(u, v, rtol=TOL[dtype], atol=TOL[dtype] * scale,
                                                err_msg=f"output {k}, H {H}, reverse {reverse}")
 
 

@@ -131,18 +131,20 @@ def test_worker_threads_split_the_batch_and_equal_the_twin(cell, workers, T, B, 
     assert_workers_give_the_twins_outputs(cell, a, g, lengths, reverse, workers, TOL[dtype])
 
 
-def _cpu_has_avx512() -> bool:
+def _cpu_has(flags: tuple[str, ...]) -> bool:
     try:
         with open("/proc/cpuinfo") as f:
-            return " avx512f" in f.read()
+            words = set(f.read().split())
     except OSError:
         return False
+    return all(flag in words for flag in flags)
 
 
-@pytest.mark.skipif(not _cpu_has_avx512(), reason="the packed step products need AVX-512")
-@pytest.mark.skipif(os.environ.get("MINIGRAD_AVX512") == "0",
-                    reason="MINIGRAD_AVX512=0 turns the packed step products off")
-def test_packed_step_products_are_used_on_avx512():
+@pytest.mark.skipif(not (_cpu_has(("avx512f",)) or _cpu_has(("avx2", "fma"))),
+                    reason="the packed step products need AVX-512, or AVX2 with FMA")
+@pytest.mark.skipif(os.environ.get("MINIGRAD_PACKED") == "0",
+                    reason="MINIGRAD_PACKED=0 turns the packed step products off")
+def test_packed_step_products_are_used_on_avx512_and_avx2():
     assert compiled("rnn_tanh").packed_gemm_in_use()
 
 
@@ -188,15 +190,15 @@ def test_the_time_loops_buffers_start_at_different_offsets_in_their_pages():
 
 
 def test_blas_step_products_equal_the_twin_too():
-    """With MINIGRAD_AVX512=0 the float32 steps go through BLAS (and the portable build runs):
-    same results."""
+    """With MINIGRAD_PACKED=0 the float32 steps go through BLAS (and with MINIGRAD_AVX512=0
+    the portable build runs): same results."""
     code = (
         "import numpy as np, sys; sys.path.insert(0, 'tests');"
         "import test_recurrent_kernels as t; import minigrad.fast._reference_rnn as ref;"
         "assert not t.compiled('rnn_tanh').packed_gemm_in_use();"
         "[t.test_wide_layers_equal_the_twin(c, np.float32, b) for c in t.CELLS "
         "for b in (None, '')]; print('ok')")
-    env = dict(os.environ, MINIGRAD_AVX512="0")
+    env = dict(os.environ, MINIGRAD_AVX512="0", MINIGRAD_PACKED="0")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          cwd=root, timeout=300)
@@ -443,3 +445,33 @@ def test_reused_buffers_never_overwrite_arrays_still_in_use(cell):
     for k, (v, w) in enumerate(zip(first, kept)):
         if v is not None:
             np.testing.assert_array_equal(v, w, err_msg=f"output {k} was overwritten")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_packed_step_rows_do_not_depend_on_the_split(cell):
+    """The packed step products (mg_gemm.h, AVX-512 or AVX2 tile) compute each row of a step
+    the same way whatever other rows share the call: with token ids (so no input GEMM before
+    the loop), the whole forward, and the state gradients the backward loop carries back
+    (dh0, dc0), are bitwise the same for 1, 2 and 3 workers (19 rows: partial tiles, uneven
+    shares). BLAS gives no such promise, so the test needs the packed tiles."""
+    if not compiled("rnn_tanh").packed_gemm_in_use():
+        pytest.skip("no packed step products on this CPU (neither AVX-512 nor AVX2 with FMA)")
+    a, g = make_args(cell, 6, 19, 1, 37, np.float32, 7)
+    a["x"] = np.random.default_rng(7).integers(0, 11, (6, 19)).astype(np.int64)
+    a["w_ih"] = np.random.default_rng(8).standard_normal((11, GATES[cell] * 37)).astype(
+        np.float32)
+    lengths = np.array([6, 0, 3] + [5] * 16, np.int64)
+    runs = []
+    before = mg.get_num_threads()
+    try:
+        for workers in (1, 2, 3):
+            mg.set_num_threads(workers)
+            runs.append(run_kernels(compiled(cell), cell, a, g, lengths, False))
+    finally:
+        mg.set_num_threads(before)
+    # out, h_n, dh0, dh_seq (and c_n, dc0): what the time loops alone compute (dx is None)
+    carried = [0, 1, 2, 4, 5, -1] if MODULE[cell] == "lstm" else [0, 1, 3, -1]
+    for other in runs[1:]:
+        for k in carried:
+            assert other[k].shape == runs[0][k].shape
+            np.testing.assert_array_equal(other[k], runs[0][k], err_msg=f"output {k}")
