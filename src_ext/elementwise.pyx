@@ -15,7 +15,7 @@ from work_split cimport share
 # one set of argument checks
 from minigrad.fast._reference import (_check_adam, _check_adam_many, _check_float, _check_pair,
                                        _check_squares)
-from minigrad.fast.threads import clocks, elementwise_workers, team, team_ran
+from minigrad.fast.threads import elementwise_workers
 
 cnp.import_array()
 
@@ -139,13 +139,11 @@ cdef void _adam_share(void** arrays, const Py_ssize_t* sizes, const double* step
 cdef int _adam_run(void** arrays, const Py_ssize_t* sizes, const double* step_sizes,
                    const double* bc2_sqrts, Py_ssize_t count, Py_ssize_t total, floating c1,
                    floating beta2, floating c2, floating eps, int workers) except -1:
-    cdef int w, threads = team(workers)
-    start = clocks(threads)
+    cdef int w
     with nogil:
-        for w in prange(workers, num_threads=threads, schedule="static", chunksize=1):
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _adam_share(arrays, sizes, step_sizes, bc2_sqrts, count, share(total, w, workers),
                         share(total, w + 1, workers), c1, beta2, c2, eps)
-    team_ran(threads, start)
     return 0
 
 
@@ -224,13 +222,11 @@ cdef double _squares_share(void** arrays, const Py_ssize_t* sizes, Py_ssize_t co
 
 cdef int _squares_run(void** arrays, const Py_ssize_t* sizes, Py_ssize_t count,
                       Py_ssize_t total, double* parts, floating kind, int workers) except -1:
-    cdef int w, threads = team(workers)
-    start = clocks(threads)
+    cdef int w
     with nogil:
-        for w in prange(workers, num_threads=threads, schedule="static", chunksize=1):
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             parts[w] = _squares_share(arrays, sizes, count, share(total, w, workers),
                                       share(total, w + 1, workers), kind)
-    team_ran(threads, start)
     return 0
 
 

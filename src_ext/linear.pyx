@@ -23,7 +23,7 @@ from work_split cimport share
 
 from minigrad.fast import _reference
 from minigrad.fast._reference import _check_linear  # one set of argument checks
-from minigrad.fast.threads import clocks, kernel_workers, team, team_ran
+from minigrad.fast.threads import kernel_workers
 
 
 cdef void _forward(const floating[:, ::1] x, const floating[:, ::1] w, const floating[::1] b,
@@ -93,12 +93,10 @@ def _run_forward(const floating[:, ::1] x, const floating[:, ::1] w, const float
                  bint has_bias, floating[:, ::1] y, int workers):
     """(1) on every worker's rows (a fused def function: Cython picks the float or double
     build from the arrays)."""
-    cdef int k, threads = team(workers)
-    start = clocks(threads)
+    cdef int k
     with nogil:
-        for k in prange(workers, num_threads=threads, schedule="static", chunksize=1):
+        for k in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward(x, w, b, has_bias, y, k, workers)
-    team_ran(threads, start)
 
 
 def _run_backward(const floating[:, ::1] g, const floating[:, ::1] x,
@@ -106,9 +104,7 @@ def _run_backward(const floating[:, ::1] g, const floating[:, ::1] x,
                   floating[:, ::1] dw, floating[::1] db, bint need_dx, bint need_dw,
                   bint need_db, bint tile, int workers):
     """(2)-(4) on every worker's rows and output features."""
-    cdef int k, threads = team(workers)
-    start = clocks(threads)
+    cdef int k
     with nogil:
-        for k in prange(workers, num_threads=threads, schedule="static", chunksize=1):
+        for k in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward(g, x, w, ones, dx, dw, db, need_dx, need_dw, need_db, tile, k, workers)
-    team_ran(threads, start)

@@ -17,7 +17,7 @@ from work_split cimport share
 
 # one set of argument checks
 from minigrad.fast._reference import _check_xent, _check_xent_backward
-from minigrad.fast.threads import clocks, kernel_workers, team, team_ran
+from minigrad.fast.threads import kernel_workers
 
 
 cdef void _forward_rows(const floating[:, ::1] x, const long long[::1] target,
@@ -123,21 +123,17 @@ def _run_forward(const floating[:, ::1] x, const long long[::1] target,
                  int workers):
     """The forward on every worker's rows (a fused def function: Cython picks the float or
     double build from the arrays)."""
-    cdef int k, threads = team(workers)
-    start = clocks(threads)
+    cdef int k
     with nogil:
-        for k in prange(workers, num_threads=threads, schedule="static", chunksize=1):
+        for k in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_rows(x, target, ignore_index, loss, probs, k, workers)
-    team_ran(threads, start)
 
 
 def _run_backward(const floating[:, ::1] probs, const long long[::1] target,
                   long long ignore_index, const floating[::1] grad_rows, floating[:, ::1] dx,
                   int workers):
     """The backward on every worker's rows."""
-    cdef int k, threads = team(workers)
-    start = clocks(threads)
+    cdef int k
     with nogil:
-        for k in prange(workers, num_threads=threads, schedule="static", chunksize=1):
+        for k in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _xent_backward(probs, target, ignore_index, grad_rows, dx, k, workers)
-    team_ran(threads, start)

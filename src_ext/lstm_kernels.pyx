@@ -17,7 +17,6 @@ from rnn_common cimport (backward_finish, backward_setup, forward_setup, fresh,
 from work_split cimport share
 
 from minigrad.fast._reference_rnn import _fold, check_backward, check_forward
-from minigrad.fast.threads import clocks, team, team_ran
 
 _POOL: dict = {}  # work arrays that never leave a call (see rnn_common.scratch)
 
@@ -162,15 +161,13 @@ def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint
                  const float[::1] w_packed, int workers):
     """The input projection (project), then the time loop, the batch rows split across
     workers."""
-    cdef int w, threads = team(workers)
-    start = clocks(threads)
+    cdef int w
     with nogil:
-        project(x, w_ih, bias, gates, by_token, workers, threads)
-        for w in prange(workers, num_threads=threads, schedule="static", chunksize=1):
+        project(x, w_ih, bias, gates, by_token, workers)
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _forward_loop(gates, w_hh, peep, lengths, reverse, hbuf, cbuf, tanh_c, out,
                           share(x.shape[1], w, workers), share(x.shape[1], w + 1, workers),
                           packed_or_null(w_packed), tokens, by_token, w_ih, bias)
-    team_ran(threads, start)
 
 
 def _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] gates,
@@ -183,16 +180,14 @@ def _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] 
                   floating[::1] db, tuple grads):
     """The reverse time loop, the batch rows split across workers (worker w sums its
     peephole gradients into dpeep[w]), then (8) (gradients_after_loop)."""
-    cdef int w, threads = team(workers)
-    start = clocks(threads)
+    cdef int w
     with nogil:
-        for w in prange(workers, num_threads=threads, schedule="static", chunksize=1):
+        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
             _backward_loop(grad_out, gates, cbuf, tanh_c, w_hh, peep, has_peep, lengths,
                            reverse, dh, dh_next, dc, dgates, dpeep[w], dh_seq,
                            share(dh.shape[0], w, workers), share(dh.shape[0], w + 1, workers),
                            packed_or_null(w_packed))
-    gradients_after_loop(grads, dgates, dgates, hbuf, reverse, db, NULL, threads)
-    team_ran(threads, start)
+    gradients_after_loop(grads, dgates, dgates, hbuf, reverse, db, NULL)
 
 
 def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peep, lengths, reverse):

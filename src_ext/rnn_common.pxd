@@ -57,14 +57,14 @@ cdef inline void _project_share(const floating[:, :, ::1] x, const floating[:, :
 
 cdef inline void project(const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                          const floating[::1] bias, floating[:, :, ::1] gates, bint by_token,
-                         int workers, int threads) noexcept nogil:
+                         int workers) noexcept nogil:
     """(1) gates (T, B, G*H) = X (T*B, I) @ W_ih^T + bias: ONE GEMM for every time step, its
-    T*B rows split into ``workers`` shares, run by ``threads`` threads. Nothing with token ids (``by_token``): the time
+    T*B rows split across ``workers`` workers. Nothing with token ids (``by_token``): the time
     loop looks each step's rows up instead (look_up_step)."""
     cdef int w
     if by_token:
         return
-    for w in prange(workers, num_threads=threads, schedule="static", chunksize=1):
+    for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
         _project_share(x, w_ih, bias, gates, w, workers)
 
 
@@ -197,11 +197,10 @@ cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, 
                             bint need_dw_ih, bint need_dw_hh, const floating[::1] ones,
                             floating[::1] db_x, floating* db_h,
                             const int64_t[:, ::1] tokens, bint by_token,
-                            floating[:, :, ::1] parts, bint tile, int workers,
-                            int threads) noexcept nogil:
+                            floating[:, :, ::1] parts, bint tile, int workers) noexcept nogil:
     """(8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev,
     and the bias gradients db = dG^T 1 (ones: T*B of them) as matrix-vector products, split
-    into ``workers`` shares, run by ``threads`` threads.
+    across ``workers`` workers.
 
     dgx / dgh: gradients of the input-side / hidden-side pre-activations (the same array
     except for the GRU, whose db_h, the gradient of b_hh, is then not NULL); h_prev points at
@@ -210,7 +209,7 @@ cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, 
     its rows into its own part of ``parts`` (scatter_token_rows). ``tile``: the products may
     use the AVX-512 tile."""
     cdef int w
-    for w in prange(workers, num_threads=threads, schedule="static", chunksize=1):
+    for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
         _after_loop_share(dgx, dgh, x, w_ih, h_prev, H, dx, dw_ih, dw_hh, need_dx, need_dw_ih,
                           need_dw_hh, ones, db_x, db_h, tokens, by_token, parts, tile, w,
                           workers)
@@ -284,12 +283,10 @@ cdef inline tuple backward_setup(object x, object w_ih, object w_hh, object need
 cdef inline int gradients_after_loop(tuple grads, const floating[:, :, ::1] dgx,
                                      const floating[:, :, ::1] dgh,
                                      const floating[:, :, ::1] hbuf, bint reverse,
-                                     floating[::1] db_x, floating* db_h,
-                                     int threads) except -1:
+                                     floating[::1] db_x, floating* db_h) except -1:
     """(8) for every backward driver, once its time loop has filled the gate gradients dgx,
     dgh (the same array but for the GRU, which alone has db_h, else NULL): after_loop on the
-    arrays of ``grads`` (backward_setup), H_prev being the states in hbuf each step read,
-    ``threads`` threads running its shares (minigrad.fast.threads.team).
+    arrays of ``grads`` (backward_setup), H_prev being the states in hbuf each step read.
     Called with the GIL (it reads ``grads``); after_loop runs without."""
     cdef const floating[:, :, ::1] x = grads[0]
     cdef const floating[:, ::1] w_ih = grads[1]
@@ -305,7 +302,7 @@ cdef inline int gradients_after_loop(tuple grads, const floating[:, :, ::1] dgx,
     with nogil:
         after_loop(dgx, dgh, x, w_ih, &hbuf[1 if reverse else 0, 0, 0], <int>hbuf.shape[2], dx,
                    dw_ih, dw_hh, need_dx, need_ih, need_hh, ones, db_x, db_h, tokens, by_token,
-                   parts, tile, workers, threads)
+                   parts, tile, workers)
     return 0
 
 

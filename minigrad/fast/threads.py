@@ -7,21 +7,6 @@ matrix products before and after the loop are split the same way. The number of 
 ``set_num_threads(n)``, or MINIGRAD_NUM_THREADS, or OMP_NUM_THREADS, else the cores this process
 may run on; never more than one per started block of 8 batch rows.
 
-Shares and the team. The split is fixed by the worker count alone: ``kernel_workers`` and
-``elementwise_workers`` say into how many shares a call's work is cut, and every share is
-computed the same way whichever thread runs it. How many threads run the shares is the team
-(``team``): all of them, unless the last measured call showed the machine busy, when one
-thread runs every share in turn for a while. A laptop is rarely idle: when another process holds
-a core, two workers each get about two thirds of one, and the step takes longer than on one
-worker that has a core to itself (benchmarks/bench_load.py). Calls whose threads got less than
-BACK_OFF_EFFICIENCY of their wall time on a CPU (process CPU time / (threads x wall time),
-measured around each kernel call and summed over JUDGED_SECONDS of calls) put the kernels on
-one thread for a back-off time (0.25 s, doubled after each busy probe up to 4 s, reset when a
-probe finds the cores free again), after which the next calls probe with the whole team. Since the shares do not change, neither do the
-numbers: the team changes only the speed (tests/test_threads.py checks every kernel bitwise
-under both). ``set_adaptive_team(False)`` (or MINIGRAD_ADAPTIVE_TEAM=0) always runs the whole
-team.
-
 BLAS threads. Inside the kernels each worker calls BLAS on its own small matrices, where a BLAS
 thread pool would only get in the way (and numpy and scipy each bring their own OpenBLAS pool,
 whose idle threads spin and starve each other on a small machine). So when minigrad's kernels
@@ -34,7 +19,6 @@ benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import os
-import time
 
 from threadpoolctl import ThreadpoolController
 
@@ -106,76 +90,6 @@ def elementwise_workers(elements: int) -> int:
     step): one per ELEMENTS_PER_WORKER of them, so that waking a worker (a few microseconds)
     costs less than the share it takes over; at least one."""
     return max(1, min(_workers, elements // ELEMENTS_PER_WORKER))
-
-
-BACK_OFF_EFFICIENCY = 0.75  # below this share of their wall time on a CPU, the threads back off
-BACK_OFF_SECONDS = (0.25, 4.0)  # first and longest back-off
-JUDGED_SECONDS = 0.05  # the calls' wall time summed before the team is judged
-
-
-class _Team:
-    """The team's state (module-level, shared by every thread that calls the kernels)."""
-    adaptive = os.environ.get("MINIGRAD_ADAPTIVE_TEAM", "1") != "0"
-    limit = 0  # a fixed team size set by limit_team (0: none)
-    solo_until = 0.0  # time.perf_counter() before which the kernels run on one thread
-    back_off = BACK_OFF_SECONDS[0]  # the next back-off's length
-    wall = 0.0  # since the last judgement: the calls' wall time,
-    thread_wall = 0.0  # the same times their thread counts,
-    cpu = 0.0  # and the CPU time the process used in them
-
-
-def team(shares: int) -> int:
-    """Threads to run a call's ``shares`` shares now: all of them, or one while backing off
-    from a busy machine (see the module's docstring), or at most limit_team's number."""
-    if shares <= 1:
-        return shares
-    if _Team.limit:
-        return min(shares, _Team.limit)
-    if _Team.adaptive and time.perf_counter() < _Team.solo_until:
-        return 1
-    return shares
-
-
-def clocks(threads: int) -> tuple[float, float] | None:
-    """(wall time, this process's CPU time) before a call that runs ``threads`` threads, for
-    team_ran; None when there is nothing to judge (one thread, or a fixed team)."""
-    if threads <= 1 or not _Team.adaptive or _Team.limit:
-        return None
-    return time.perf_counter(), time.process_time()
-
-
-def team_ran(threads: int, start: tuple[float, float] | None) -> None:
-    """A kernel call ran ``threads`` threads since ``start`` (clocks()). Once such calls add
-    up to JUDGED_SECONDS: if their threads were on a CPU for less than BACK_OFF_EFFICIENCY of
-    that time (one call alone can be uneven: the sum is judged), back off to one thread."""
-    if start is None:
-        return
-    wall = time.perf_counter() - start[0]
-    _Team.wall += wall
-    _Team.thread_wall += threads * wall
-    _Team.cpu += time.process_time() - start[1]
-    if _Team.wall < JUDGED_SECONDS:
-        return
-    if _Team.cpu < BACK_OFF_EFFICIENCY * _Team.thread_wall:
-        _Team.solo_until = time.perf_counter() + _Team.back_off
-        _Team.back_off = min(2 * _Team.back_off, BACK_OFF_SECONDS[1])
-    else:
-        _Team.back_off = BACK_OFF_SECONDS[0]
-    _Team.wall = _Team.thread_wall = _Team.cpu = 0.0
-
-
-def set_adaptive_team(on: bool) -> None:
-    """Let the kernels back off to one thread while the machine is busy (the default), or
-    always run the whole team (``False``). The numbers are the same either way."""
-    _Team.adaptive, _Team.solo_until = bool(on), 0.0
-    _Team.back_off = BACK_OFF_SECONDS[0]
-    _Team.wall = _Team.thread_wall = _Team.cpu = 0.0
-
-
-def limit_team(n: int | None) -> None:
-    """Run every call on at most ``n`` threads (None: lift the limit). For tests and
-    benchmarks: the split into shares stays set_num_threads', so the numbers do not change."""
-    _Team.limit = 0 if n is None else _positive_int(n, "limit_team")
 
 
 def _blas_controller():
