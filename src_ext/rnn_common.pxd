@@ -157,15 +157,17 @@ cdef inline void scatter_token_rows(const floating[:, :, ::1] dgx,
 cdef inline void _after_loop_share(const floating[:, :, ::1] dgx,
                                    const floating[:, :, ::1] dgh, const floating[:, :, ::1] x,
                                    const floating[:, ::1] w_ih, const floating* h_prev, int H,
-                                   floating[:, :, ::1] dx, floating[:, ::1] dw_ih,
-                                   floating[:, ::1] dw_hh, bint need_dx, bint need_dw_ih,
+                                   floating[:, :, ::1] dx, floating[:, :, ::1] dw_ih,
+                                   floating[:, :, ::1] dw_hh, bint need_dx, bint need_dw_ih,
                                    bint need_dw_hh, const floating[::1] ones,
                                    floating[::1] db_x, floating* db_h,
                                    const int64_t[:, ::1] tokens, bint by_token,
                                    floating[:, :, ::1] parts, bint tile, Py_ssize_t w,
                                    Py_ssize_t workers) noexcept nogil:
-    # worker w's share of after_loop(): the rows of dX, and the gate rows of dW_ih, dW_hh
-    # and db in blocks of 8 (whole tiles of weight_gradient)
+    # worker w's share of after_loop(): its rows of the T*B, for dX and for its own partial
+    # sums dW_ih[w], dW_hh[w] (whole-size products over fewer rows: splitting the gate rows
+    # instead made two half-size products cost more than one whole one, RESULTS.md, session
+    # 9); and the gate rows of db in blocks of 8
     cdef int rows = <int>(x.shape[0] * x.shape[1]), I = <int>x.shape[2]
     cdef int GH = <int>dgx.shape[2], blocks = (GH + 7) // 8
     cdef int r0 = <int>share(rows, w, workers), r1 = <int>share(rows, w + 1, workers)
@@ -179,11 +181,12 @@ cdef inline void _after_loop_share(const floating[:, :, ::1] dgx,
         if need_dx and I > 0 and r1 > r0:
             input_gradient(r1 - r0, I, GH, &dgx[0, 0, 0] + r0 * GH, &w_ih[0, 0],
                            &dx[0, 0, 0] + r0 * I, tile)
-        if need_dw_ih and I > 0 and g1 > g0:
-            weight_gradient(g1 - g0, I, rows, &dgx[0, 0, 0] + g0, GH, &x[0, 0, 0], &dw_ih[g0, 0],
-                            tile)
-    if need_dw_hh and g1 > g0:
-        weight_gradient(g1 - g0, H, rows, &dgh[0, 0, 0] + g0, GH, h_prev, &dw_hh[g0, 0], tile)
+        if need_dw_ih and I > 0:
+            weight_gradient(GH, I, r1 - r0, &dgx[0, 0, 0] + r0 * GH, GH, &x[0, 0, 0] + r0 * I,
+                            &dw_ih[w, 0, 0], tile)
+    if need_dw_hh:
+        weight_gradient(GH, H, r1 - r0, &dgh[0, 0, 0] + r0 * GH, GH, h_prev + r0 * H,
+                        &dw_hh[w, 0, 0], tile)
     if g1 > g0:
         matmul_tn(g1 - g0, 1, rows, &dgx[0, 0, 0] + g0, GH, &ones[0], 0, &db_x[g0])
         if db_h != NULL:
@@ -193,14 +196,15 @@ cdef inline void _after_loop_share(const floating[:, :, ::1] dgx,
 cdef inline void after_loop(const floating[:, :, ::1] dgx, const floating[:, :, ::1] dgh,
                             const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
                             const floating* h_prev, int H, floating[:, :, ::1] dx,
-                            floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, bint need_dx,
+                            floating[:, :, ::1] dw_ih, floating[:, :, ::1] dw_hh, bint need_dx,
                             bint need_dw_ih, bint need_dw_hh, const floating[::1] ones,
                             floating[::1] db_x, floating* db_h,
                             const int64_t[:, ::1] tokens, bint by_token,
                             floating[:, :, ::1] parts, bint tile, int workers) noexcept nogil:
     """(8) after the loop, one GEMM each: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev,
     and the bias gradients db = dG^T 1 (ones: T*B of them) as matrix-vector products, split
-    across ``workers`` workers.
+    across ``workers`` workers: dX and the weight gradients by rows of the T*B (each worker
+    its own partial dW_ih[w], dW_hh[w], summed by backward_finish), db by gate rows.
 
     dgx / dgh: gradients of the input-side / hidden-side pre-activations (the same array
     except for the GRU, whose db_h, the gradient of b_hh, is then not NULL); h_prev points at
@@ -268,9 +272,10 @@ cdef inline tuple backward_setup(object x, object w_ih, object w_hh, object need
     needs = (bool(needs[0]), bool(needs[1]), bool(needs[2]))
     cdef bint ran = T and B and H
     dx = _gradient((T, B, I), dt, 2, ran) if needs[0] and not by_token else None
-    dw_ih = _gradient((G * H, I), dt, -1, ran) if needs[1] and not by_token else None
-    dw_hh = _gradient((G * H, H), dt, -1, ran) if needs[2] else None
     workers = kernel_workers(B)
+    # the weight gradients: one partial sum per worker (after_loop), added by backward_finish
+    dw_ih = _gradient((workers, G * H, I), dt, -1, ran) if needs[1] and not by_token else None
+    dw_hh = _gradient((workers, G * H, H), dt, -1, ran) if needs[2] else None
     w_packed = packed_weights(w_hh, False, T)
     # the table's gradient with token ids: one part per worker (scatter_token_rows)
     parts = np.zeros((workers, w_ih.shape[0], G * H) if by_token and needs[1] else (1, 1, 1),
@@ -294,8 +299,8 @@ cdef inline int gradients_after_loop(tuple grads, const floating[:, :, ::1] dgx,
     cdef bint by_token = grads[3], need_dx = grads[4][0], need_ih = grads[4][1]
     cdef bint need_hh = grads[4][2], tile = grads[11]
     cdef floating[:, :, ::1] dx = grads[5]
-    cdef floating[:, ::1] dw_ih = grads[6]
-    cdef floating[:, ::1] dw_hh = grads[7]
+    cdef floating[:, :, ::1] dw_ih = grads[6]
+    cdef floating[:, :, ::1] dw_hh = grads[7]
     cdef const floating[::1] ones = grads[8]
     cdef floating[:, :, ::1] parts = grads[9]
     cdef int workers = grads[10]
@@ -307,12 +312,20 @@ cdef inline int gradients_after_loop(tuple grads, const floating[:, :, ::1] dgx,
 
 
 cdef inline tuple backward_finish(tuple grads):
-    """The end of every backward wrapper: (dX, dW_ih, dW_hh) of ``grads`` (backward_setup);
-    with token ids dW_ih is the projected table's, summed from the workers' parts."""
+    """The end of every backward wrapper: (dX, dW_ih, dW_hh) of ``grads`` (backward_setup),
+    the weight gradients summed from the workers' partial sums (with token ids dW_ih is the
+    projected table's, from the workers' parts)."""
     dx, dw_ih, dw_hh, parts = grads[5], grads[6], grads[7], grads[9]
     if grads[3] and grads[4][1]:
-        dw_ih = parts[0] if parts.shape[0] == 1 else parts.sum(axis=0)
-    return dx, dw_ih, dw_hh
+        dw_ih = parts
+    return dx, _summed(dw_ih), _summed(dw_hh)
+
+
+cdef inline object _summed(object partials):
+    # the workers' partial sums (workers, ...) added in worker order; one worker's is the sum
+    if partials is None:
+        return None
+    return partials[0] if partials.shape[0] == 1 else partials.sum(axis=0)
 
 
 cdef inline object _gradient(tuple shape, object dtype, Py_ssize_t color, bint ran):

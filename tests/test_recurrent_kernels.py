@@ -165,8 +165,9 @@ def test_wide_layers_equal_the_twin(cell, dtype, build):
 @pytest.mark.parametrize("cell", CELLS)
 def test_weight_gradients_on_the_avx512_tile_equal_the_twin(cell, workers):
     """H = I = 32 puts dW_hh and dW_ih on the AVX-512 tile read in place (mg_gemm_tn: whole
-    8 x 32 tiles); 30 x 19 = 570 rows make three blocks of K, and 3 workers split the gate
-    rows unevenly. Where that tile cannot run, the same shapes go through BLAS."""
+    8 x 32 tiles); 30 x 19 = 570 rows make three blocks of K, and 2 or 3 workers each sum
+    their own rows into a partial dW (the partials added after). Where that tile cannot run,
+    the same shapes go through BLAS."""
     a, g = make_args(cell, 30, 19, 32, 32, np.float32, 5)
     a["w_ih"], a["w_hh"] = a["w_ih"] * 0.2, a["w_hh"] * 0.2  # stable: float32 runs agree
     lengths = np.array([30, 0, 17] + [29] * 16, np.int64)
