@@ -3,7 +3,8 @@
 Kernel workers. The fused recurrent kernels split the batch into contiguous row ranges, one per
 worker (OpenMP threads, started by the compiled code): rows of a batch never interact in an RNN,
 so each worker runs the whole time loop on its own rows, with no synchronisation per step. The
-matrix products before and after the loop are split the same way. The number of workers is
+matrix products before and after the loop are split the same way (the weight gradients as one
+partial sum per worker over its rows, added in worker order). The number of workers is
 ``set_num_threads(n)``, or MINIGRAD_NUM_THREADS, or OMP_NUM_THREADS, else the cores this process
 may run on; never more than one per started block of 8 batch rows.
 
