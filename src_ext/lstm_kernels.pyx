@@ -12,8 +12,8 @@ from libc.string cimport memcpy, memset
 
 from products cimport packed_or_null
 from rnn_common cimport (backward_finish, backward_setup, forward_setup, fresh,
-                         gradients_after_loop, hidden_gradient_step, keep_last, new_slot, prev_slot,
-                         project, scratch, step_inputs, time_at)
+                         gradients_after_loop, hidden_gradient_step, keep_last, loop_blocks,
+                         new_slot, prev_slot, project, scratch, step_inputs, time_at)
 from work_split cimport share
 
 from minigrad.fast._reference_rnn import _fold, check_backward, check_forward
@@ -161,12 +161,12 @@ def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint
                  const float[::1] w_packed, int workers):
     """The input projection (project), then the time loop, the batch rows split across
     workers."""
-    cdef int w
+    cdef int w, blocks = loop_blocks(workers, x.shape[1], w_packed, False)
     with nogil:
         project(x, w_ih, bias, gates, by_token, workers)
-        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+        for w in prange(blocks, num_threads=workers, schedule="dynamic", chunksize=1):
             _forward_loop(gates, w_hh, peep, lengths, reverse, hbuf, cbuf, tanh_c, out,
-                          share(x.shape[1], w, workers), share(x.shape[1], w + 1, workers),
+                          share(x.shape[1], w, blocks), share(x.shape[1], w + 1, blocks),
                           packed_or_null(w_packed), tokens, by_token, w_ih, bias)
 
 
@@ -178,14 +178,14 @@ def _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] 
                   floating[:, ::1] dc, floating[:, :, ::1] dgates, floating[:, :, ::1] dpeep,
                   floating[:, :, ::1] dh_seq, const float[::1] w_packed, int workers,
                   floating[::1] db, tuple grads):
-    """The reverse time loop, the batch rows split across workers (worker w sums its
-    peephole gradients into dpeep[w]), then (8) (gradients_after_loop)."""
-    cdef int w
+    """The reverse time loop, the batch rows cut by loop_blocks (with peepholes one share per
+    worker, which sums its peephole gradients into dpeep[w]), then (8) (gradients_after_loop)."""
+    cdef int w, blocks = loop_blocks(workers, dh.shape[0], w_packed, has_peep)
     with nogil:
-        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+        for w in prange(blocks, num_threads=workers, schedule="dynamic", chunksize=1):
             _backward_loop(grad_out, gates, cbuf, tanh_c, w_hh, peep, has_peep, lengths,
-                           reverse, dh, dh_next, dc, dgates, dpeep[w], dh_seq,
-                           share(dh.shape[0], w, workers), share(dh.shape[0], w + 1, workers),
+                           reverse, dh, dh_next, dc, dgates, dpeep[w if has_peep else 0], dh_seq,
+                           share(dh.shape[0], w, blocks), share(dh.shape[0], w + 1, blocks),
                            packed_or_null(w_packed))
     gradients_after_loop(grads, dgates, dgates, hbuf, reverse, db, NULL)
 

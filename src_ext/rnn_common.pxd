@@ -131,6 +131,23 @@ cdef inline void hidden_gradient_step(const floating* dg, const floating[:, ::1]
     dh_p[0], dn_p[0] = dn_p[0], dh_p[0]
 
 
+cdef inline int loop_blocks(int workers, Py_ssize_t rows, const float[::1] w_packed,
+                            bint row_sums) noexcept nogil:
+    """Into how many pieces a time loop's batch rows are cut; the workers take them as they
+    come free (a worker slowed by another program on its core takes fewer). Blocks of 8 rows
+    when the step products run on the packed tile, whose rows come out the same whatever the
+    cut (tests/test_recurrent_kernels.py), and nothing in the loop sums over rows
+    (``row_sums``: the LSTM's peephole gradients, a sum per share), and while the packed
+    W_hh fits in 1 MB (each block reads all of it every step: at hidden 512 the smaller blocks
+    cost 6-8% on an idle machine, RESULTS.md, session 9); else one share per worker (the BLAS
+    products' numbers depend on the cut; the tile's do not, so this choice changes no
+    number)."""
+    if (workers > 1 and w_packed.shape[0] != 0 and w_packed.shape[0] <= (1 << 18)
+            and not row_sums):
+        return <int>((rows + 7) // 8)
+    return workers
+
+
 cdef inline void keep_last(floating[:, ::1] dh, const floating* dh_p, Py_ssize_t b0,
                            Py_ssize_t b1) noexcept nogil:
     """After a backward loop: its rows [b0, b1) of dh_{-1} ended in dh_p, one of the two

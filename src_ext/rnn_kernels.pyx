@@ -12,8 +12,8 @@ from libc.string cimport memcpy, memset
 
 from products cimport mg_packed_step_available, packed_or_null
 from rnn_common cimport (backward_finish, backward_setup, forward_setup, fresh,
-                         gradients_after_loop, hidden_gradient_step, keep_last, new_slot, prev_slot,
-                         project, scratch, step_inputs, tanh_, time_at)
+                         gradients_after_loop, hidden_gradient_step, keep_last, loop_blocks,
+                         new_slot, prev_slot, project, scratch, step_inputs, tanh_, time_at)
 from work_split cimport share
 
 from minigrad.fast._reference_rnn import _fold, check_backward, check_forward
@@ -115,12 +115,12 @@ def _run_forward(const floating[:, :, ::1] x, const int64_t[:, ::1] tokens, bint
                  floating[:, :, ::1] hbuf, floating[:, :, ::1] out,
                  const float[::1] w_packed, int workers):
     """(1) (project), then (2)-(3) for every step, the batch rows split across workers."""
-    cdef int w
+    cdef int w, blocks = loop_blocks(workers, x.shape[1], w_packed, False)
     with nogil:
         project(x, w_ih, bias, pre, by_token, workers)
-        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+        for w in prange(blocks, num_threads=workers, schedule="dynamic", chunksize=1):
             _forward_loop(pre, w_hh, lengths, reverse, relu, hbuf, out,
-                          share(x.shape[1], w, workers), share(x.shape[1], w + 1, workers),
+                          share(x.shape[1], w, blocks), share(x.shape[1], w + 1, blocks),
                           packed_or_null(w_packed), tokens, by_token, w_ih, bias)
 
 
@@ -131,12 +131,12 @@ def _run_backward(const floating[:, :, ::1] grad_out, const floating[:, :, ::1] 
                   const float[::1] w_packed, int workers, floating[::1] db, tuple grads):
     """(4)-(7) for every step in BPTT order, the batch rows split across workers, then (8)
     (gradients_after_loop)."""
-    cdef int w
+    cdef int w, blocks = loop_blocks(workers, dh.shape[0], w_packed, False)
     with nogil:
-        for w in prange(workers, num_threads=workers, schedule="static", chunksize=1):
+        for w in prange(blocks, num_threads=workers, schedule="dynamic", chunksize=1):
             _backward_loop(grad_out, hbuf, w_hh, lengths, reverse, relu, dh, dh_next, dgates,
-                           dh_seq, share(dh.shape[0], w, workers),
-                           share(dh.shape[0], w + 1, workers), packed_or_null(w_packed))
+                           dh_seq, share(dh.shape[0], w, blocks),
+                           share(dh.shape[0], w + 1, blocks), packed_or_null(w_packed))
     gradients_after_loop(grads, dgates, dgates, hbuf, reverse, db, NULL)
 
 
