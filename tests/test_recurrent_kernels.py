@@ -454,7 +454,9 @@ def test_packed_step_rows_do_not_depend_on_the_split(cell):
     the same way whatever other rows share the call: with token ids (so no input GEMM before
     the loop), the whole forward, and the state gradients the backward loop carries back
     (dh0, dc0), are bitwise the same for 1, 2 and 3 workers (19 rows: partial tiles, uneven
-    shares). BLAS gives no such promise, so the test needs the packed tiles."""
+    shares), and again when the workers take the row blocks in another order (rnn_common's
+    loop_blocks: first come, first served). BLAS gives no such promise, so the test needs the
+    packed tiles."""
     if not compiled("rnn_tanh").packed_gemm_in_use():
         pytest.skip("no packed step products on this CPU (neither AVX-512 nor AVX2 with FMA)")
     a, g = make_args(cell, 6, 19, 1, 37, np.float32, 7)
@@ -465,7 +467,7 @@ def test_packed_step_rows_do_not_depend_on_the_split(cell):
     runs = []
     before = mg.get_num_threads()
     try:
-        for workers in (1, 2, 3):
+        for workers in (1, 2, 3, 2, 3):
             mg.set_num_threads(workers)
             runs.append(run_kernels(compiled(cell), cell, a, g, lengths, False))
     finally:
