@@ -135,10 +135,11 @@ cdef inline int loop_blocks(int workers, Py_ssize_t rows, const float[::1] w_pac
                             bint row_sums) noexcept nogil:
     """Into how many pieces a time loop's batch rows are cut; the workers take them as they
     come free (a worker slowed by another program on its core takes fewer). Blocks of about 8
-    rows (the rows cut evenly into ceil(rows / 8) pieces) when the step products run on the packed tile, whose rows come out the same whatever the
-    cut (tests/test_recurrent_kernels.py), and nothing in the loop sums over rows
-    (``row_sums``: the LSTM's peephole gradients, a sum per share), and while the packed
-    W_hh fits in 1 MB (each block reads all of it every step: at hidden 512 the smaller blocks
+    rows (the rows cut evenly into ceil(rows / 8) pieces) when the step products run on the
+    packed tile, whose rows come out the same whatever the cut
+    (tests/test_recurrent_kernels.py), and nothing in the loop sums over rows (``row_sums``:
+    the LSTM's peephole gradients, a sum per share), and while the packed W_hh fits in 1 MB
+    (1 << 18 floats; each block reads all of it every step: at hidden 512 the smaller blocks
     cost 6-8% on an idle machine, RESULTS.md, session 9); else one share per worker (the BLAS
     products' numbers depend on the cut; the tile's do not, so this choice changes no
     number)."""
