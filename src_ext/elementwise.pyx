@@ -27,6 +27,20 @@ cdef extern from "mg_elementwise.h" nogil:
     void mg_tanh_backward_d(const double* y, const double* g, double* out, long n)
     void mg_sigmoid_backward_f(const float* y, const float* g, float* out, long n)
     void mg_sigmoid_backward_d(const double* y, const double* g, double* out, long n)
+    # out = a OP b on an (M, N) grid (the header explains the rows and the one-value operands)
+    void mg_add_f(const float*, long, int, const float*, long, int, float*, long, long)
+    void mg_add_d(const double*, long, int, const double*, long, int, double*, long, long)
+    void mg_sub_f(const float*, long, int, const float*, long, int, float*, long, long)
+    void mg_sub_d(const double*, long, int, const double*, long, int, double*, long, long)
+    void mg_mul_f(const float*, long, int, const float*, long, int, float*, long, long)
+    void mg_mul_d(const double*, long, int, const double*, long, int, double*, long, long)
+    void mg_div_f(const float*, long, int, const float*, long, int, float*, long, long)
+    void mg_div_d(const double*, long, int, const double*, long, int, double*, long, long)
+
+ctypedef void (*binary_f)(const float* a, long a_row, int a_one, const float* b, long b_row,
+                          int b_one, float* out, long M, long N) noexcept nogil
+ctypedef void (*binary_d)(const double* a, long a_row, int a_one, const double* b, long b_row,
+                          int b_one, double* out, long M, long N) noexcept nogil
 
 
 # Raw pointers rather than typed memoryviews in the three wrappers below: on the small arrays
@@ -255,3 +269,144 @@ def sum_of_squares_many(arrays):
     for k in range(workers):
         result += parts[k]
     return result
+
+
+# ---- broadcast arithmetic -------------------------------------------------------------------
+# add, sub, mul and div with numpy's meaning. The compiled loop takes the cases a graph of
+# small ops is made of, where numpy's general broadcasting machinery costs more than the
+# arithmetic: two C-contiguous arrays of one float dtype where the smaller one, against the
+# larger one's shape, is the same shape, a row (its leading axes 1, the trailing ones equal:
+# a bias), a column (the leading axes equal, the trailing ones 1: a per-row mean) or one value.
+# Everything else (mixed dtypes, other broadcasts, 0-d, empty, strided arrays) is numpy's.
+
+cdef bint _grid(cnp.ndarray big, cnp.ndarray small, Py_ssize_t* M, Py_ssize_t* N,
+                Py_ssize_t* small_row, int* small_one):
+    # small's shape against big's, small's axes aligned to the right; False when it is none
+    # of the four cases
+    cdef int D = cnp.PyArray_NDIM(big), d = cnp.PyArray_NDIM(small), off = D - d, i, k, j
+    cdef cnp.npy_intp* S = cnp.PyArray_DIMS(big)
+    cdef cnp.npy_intp* s = cnp.PyArray_DIMS(small)
+    if d > D:
+        return False
+    # k: small's first axis longer than 1 (aligned to big's), j: one past its last
+    k, j = D, off
+    for i in range(off, D):
+        if s[i - off] != 1:
+            if k == D:
+                k = i
+            j = i + 1
+    M[0], N[0] = 1, 1
+    if k == D:  # one value: (1, size)
+        N[0] = cnp.PyArray_SIZE(big)
+        small_row[0], small_one[0] = 0, 1
+        return True
+    for i in range(k, D):  # a row (the same shape when k = 0): small[n] for every m
+        if s[i - off] != S[i]:
+            break
+    else:
+        for i in range(k):
+            M[0] *= S[i]
+        for i in range(k, D):
+            N[0] *= S[i]
+        small_row[0], small_one[0] = 0, 0
+        return True
+    if off > 0:  # small lacks leading axes (they are broadcast too): not a column
+        return False
+    for i in range(j):  # a column: small[m] for every n
+        if s[i] != S[i]:
+            return False
+    for i in range(j):
+        M[0] *= S[i]
+    for i in range(j, D):
+        N[0] *= S[i]
+    small_row[0], small_one[0] = 1, 1
+    return True
+
+
+cdef struct Plan:
+    # a OP b as M rows of N: each operand's stride between rows and whether it is one value
+    # per row (then N copies of it)
+    Py_ssize_t M, N, a_row, b_row
+    int a_one, b_one
+
+
+cdef object _plan(object a, object b, Plan* p):
+    # the larger operand (its shape is the result's) when the compiled loop takes a OP b,
+    # else None
+    if not (_native_float(a) and _native_float(b)):
+        return None
+    cdef cnp.ndarray x = <cnp.ndarray>a, y = <cnp.ndarray>b
+    if (cnp.PyArray_TYPE(x) != cnp.PyArray_TYPE(y) or not cnp.PyArray_IS_C_CONTIGUOUS(x)
+            or not cnp.PyArray_IS_C_CONTIGUOUS(y)):
+        return None
+    cdef bint a_big = (cnp.PyArray_NDIM(x) > cnp.PyArray_NDIM(y)
+                       or (cnp.PyArray_NDIM(x) == cnp.PyArray_NDIM(y)
+                           and cnp.PyArray_SIZE(x) >= cnp.PyArray_SIZE(y)))
+    cdef cnp.ndarray big = x if a_big else y
+    cdef Py_ssize_t small_row
+    cdef int small_one
+    if (cnp.PyArray_NDIM(big) == 0 or cnp.PyArray_SIZE(big) == 0
+            or not _grid(big, y if a_big else x, &p.M, &p.N, &small_row, &small_one)):
+        return None
+    if a_big:
+        p.a_row, p.a_one, p.b_row, p.b_one = p.N, 0, small_row, small_one
+    else:
+        p.a_row, p.a_one, p.b_row, p.b_one = small_row, small_one, p.N, 0
+    return big
+
+
+cdef object _binary(object a, object b, binary_f loop_f, binary_d loop_d):
+    # the compiled loop when it takes a OP b (see above), else None
+    cdef Plan p
+    big = _plan(a, b, &p)
+    if big is None:
+        return None
+    cdef int num = cnp.PyArray_TYPE(<cnp.ndarray>big)
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(<cnp.ndarray>big),
+                                             cnp.PyArray_DIMS(<cnp.ndarray>big), num, 0)
+    cdef void* ap = cnp.PyArray_DATA(<cnp.ndarray>a)
+    cdef void* bp = cnp.PyArray_DATA(<cnp.ndarray>b)
+    cdef void* op = cnp.PyArray_DATA(out)
+    with nogil:
+        if num == cnp.NPY_FLOAT32:
+            loop_f(<const float*>ap, p.a_row, p.a_one, <const float*>bp, p.b_row, p.b_one,
+                   <float*>op, p.M, p.N)
+        else:
+            loop_d(<const double*>ap, p.a_row, p.a_one, <const double*>bp, p.b_row, p.b_one,
+                   <double*>op, p.M, p.N)
+    return out
+
+
+def broadcast_case(a, b):
+    """Which case of the compiled loop a OP b takes: 'same' (shape), 'row', 'column' or 'one'
+    (value), the smaller operand against the larger; None when numpy computes it (for tests)."""
+    cdef Plan p
+    if _plan(a, b, &p) is None:
+        return None
+    if p.a_one or p.b_one:
+        return "column" if p.M > 1 else "one"
+    return "row" if p.M > 1 else "same"
+
+
+def add(a, b):
+    """a + b, as numpy computes it (compiled for the common float cases, see above)."""
+    out = _binary(a, b, mg_add_f, mg_add_d)
+    return a + b if out is None else out
+
+
+def sub(a, b):
+    """a - b, as numpy computes it."""
+    out = _binary(a, b, mg_sub_f, mg_sub_d)
+    return a - b if out is None else out
+
+
+def mul(a, b):
+    """a * b, as numpy computes it."""
+    out = _binary(a, b, mg_mul_f, mg_mul_d)
+    return a * b if out is None else out
+
+
+def div(a, b):
+    """a / b, as numpy computes it."""
+    out = _binary(a, b, mg_div_f, mg_div_d)
+    return a / b if out is None else out

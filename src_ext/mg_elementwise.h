@@ -51,4 +51,36 @@ MG_CLONES static void mg_sigmoid_backward_d(const double* restrict y, const doub
     for (long i = 0; i < n; i++)
         out[i] = g[i] * y[i] * (1.0 - y[i]);
 }
+/* Broadcast arithmetic (add, sub, mul, div) on an (M, N) grid: out[m, n] = a OP b, where each
+ * operand is either a whole (M, N) array, a row of N shared by every m (row stride 0), or one
+ * value per m (a column: N copies of it). Each of a and b is given as its data, its stride
+ * between rows (N, 0 or 1) and whether it is one value per row. One correctly rounded IEEE
+ * operation per element, no FMA: the bits numpy's `a OP b` gives. */
+#define MG_BINARY(NAME, T, OP)                                                               \
+MG_CLONES static void NAME(const T* a, long a_row, int a_one, const T* b, long b_row,        \
+                           int b_one, T* restrict out, long M, long N) {                     \
+    for (long m = 0; m < M; m++) {                                                           \
+        const T* restrict x = a + m * a_row;                                                 \
+        const T* restrict y = b + m * b_row;                                                 \
+        T* restrict o = out + m * N;                                                         \
+        if (a_one) {                                                                         \
+            const T s = x[0];                                                                \
+            for (long n = 0; n < N; n++) o[n] = s OP y[n];                                   \
+        } else if (b_one) {                                                                  \
+            const T s = y[0];                                                                \
+            for (long n = 0; n < N; n++) o[n] = x[n] OP s;                                   \
+        } else {                                                                             \
+            for (long n = 0; n < N; n++) o[n] = x[n] OP y[n];                                \
+        }                                                                                    \
+    }                                                                                        \
+}
+MG_BINARY(mg_add_f, float, +)
+MG_BINARY(mg_add_d, double, +)
+MG_BINARY(mg_sub_f, float, -)
+MG_BINARY(mg_sub_d, double, -)
+MG_BINARY(mg_mul_f, float, *)
+MG_BINARY(mg_mul_d, double, *)
+MG_BINARY(mg_div_f, float, /)
+MG_BINARY(mg_div_d, double, /)
+#undef MG_BINARY
 #endif

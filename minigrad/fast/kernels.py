@@ -54,8 +54,9 @@ class Implementation:
 # group -> (compiled module name, kernel names); every name exists in both implementations
 # with the same signature (tests/test_backend.py checks)
 GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "elementwise": ("elementwise", ("tanh_backward", "sigmoid_backward", "adam_update",
-                                    "adam_update_many", "sum_of_squares_many")),
+    "elementwise": ("elementwise", ("add", "sub", "mul", "div", "tanh_backward",
+                                    "sigmoid_backward", "adam_update", "adam_update_many",
+                                    "sum_of_squares_many")),
     "embedding": ("embedding", ("embedding_backward",)),
     "loss": ("loss", ("softmax_xent_forward", "softmax_xent_backward")),
     "linear": ("linear", ("linear_forward", "linear_backward")),
@@ -155,6 +156,28 @@ def use(name: str) -> None:
 
 
 # ---- the kernels: one named hand-off each (signatures and meaning: the numpy twins) --------
+def add(a, b):
+    """a + b with numpy's broadcasting; the compiled build runs the float cases of a graph of
+    small ops (same shape, a row, a column, one value) without numpy's general broadcasting
+    machinery (twin: minigrad.fast._reference.add, numpy's own operator)."""
+    return _run().elementwise.add(a, b)
+
+
+def sub(a, b):
+    """a - b (as ``add``)."""
+    return _run().elementwise.sub(a, b)
+
+
+def mul(a, b):
+    """a * b (as ``add``)."""
+    return _run().elementwise.mul(a, b)
+
+
+def div(a, b):
+    """a / b (as ``add``)."""
+    return _run().elementwise.div(a, b)
+
+
 def sigmoid(x):
     """1 / (1 + exp(-x)) in one pass (twin: minigrad.fast._reference.sigmoid)."""
     return _run().elementwise.sigmoid(x)

@@ -2,6 +2,11 @@
 
 Broadcasting is undone by the engine (``engine.unbroadcast``), so each backward here returns a
 gradient of the output's shape.
+
+The four arithmetic operators go through ``kernels.add`` / ``sub`` / ``mul`` / ``div``: numpy's
+``a + b`` and so on (their numpy twins are exactly that), which the compiled build runs for the
+float cases of a graph of small ops (same shape, a bias row, a per-row column, one value)
+without numpy's general broadcasting machinery, with the same bits.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ class Add(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        return a + b
+        return kernels.add(a, b)  # a + b
 
     @staticmethod
     def backward(ctx, grad):
@@ -28,7 +33,7 @@ class Sub(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        return a - b
+        return kernels.sub(a, b)  # a - b
 
     @staticmethod
     def backward(ctx, grad):
@@ -53,13 +58,14 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a * b
+        return kernels.mul(a, b)  # a * b
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return (grad * b if ctx.needs_input_grad[0] else None,
-                grad * a if ctx.needs_input_grad[1] else None)
+        # d(a b)/da = b ; d(a b)/db = a
+        return (kernels.mul(grad, b) if ctx.needs_input_grad[0] else None,
+                kernels.mul(grad, a) if ctx.needs_input_grad[1] else None)
 
 
 class Div(Function):
@@ -68,15 +74,16 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a / b
+        return kernels.div(a, b)  # a / b
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         # d(a/b)/da = 1/b ; d(a/b)/db = -a/b^2  (the sign is put on b^2, often the smaller
         # operand under broadcasting: the same bits as (-grad) * a / b^2, one full pass fewer)
-        return (grad / b if ctx.needs_input_grad[0] else None,
-                grad * a / -(b * b) if ctx.needs_input_grad[1] else None)
+        return (kernels.div(grad, b) if ctx.needs_input_grad[0] else None,
+                kernels.div(kernels.mul(grad, a), -(b * b)) if ctx.needs_input_grad[1]
+                else None)
 
 
 class Pow(Function):
