@@ -277,7 +277,8 @@ def sum_of_squares_many(arrays):
 # arithmetic: two C-contiguous arrays of one float dtype where the smaller one, against the
 # larger one's shape, is the same shape, a row (its leading axes 1, the trailing ones equal:
 # a bias), a column (the leading axes equal, the trailing ones 1: a per-row mean) or one value.
-# Everything else (mixed dtypes, other broadcasts, 0-d, empty, strided arrays) is numpy's.
+# Everything else (mixed dtypes, other broadcasts, 0-d, empty, strided arrays, ndarray
+# subclasses) is numpy's.
 
 cdef bint _grid(cnp.ndarray big, cnp.ndarray small, Py_ssize_t* M, Py_ssize_t* N,
                 Py_ssize_t* small_row, int* small_one):
@@ -332,8 +333,10 @@ cdef struct Plan:
 
 cdef object _plan(object a, object b, Plan* p):
     # the larger operand (its shape is the result's) when the compiled loop takes a OP b,
-    # else None
-    if not (_native_float(a) and _native_float(b)):
+    # else None. Plain ndarrays only: a subclass has its own operators (np.matrix's * is a
+    # matrix product, a masked array's skips masked elements)
+    if not (type(a) is np.ndarray and type(b) is np.ndarray
+            and _native_float(a) and _native_float(b)):
         return None
     cdef cnp.ndarray x = <cnp.ndarray>a, y = <cnp.ndarray>b
     if (cnp.PyArray_TYPE(x) != cnp.PyArray_TYPE(y) or not cnp.PyArray_IS_C_CONTIGUOUS(x)

@@ -1,7 +1,8 @@
 """The compiled broadcast arithmetic (minigrad._ext.elementwise add / sub / mul / div) gives
 numpy's operators' results bit for bit: on every pair of broadcastable shapes, both operand
 orders, float32 and float64, special values (inf, nan, signed zeros, subnormals), and the cases
-it hands back to numpy (mixed dtypes, integers, strided views, 0-d and empty arrays)."""
+it hands back to numpy (mixed dtypes, integers, strided views, 0-d and empty arrays,
+ndarray subclasses)."""
 from __future__ import annotations
 
 import operator
@@ -88,6 +89,7 @@ def test_the_compiled_loop_takes_the_cases_of_a_small_op_graph(a_shape, b_shape,
         assert_bits_equal(getattr(ext, name)(b, a), op(b, a))
 
 
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
 def test_other_operands_are_numpy_s():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((6, 8)).astype(np.float32)
@@ -99,12 +101,15 @@ def test_other_operands_are_numpy_s():
         (x[:, ::2], x[0, ::2]),
         (x, 2.5),                                # a Python number
         (x.astype(">f4"), x),                    # the other byte order
+        (np.asmatrix(x[:, :6]), np.asmatrix(x[:6, :6])),  # subclasses: their own operators
+        (np.ma.masked_greater(x, 1.0), x[0]),
     ]
     for a, b in cases:
         for name, op in OPS.items():
             with np.errstate(all="ignore"):
                 assert_bits_equal(getattr(ext, name)(a, b), op(a, b))
     assert ext.broadcast_case(x.T, x.T[0]) is None
+    assert ext.broadcast_case(np.asmatrix(x), np.asmatrix(x)) is None
     with pytest.raises(ValueError, match="broadcast"):
         ext.add(x, np.ones(7, np.float32))
 
