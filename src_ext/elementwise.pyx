@@ -280,6 +280,20 @@ def sum_of_squares_many(arrays):
 # Everything else (mixed dtypes, other broadcasts, 0-d, empty, strided arrays, ndarray
 # subclasses) is numpy's.
 
+cdef bint _rows(cnp.npy_intp* S, int D, int cut, Py_ssize_t row, int one, Py_ssize_t* M,
+               Py_ssize_t* N, Py_ssize_t* small_row, int* small_one) noexcept:
+    # the larger shape S as M = prod(S[:cut]) rows of N = prod(S[cut:]), and the smaller
+    # operand's stride between rows and whether it is one value a row
+    cdef int i
+    M[0], N[0] = 1, 1
+    for i in range(cut):
+        M[0] *= S[i]
+    for i in range(cut, D):
+        N[0] *= S[i]
+    small_row[0], small_one[0] = row, one
+    return True
+
+
 cdef bint _grid(cnp.ndarray big, cnp.ndarray small, Py_ssize_t* M, Py_ssize_t* N,
                 Py_ssize_t* small_row, int* small_one):
     # small's shape against big's, small's axes aligned to the right; False when it is none
@@ -296,32 +310,19 @@ cdef bint _grid(cnp.ndarray big, cnp.ndarray small, Py_ssize_t* M, Py_ssize_t* N
             if k == D:
                 k = i
             j = i + 1
-    M[0], N[0] = 1, 1
-    if k == D:  # one value: (1, size)
-        N[0] = cnp.PyArray_SIZE(big)
-        small_row[0], small_one[0] = 0, 1
-        return True
+    if k == D:  # one value: one row of all the elements
+        return _rows(S, D, 0, 0, 1, M, N, small_row, small_one)
     for i in range(k, D):  # a row (the same shape when k = 0): small[n] for every m
         if s[i - off] != S[i]:
             break
     else:
-        for i in range(k):
-            M[0] *= S[i]
-        for i in range(k, D):
-            N[0] *= S[i]
-        small_row[0], small_one[0] = 0, 0
-        return True
+        return _rows(S, D, k, 0, 0, M, N, small_row, small_one)
     if off > 0:  # small lacks leading axes (they are broadcast too): not a column
         return False
     for i in range(j):  # a column: small[m] for every n
         if s[i] != S[i]:
             return False
-    for i in range(j):
-        M[0] *= S[i]
-    for i in range(j, D):
-        N[0] *= S[i]
-    small_row[0], small_one[0] = 1, 1
-    return True
+    return _rows(S, D, j, 1, 1, M, N, small_row, small_one)
 
 
 cdef struct Plan:
