@@ -1,6 +1,7 @@
 """The primitive ops' fast paths (minigrad/ops/) give the same numbers as the rule they shortcut:
-batched matmul backward without broadcasting (a contraction of one is a broadcast product), and
-Mean as a sum divided by the count (what np.mean does for float32 / float64)."""
+batched matmul backward without broadcasting (a contraction of one is a broadcast product),
+Mean as a sum divided by the count (what np.mean does for float32 / float64), and x ** 2 and
+x ** 0.5 as a product and a square root (np.power's bits)."""
 from __future__ import annotations
 
 import warnings
@@ -95,3 +96,36 @@ def test_div_backward_for_the_divisor_is_bitwise_the_textbook_formula(dtype):
     ref = (-g * a / (b * b)).sum(axis=1, keepdims=True)   # d(a/b)/db = -a/b^2, summed back
     assert tb.grad.dtype == dtype and np.array_equal(tb.grad, ref)
     assert np.array_equal(ta.grad, g / b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("exponent", [2, 2.0, 0.5])
+def test_square_and_square_root_are_bitwise_np_power(exponent, dtype):
+    rng = np.random.default_rng(4)
+    with np.errstate(over="ignore"):
+        x = (rng.standard_normal(4000) * 10.0 ** rng.integers(-40, 40, 4000)).astype(dtype)
+    x[:10] = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-40, -1e-310, 3e38, -3e38, -1.0]
+    g = rng.standard_normal(x.shape).astype(dtype)
+    t = Tensor(x, dtype=dtype, requires_grad=True)
+    with np.errstate(all="ignore"):
+        y = t ** exponent
+        y.backward(Tensor(g, dtype=dtype))
+        want = np.power(x, dtype(exponent))
+        want_grad = g * dtype(exponent) * np.power(x, dtype(exponent - 1))
+    for got, ref in ((y.data, want), (t.grad, want_grad)):
+        assert got.dtype == dtype
+        nan = np.isnan(ref)
+        assert np.array_equal(np.isnan(got), nan)
+        bits = f"u{np.dtype(dtype).itemsize}"
+        assert np.array_equal(got[~nan].view(bits), ref[~nan].view(bits))
+
+
+def test_integer_powers_as_torch():
+    x = np.arange(-3, 4)
+    square = (Tensor(x) ** 2).data
+    assert square.dtype == np.int64 and np.array_equal(square, x * x)
+    root = (Tensor(np.arange(5)) ** 0.5).data      # a fractional power: float32, not x ** 0
+    assert root.dtype == np.float32
+    np.testing.assert_array_equal(root, np.sqrt(np.arange(5, dtype=np.float32)))
+    with pytest.raises(ValueError, match=r"pow: an integer tensor \(shape \(7,\)\) to a negative"):
+        Tensor(x) ** -1

@@ -92,8 +92,18 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, exponent):
+        if a.dtype.kind in "iub":
+            if not float(exponent).is_integer():
+                a = a.astype(np.float32)  # as torch: an integer tensor to a fractional power
+            elif exponent < 0:
+                raise ValueError(f"pow: an integer tensor (shape {a.shape}) to a negative "
+                                 f"integer power ({exponent:g}); make it float first")
         ctx.save_for_backward(a)
         ctx.exponent = exponent
+        if a.dtype.kind == "f" and exponent in (2, 0.5):
+            # x^2 as x * x and x^0.5 as sqrt(x): the bits np.power gives, special values
+            # included (tests/test_ops_fastpaths.py), in a third of its time or less
+            return a * a if exponent == 2 else np.sqrt(a)
         return np.power(a, a.dtype.type(exponent))
 
     @staticmethod
@@ -102,6 +112,8 @@ class Pow(Function):
         p = ctx.exponent
         if p == 0:  # x**0 == 1 everywhere (avoid 0 * 0**-1 = nan)
             return np.zeros_like(grad)
+        if p == 2:  # x^(2-1) is x itself
+            return grad * 2 * a
         # d(x^p)/dx = p x^(p-1)
         return grad * p * np.power(a, a.dtype.type(p - 1))
 
