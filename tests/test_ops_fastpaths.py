@@ -129,3 +129,47 @@ def test_integer_powers_as_torch():
     np.testing.assert_array_equal(root, np.sqrt(np.arange(5, dtype=np.float32)))
     with pytest.raises(ValueError, match=r"pow: an integer tensor \(shape \(7,\)\) to a negative"):
         Tensor(x) ** -1
+
+
+def _layer_norm_numpy(x, w, b, nd, eps, grad):
+    """Layer norm and its gradients in plain numpy operators (np.mean, - * /): the textbook
+    lines the op computes through its kernels."""
+    axes, lead = tuple(range(x.ndim - nd, x.ndim)), tuple(range(x.ndim - nd))
+    mu = x.mean(axis=axes, keepdims=True)
+    centred = x - mu
+    var = (centred * centred).mean(axis=axes, keepdims=True)
+    rstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
+    xhat = centred * rstd
+    y = xhat if w is None else xhat * w
+    y = y if b is None else y + b
+    g = grad if w is None else grad * w
+    dx = rstd * (g - g.mean(axis=axes, keepdims=True)
+                 - xhat * (g * xhat).mean(axis=axes, keepdims=True))
+    dw = None if w is None else (grad * xhat).sum(axis=lead)
+    db = None if b is None else grad.sum(axis=lead)
+    return y, dx, dw, db
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, nd", [((32, 256), 1), ((4, 5, 6), 1), ((4, 5, 6), 2),
+                                       ((3, 1), 1), ((7,), 1)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm_is_bitwise_the_numpy_formula(shape, nd, affine, dtype):
+    import minigrad.functional as F
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    w = rng.standard_normal(shape[len(shape) - nd:]).astype(dtype) if affine else None
+    b = rng.standard_normal(shape[len(shape) - nd:]).astype(dtype) if affine else None
+    grad = rng.standard_normal(shape).astype(dtype)
+    tx = Tensor(x, dtype=dtype, requires_grad=True)
+    tw = None if w is None else Tensor(w, dtype=dtype, requires_grad=True)
+    tb = None if b is None else Tensor(b, dtype=dtype, requires_grad=True)
+    y = F.layer_norm(tx, shape[len(shape) - nd:], tw, tb, eps=1e-5)
+    y.backward(Tensor(grad, dtype=dtype))
+    want = _layer_norm_numpy(x, w, b, nd, 1e-5, grad)
+    got = (y.data, tx.grad, None if tw is None else tw.grad, None if tb is None else tb.grad)
+    for g, r in zip(got, want):
+        if r is None:
+            assert g is None
+        else:
+            assert g.dtype == dtype and g.shape == r.shape and np.array_equal(g, r)
