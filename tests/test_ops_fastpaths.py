@@ -173,3 +173,24 @@ def test_layer_norm_is_bitwise_the_numpy_formula(shape, nd, affine, dtype):
             assert g is None
         else:
             assert g.dtype == dtype and g.shape == r.shape and np.array_equal(g, r)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, axis", [((32, 20), -1), ((32, 20), 0), ((4, 5, 6), 1),
+                                         ((4, 5, 6), -1), ((7,), 0), ((3, 1), -1)])
+def test_softmax_and_log_softmax_are_bitwise_the_numpy_formula(shape, axis, dtype):
+    import minigrad.functional as F
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    grad = rng.standard_normal(shape).astype(dtype)
+    z = x - x.max(axis=axis, keepdims=True)
+    y = np.exp(z) / np.exp(z).sum(axis=axis, keepdims=True)
+    log_y = z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+    want = {"softmax": (y, y * (grad - (grad * y).sum(axis=axis, keepdims=True))),
+            "log_softmax": (log_y, grad - np.exp(log_y) * grad.sum(axis=axis, keepdims=True))}
+    for name, (out, dx) in want.items():
+        t = Tensor(x, dtype=dtype, requires_grad=True)
+        got = getattr(F, name)(t, axis=axis)
+        got.backward(Tensor(grad, dtype=dtype))
+        for g, r in ((got.data, out), (t.grad, dx)):
+            assert g.dtype == dtype and g.shape == r.shape and np.array_equal(g, r), name

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from minigrad.fast import kernels
 from minigrad.function import Function
 
 
@@ -183,10 +184,11 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, a, axis=-1):
         # (ufunc reductions directly: a.max / a.sum go through numpy's Python-level wrappers,
-        # microseconds on the small rows of an attention step)
-        z = a - np.maximum.reduce(a, axis=axis, keepdims=True)
+        # microseconds on the small rows of an attention step; kernels.sub / div / mul are
+        # numpy's - / *, compiled for the reduced axis kept as a column or a row)
+        z = kernels.sub(a, np.maximum.reduce(a, axis=axis, keepdims=True))
         e = np.exp(z)
-        y = e / np.add.reduce(e, axis=axis, keepdims=True)
+        y = kernels.div(e, np.add.reduce(e, axis=axis, keepdims=True))
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
@@ -195,7 +197,8 @@ class Softmax(Function):
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
         # dx_i = y_i (g_i - sum_j g_j y_j)
-        return y * (grad - np.add.reduce(grad * y, axis=ctx.axis, keepdims=True))
+        return kernels.mul(y, kernels.sub(grad, np.add.reduce(kernels.mul(grad, y),
+                                                              axis=ctx.axis, keepdims=True)))
 
 
 class LogSoftmax(Function):
@@ -203,8 +206,8 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, a, axis=-1):
-        z = a - np.maximum.reduce(a, axis=axis, keepdims=True)
-        out = z - np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True))
+        z = kernels.sub(a, np.maximum.reduce(a, axis=axis, keepdims=True))
+        out = kernels.sub(z, np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True)))
         ctx.save_for_backward(out)
         ctx.axis = axis
         return out
@@ -213,4 +216,5 @@ class LogSoftmax(Function):
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
         # y = x - logsumexp(x)  =>  dx = g - softmax(x) * sum(g)
-        return grad - np.exp(out) * np.add.reduce(grad, axis=ctx.axis, keepdims=True)
+        return kernels.sub(grad, kernels.mul(np.exp(out),
+                                             np.add.reduce(grad, axis=ctx.axis, keepdims=True)))
