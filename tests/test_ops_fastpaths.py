@@ -194,3 +194,20 @@ def test_softmax_and_log_softmax_are_bitwise_the_numpy_formula(shape, axis, dtyp
         got.backward(Tensor(grad, dtype=dtype))
         for g, r in ((got.data, out), (t.grad, dx)):
             assert g.dtype == dtype and g.shape == r.shape and np.array_equal(g, r), name
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, axis, keepdims", [
+    ((32, 256), -1, True), ((32, 256), None, False), ((4, 5, 6), (0, 2), False),
+    ((4, 5, 6), 1, True), ((7,), 0, False), ((3, 1), -1, True)])
+def test_mean_backward_is_bitwise_the_gradient_divided_by_the_count(shape, axis, keepdims, dtype):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape).astype(dtype)
+    t = Tensor(x, dtype=dtype, requires_grad=True)
+    m = t.mean(axis=axis, keepdims=keepdims)
+    g = (rng.standard_normal(m.shape) * 3).astype(dtype)
+    m.backward(Tensor(g, dtype=dtype))
+    count = x.size // max(m.data.size, 1)
+    kept = x.mean(axis=axis, keepdims=True).shape
+    want = np.broadcast_to(np.divide(g.reshape(kept), count, dtype=dtype), shape)
+    assert t.grad.dtype == dtype and np.array_equal(t.grad, want)

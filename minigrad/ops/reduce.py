@@ -56,9 +56,11 @@ class Mean(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        # d mean / d a_i = 1 / count for every a_i that went into the mean
-        g = _expand(grad, ctx.in_shape, ctx.axis, ctx.keepdims)
-        return np.divide(g, ctx.count, out=np.empty(ctx.in_shape, grad.dtype))
+        # d mean / d a_i = 1 / count for every a_i that went into the mean (divided before
+        # it is spread over the input's shape: the same bits, one broadcast copy)
+        out = np.empty(ctx.in_shape, grad.dtype)
+        out[...] = _expand(grad / ctx.count, ctx.in_shape, ctx.axis, ctx.keepdims)
+        return out
 
 
 class Max(Function):
