@@ -13,7 +13,7 @@ import numpy as np
 from minigrad.fast import kernels
 from minigrad.function import Function
 from minigrad.ops.loss import _check_reduction, _grad_per_element, _reduce, check_class_targets
-from minigrad.ops.reduce import _SUM_THEN_DIVIDE
+from minigrad.ops.reduce import mean_array
 
 
 class LayerNorm(Function):
@@ -23,14 +23,14 @@ class LayerNorm(Function):
     op_name = "layer_norm"
 
     # The arithmetic goes through kernels.sub / mul / add (numpy's - * +, compiled for these
-    # per-row columns and weight rows) and means through _mean_keep: numpy's bits, less of
+    # per-row columns and weight rows) and means through mean_array: numpy's bits, less of
     # numpy's per-call machinery, which dominates at a batch of a few dozen rows.
     @staticmethod
     def forward(ctx, x, weight, bias, normalized_ndim=1, eps=1e-5):
         axes = tuple(range(x.ndim - normalized_ndim, x.ndim))
-        mu = _mean_keep(x, axes)
+        mu = mean_array(x, axes, True)
         centred = kernels.sub(x, mu)                                  # x - mu
-        var = _mean_keep(kernels.mul(centred, centred), axes)
+        var = mean_array(kernels.mul(centred, centred), axes, True)
         rstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
         xhat = kernels.mul(centred, rstd)                             # (x - mu) / std
         y = xhat if weight is None else kernels.mul(xhat, weight)
@@ -50,23 +50,14 @@ class LayerNorm(Function):
         #    dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
         dx = None
         if ctx.needs_input_grad[0]:
-            inner = kernels.sub(kernels.sub(g, _mean_keep(g, axes)),
-                                kernels.mul(xhat, _mean_keep(kernels.mul(g, xhat), axes)))
+            inner = kernels.sub(kernels.sub(g, mean_array(g, axes, True)),
+                                kernels.mul(xhat, mean_array(kernels.mul(g, xhat), axes, True)))
             dx = kernels.mul(rstd, inner)
         # 3. d y / d weight = xhat, d y / d bias = 1, summed over the leading (batch) axes
         dw = np.add.reduce(kernels.mul(grad, xhat), axis=lead) if ctx.needs_input_grad[1] \
             else None
         db = grad.sum(axis=lead) if ctx.needs_input_grad[2] else None
         return dx, dw, db
-
-
-def _mean_keep(a: np.ndarray, axes: tuple) -> np.ndarray:
-    """a.mean(axis=axes, keepdims=True); for float32 / float64 as np.mean computes it (a sum,
-    then one division by the count: the same bits) without its Python-level bookkeeping."""
-    if a.dtype not in _SUM_THEN_DIVIDE or a.size == 0:
-        return a.mean(axis=axes, keepdims=True)
-    total = np.add.reduce(a, axis=axes, keepdims=True)
-    return np.divide(total, a.size // total.size, out=total)
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)

@@ -38,19 +38,24 @@ class Sum(Function):
 _SUM_THEN_DIVIDE = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def mean_array(a: np.ndarray, axis=None, keepdims: bool = False) -> np.ndarray:
+    """``a.mean(axis, keepdims)`` as an ndarray. For float32 / float64 it is what np.mean does
+    for them (a sum, then one division by the count) without its Python-level bookkeeping: the
+    same bits, a few microseconds less (Mean and LayerNorm use it)."""
+    if a.size and a.dtype in _SUM_THEN_DIVIDE:
+        total = np.asarray(np.add.reduce(a, axis=axis, keepdims=keepdims))
+        # the sum is ours: divided in place
+        return np.divide(total, a.size // max(total.size, 1), out=total)
+    return np.asarray(a.mean(axis=axis, keepdims=keepdims))
+
+
 class Mean(Function):
     op_name = "mean"
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.in_shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
-        if a.size and a.dtype in _SUM_THEN_DIVIDE:
-            # what np.mean does for these dtypes (a sum, then one division by the count),
-            # without its Python-level bookkeeping: the same bits, a few microseconds less
-            total = np.asarray(np.add.reduce(a, axis=axis, keepdims=keepdims))
-            ctx.count = a.size // max(total.size, 1)
-            return np.divide(total, ctx.count, out=total)  # the sum is ours: divided in place
-        out = np.asarray(a.mean(axis=axis, keepdims=keepdims))
+        out = mean_array(a, axis, keepdims)
         ctx.count = a.size // max(out.size, 1) if a.size else 1
         return out
 
